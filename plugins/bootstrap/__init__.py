@@ -1,0 +1,1 @@
+"""The bootstrap plugin: the default behaviour of an ElizaOS agent, ported to elizabus."""

@@ -1,0 +1,199 @@
+"""The `elizabus` command: run the stack or one service, talk to an agent, replay a run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shared.errors import ElizabusError
+from shared.settings import Settings
+
+app = typer.Typer(help="elizabus: the ElizaOS agent runtime on NATS JetStream and Postgres.",
+                  no_args_is_help=True, add_completion=False)  # fmt: skip
+worker_app = typer.Typer(help="Run a worker process.", no_args_is_help=True)
+projections_app = typer.Typer(help="Manage the projections of the event log.", no_args_is_help=True)
+schemas_app = typer.Typer(help="Exported schemas.", no_args_is_help=True)
+app.add_typer(worker_app, name="worker")
+app.add_typer(projections_app, name="projections")
+app.add_typer(schemas_app, name="schemas")
+
+CharacterOption = Annotated[
+    list[Path] | None,
+    typer.Option("--character", "-c", help="ElizaOS character JSON file (repeat for more agents)"),
+]
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+@app.command()
+def up(character: CharacterOption = None) -> None:
+    """Start everything: NATS + Postgres (embedded unless configured), migrations, services."""
+    from services.cli.stack import run_stack
+
+    settings = _settings()
+    paths = character or ([settings.character] if settings.character else [])
+    raise typer.Exit(asyncio.run(run_stack(settings, paths[0] if paths else None)))
+
+
+@app.command()
+def orchestrator(character: CharacterOption = None) -> None:
+    """Run the orchestrator alone (consumes message.received)."""
+    from services.orchestrator.app import run_orchestrator
+
+    settings = _settings()
+    paths = character or ([settings.character] if settings.character else [])
+    asyncio.run(run_orchestrator(settings, paths))
+
+
+@worker_app.command("model")
+def worker_model() -> None:
+    """Run a model worker (answers model.<TYPE> requests)."""
+    from services.model_worker.app import run_worker
+
+    asyncio.run(run_worker(_settings()))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the SQL migrations in schemas/migrations."""
+    from shared.eventstore.migrations import migrate as apply
+
+    applied = asyncio.run(apply(_settings().resolved_database_url()))
+    typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")
+
+
+@app.command()
+def send(
+    text: str,
+    room: str = "cli-room",
+    user: str = "cli-user",
+    agent: Annotated[uuid.UUID | None, typer.Option(help="agent id; default agent if unset")] = None,
+    timeout: float = 30.0,
+) -> None:
+    """Publish one message and print the agent's reply."""
+    from services.cli.client import BusClient
+
+    settings = _settings()
+
+    async def go() -> str:
+        client = await BusClient.connect(settings.resolved_nats_url())
+        try:
+            reply = await client.send(text, room=room, user=user, agent_id=agent, timeout=timeout)
+        finally:
+            await client.close()
+        return reply.content.text
+
+    typer.echo(asyncio.run(go()))
+
+
+@app.command()
+def chat(room: str = "cli-chat", user: str = "cli-user", name: str = "You") -> None:
+    """Chat with the agent in the terminal, through the bus (Ctrl-D to leave)."""
+    from services.cli.client import BusClient
+
+    settings = _settings()
+
+    async def go() -> None:
+        client = await BusClient.connect(settings.resolved_nats_url())
+        try:
+            while True:
+                line = await asyncio.to_thread(_read_line, f"{name}> ")
+                if line is None:
+                    return
+                if line.strip():
+                    reply = await client.send(line, room=room, user=user, user_name=name)
+                    typer.echo(f"agent> {reply.content.text}")
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+
+
+def _read_line(prompt: str) -> str | None:
+    try:
+        return input(prompt)
+    except EOFError:
+        return None
+
+
+@app.command()
+def events(
+    run: Annotated[uuid.UUID, typer.Option("--run", help="the run id to replay")],
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """Print a run's events in order: what happened, step by step."""
+    from shared.eventstore.postgres import PostgresEventStore, create_pool
+
+    settings = _settings()
+
+    async def go() -> None:
+        pool = await create_pool(settings.resolved_database_url(), min_size=1, max_size=1)
+        try:
+            found = await PostgresEventStore(pool).read_run(run)
+        finally:
+            await pool.close()
+        if not found:
+            raise ElizabusError(f"no events for run {run}: check the id (it is in message.sent)")
+        for e in found:
+            if as_json:
+                typer.echo(e.model_dump_json())
+            else:
+                summary = json.dumps(e.data, default=str)
+                if len(summary) > 160:
+                    summary = summary[:157] + "..."
+                typer.echo(f"{e.position:>8} {e.recorded_at:%H:%M:%S.%f} {e.type:<18} {summary}")
+
+    asyncio.run(go())
+
+
+@projections_app.command("rebuild")
+def projections_rebuild() -> None:
+    """Empty every projection table and rebuild it from the event log."""
+    from shared.eventstore.postgres import create_pool
+    from shared.projections import rebuild_projections
+
+    settings = _settings()
+
+    async def go() -> int:
+        pool = await create_pool(settings.resolved_database_url(), min_size=1, max_size=1)
+        try:
+            return await rebuild_projections(pool)
+        finally:
+            await pool.close()
+
+    typer.echo(f"rebuilt projections from {asyncio.run(go())} events")
+
+
+@schemas_app.command("export")
+def schemas_export() -> None:
+    """Write the JSON Schemas of bus messages and events to schemas/json."""
+    from shared.schema_export import export_schemas
+
+    typer.echo(f"wrote {len(export_schemas())} schema files")
+
+
+def main() -> None:
+    """Console entry point: runs the CLI, turning elizabus errors into a one-line message."""
+    try:
+        app()
+    except ElizabusError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The orchestrator as a FastStream app: a durable JetStream consumer of `message.received`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from faststream import FastStream
+from faststream.middlewares import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, NatsBroker
+from faststream.nats.annotations import NatsMessage
+
+from services.orchestrator.character import Character, load_character
+from services.orchestrator.pipeline import AgentDirectory, MessagePipeline
+from services.orchestrator.readmodel import PostgresReadModel
+from services.orchestrator.service import Delivery, Disposition, Orchestrator
+from shared import subjects
+from shared.bus.nats_bus import NatsBus, ensure_streams
+from shared.eventstore.migrations import migrate
+from shared.eventstore.postgres import PostgresEventStore, create_pool
+from shared.model_client import BusModelClient
+from shared.projections import PostgresProjector
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+NAK_DELAY_SECONDS = 1.0
+MAX_DELIVER = 5
+
+
+def build_app(settings: Settings, characters: list[Character]) -> FastStream:
+    """Wire the orchestrator: bus, event store, model client, pipeline, subscriber."""
+    nats_url = settings.resolved_nats_url()
+    database_url = settings.resolved_database_url()
+    broker = NatsBroker(nats_url, name="elizabus-orchestrator")
+    app = FastStream(broker)
+    parts: dict[str, Any] = {}
+
+    @app.on_startup
+    async def start() -> None:
+        await migrate(database_url)
+        bus = await NatsBus.connect(nats_url, name="elizabus-orchestrator-bus")
+        await ensure_streams(bus.js, settings.duplicate_window_seconds)
+        pool = await create_pool(database_url)
+        store = PostgresEventStore(pool, PostgresProjector())
+        pipeline = MessagePipeline(
+            store,
+            PostgresReadModel(pool),
+            BusModelClient(bus.nc, timeout=settings.model_timeout_seconds),
+            AgentDirectory(characters),
+            recent_count=settings.recent_messages_count,
+        )
+        await pipeline.ensure_agents()
+        parts.update(bus=bus, pool=pool)
+        parts["service"] = Orchestrator(
+            pipeline, bus, store, max_deliver=MAX_DELIVER, fault=settings.fault
+        )
+        names = ", ".join(f"{c.name} ({c.agent_id})" for c in characters)
+        log.info("orchestrator ready: agents %s", names)
+
+    @broker.subscriber(
+        subjects.MESSAGE_RECEIVED,
+        stream=JStream(subjects.MESSAGES_STREAM, declare=False),
+        durable=subjects.ORCHESTRATOR_DURABLE,
+        queue=subjects.ORCHESTRATOR_DURABLE,
+        config=ConsumerConfig(ack_wait=settings.ack_wait_seconds, max_deliver=MAX_DELIVER + 1),
+        ack_policy=AckPolicy.MANUAL,
+    )
+    async def on_message_received(msg: NatsMessage) -> None:
+        raw = msg.raw_message
+        meta = raw.metadata
+        delivery = Delivery(
+            body=raw.data,
+            subject=raw.subject,
+            headers=dict(raw.headers or {}),
+            stream_sequence=meta.sequence.stream,
+            num_delivered=meta.num_delivered,
+        )
+        disposition = await parts["service"].process(delivery)
+        if disposition is Disposition.ACK:
+            await msg.ack()
+        else:
+            await msg.nack(delay=NAK_DELAY_SECONDS)
+
+    @app.on_shutdown
+    async def stop() -> None:
+        if "bus" in parts:
+            await parts["bus"].close()
+        if "pool" in parts:
+            await parts["pool"].close()
+
+    return app
+
+
+async def run_orchestrator(settings: Settings, character_paths: list[Path]) -> None:
+    """Run the orchestrator until SIGINT/SIGTERM."""
+    characters = [load_character(p) for p in character_paths] or [load_character(None)]
+    app = build_app(settings, characters)
+    await app.run()

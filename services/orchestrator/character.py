@@ -1,0 +1,75 @@
+"""ElizaOS character files: loaded unchanged, validated with errors that name the field."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from shared.errors import ConfigurationError
+from shared.ids import agent_id_for
+
+DEFAULT_CHARACTER = Path(__file__).with_name("default_character.json")
+
+
+class CharacterStyle(BaseModel):
+    """How the character writes: always, in chat, in posts."""
+
+    model_config = ConfigDict(extra="allow")
+    all: list[str] = Field(default_factory=list)
+    chat: list[str] = Field(default_factory=list)
+    post: list[str] = Field(default_factory=list)
+
+
+class Character(BaseModel):
+    """An agent's personality and configuration, in ElizaOS's character JSON shape."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    id: uuid.UUID | None = None
+    name: str = Field(min_length=1)
+    username: str | None = None
+    system: str | None = None
+    bio: list[str] = Field(default_factory=list)
+    message_examples: list[Any] = Field(default_factory=list, alias="messageExamples")
+    post_examples: list[str] = Field(default_factory=list, alias="postExamples")
+    topics: list[str] = Field(default_factory=list)
+    adjectives: list[str] = Field(default_factory=list)
+    knowledge: list[Any] = Field(default_factory=list)
+    plugins: list[str] = Field(default_factory=list)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, Any] = Field(default_factory=dict)
+    style: CharacterStyle = Field(default_factory=CharacterStyle)
+    templates: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("bio", mode="before")
+    @classmethod
+    def _bio_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @property
+    def agent_id(self) -> uuid.UUID:
+        """The agent's id: the character's own, or one derived from its name."""
+        return self.id or agent_id_for(self.name)
+
+
+def load_character(path: Path | None = None) -> Character:
+    """Read and validate a character file; the shipped default when no path is given."""
+    path = path or DEFAULT_CHARACTER
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read character file {path}: {exc}") from exc
+    except ValueError as exc:
+        raise ConfigurationError(f"character file {path} is not valid JSON: {exc}") from exc
+    try:
+        return Character.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"character file {path} is invalid: {problems}") from exc

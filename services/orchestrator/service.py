@@ -1,0 +1,145 @@
+"""One delivery of `message.received`, start to ack: validate, run, reply, or dead-letter.
+
+Kept apart from FastStream so the same logic runs under the real broker, TestBroker, or a test.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from services.orchestrator.pipeline import MessagePipeline, RunOutcome
+from shared import subjects
+from shared.bus import Bus
+from shared.events import EventMetadata, MessageRejected, NewEvent, now_ms
+from shared.eventstore import EventStore
+from shared.ids import string_to_uuid
+from shared.messages import DeadLetter, MessageReceived
+
+log = logging.getLogger(__name__)
+
+# Test-only: exit hard at this point, to prove a redelivery after a crash has no double effect.
+FAULT_CRASH_BEFORE_ACK = "crash_before_ack"
+
+
+class Disposition(enum.Enum):
+    """What to tell JetStream about a delivery."""
+
+    ACK = "ack"
+    NAK = "nak"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message as JetStream delivered it."""
+
+    body: bytes
+    subject: str = subjects.MESSAGE_RECEIVED
+    headers: dict[str, str] = field(default_factory=dict)
+    stream_sequence: int | None = None
+    num_delivered: int = 1
+
+
+class Orchestrator:
+    """Turns deliveries into runs and replies; every effect happens once across redeliveries."""
+
+    def __init__(
+        self,
+        pipeline: MessagePipeline,
+        bus: Bus,
+        store: EventStore,
+        max_deliver: int = 5,
+        fault: str | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.bus = bus
+        self.store = store
+        self.max_deliver = max_deliver
+        self.fault = fault
+
+    async def process(self, d: Delivery) -> Disposition:
+        """Handle one delivery; ACK once its effects are recorded and its reply sent."""
+        try:
+            inbound = MessageReceived.model_validate_json(d.body)
+        except ValidationError as exc:
+            await self.reject(d, f"invalid message.received body: {_summary(exc)}")
+            return Disposition.ACK
+        character = self.pipeline.agents.get(inbound.agent_id)
+        if character is None:
+            hosted = ", ".join(str(a) for a in self.pipeline.agents.by_id)
+            await self.reject(
+                d, f"unknown agent_id {inbound.agent_id}: this orchestrator hosts {hosted}"
+            )
+            return Disposition.ACK
+        try:
+            outcome = await self.pipeline.handle(inbound, character)
+        except Exception as exc:
+            if d.num_delivered >= self.max_deliver:
+                log.exception("giving up on message %s", inbound.id)
+                await self.reject(d, f"failed {d.num_delivered} times, last error: {exc!r}")
+                return Disposition.ACK
+            log.warning("message %s failed (delivery %d), will retry: %r",
+                        inbound.id, d.num_delivered, exc)  # fmt: skip
+            return Disposition.NAK
+        await self.send_reply(outcome)
+        if self.fault == FAULT_CRASH_BEFORE_ACK:
+            log.error("fault injection: exiting before ack of %s", inbound.id)
+            os._exit(70)
+        return Disposition.ACK
+
+    async def send_reply(self, outcome: RunOutcome) -> None:
+        """Publish the run's reply; JetStream drops it if this reply id was already sent."""
+        if outcome.reply is None:
+            return
+        await self.bus.publish_durable(
+            subjects.message_sent(outcome.reply.source),
+            outcome.reply.model_dump_json().encode(),
+            msg_id=str(outcome.reply.id),
+        )
+
+    async def reject(self, d: Delivery, reason: str) -> None:
+        """Record `message.rejected` and move the body to `message.dlq`, each once."""
+        key = f"{d.subject}:{d.stream_sequence}" if d.stream_sequence else None
+        key = key or hashlib.sha256(d.body).hexdigest()
+        event_id = string_to_uuid(f"message.rejected:{key}")
+        body = d.body.decode("utf-8", errors="replace")
+        log.warning("rejected a message to %s: %s", subjects.MESSAGE_DLQ, reason)
+        rejected = MessageRejected(
+            reason=reason,
+            subject=d.subject,
+            body=body,
+            headers=d.headers,
+            stream_sequence=d.stream_sequence,
+            rejected_at=now_ms(),
+        )
+        await self.store.append(
+            [
+                NewEvent.of(
+                    rejected,
+                    event_id=event_id,
+                    stream_id="dead-letters",
+                    metadata=EventMetadata(correlation_id=event_id),
+                )
+            ]
+        )
+        letter = DeadLetter(
+            reason=reason,
+            subject=d.subject,
+            body=body,
+            headers=d.headers,
+            stream_sequence=d.stream_sequence,
+        )
+        await self.bus.publish_durable(
+            subjects.MESSAGE_DLQ, letter.model_dump_json().encode(), msg_id=str(event_id)
+        )
+
+
+def _summary(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg']}" for e in exc.errors()
+    )

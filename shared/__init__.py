@@ -1,0 +1,1 @@
+"""The library every elizabus service shares: settings, ids, bus messages, events, event store, bus."""

@@ -1,0 +1,267 @@
+"""Pydantic models of every event in the log, and the envelopes events are appended and read in.
+
+An event's `data` is one of the payload models below, chosen by its `type`. Payloads carry their own
+times (epoch milliseconds) so projections rebuilt from the log come out identical to the live ones.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def now_ms() -> int:
+    """Wall-clock time in epoch milliseconds, the unit every event payload uses."""
+    return int(time.time() * 1000)
+
+
+class EventMetadata(BaseModel):
+    """Why an event exists: the run it belongs to and what caused it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    agent_id: uuid.UUID | None = None
+    run_id: uuid.UUID | None = None
+    correlation_id: uuid.UUID | None = None
+    causation_id: uuid.UUID | None = None
+
+
+class EventData(BaseModel):
+    """Base of every event payload; `event_type` is the `type` column the payload is stored under."""
+
+    model_config = ConfigDict(extra="forbid")
+    event_type: ClassVar[str]
+
+
+class NewEvent(BaseModel):
+    """An event to append. `expected_version` (when set) is the stream's version before it."""
+
+    event_id: uuid.UUID
+    stream_id: str
+    type: str
+    data: dict[str, Any]
+    metadata: EventMetadata = Field(default_factory=EventMetadata)
+    expected_version: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        payload: EventData,
+        *,
+        event_id: uuid.UUID,
+        stream_id: str,
+        metadata: EventMetadata | None = None,
+        expected_version: int | None = None,
+    ) -> NewEvent:
+        """Wrap a typed payload for appending."""
+        return cls(
+            event_id=event_id,
+            stream_id=stream_id,
+            type=payload.event_type,
+            data=payload.model_dump(mode="json"),
+            metadata=metadata or EventMetadata(),
+            expected_version=expected_version,
+        )
+
+
+class RecordedEvent(BaseModel):
+    """An event as the log holds it: with its global position and its version in its stream."""
+
+    position: int
+    event_id: uuid.UUID
+    stream_id: str
+    stream_version: int
+    type: str
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+    def payload(self) -> EventData:
+        """The typed payload of this event."""
+        return EVENT_TYPES[self.type].model_validate(self.data)
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+
+class RunStarted(EventData):
+    """The orchestrator began handling a message."""
+
+    event_type: ClassVar[str] = "run.started"
+    run_id: uuid.UUID
+    agent_id: uuid.UUID
+    message_id: uuid.UUID
+    room_id: uuid.UUID
+    entity_id: uuid.UUID
+    source: str
+    started_at: int
+
+
+class RunEnded(EventData):
+    """The orchestrator finished handling a message, with how it went and how long it took."""
+
+    event_type: ClassVar[str] = "run.ended"
+    run_id: uuid.UUID
+    agent_id: uuid.UUID
+    message_id: uuid.UUID
+    room_id: uuid.UUID
+    status: Literal["completed", "ignored", "error"]
+    ended_at: int
+    duration_ms: float
+    error: str | None = None
+
+
+# --- connections --------------------------------------------------------------------------------
+
+
+class EntityCreated(EventData):
+    """A person or agent became known to an agent."""
+
+    event_type: ClassVar[str] = "entity.created"
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    names: list[str]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class EntityUpdated(EventData):
+    """New names or per-source metadata for an entity: merged into what it had, never replacing."""
+
+    event_type: ClassVar[str] = "entity.updated"
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    names: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorldCreated(EventData):
+    """A world (a server, a guild, a workspace) became known to an agent."""
+
+    event_type: ClassVar[str] = "world.created"
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    name: str
+    server_id: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class RoomCreated(EventData):
+    """A room (a channel, a DM) became known to an agent."""
+
+    event_type: ClassVar[str] = "room.created"
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    name: str | None = None
+    source: str
+    type: str
+    channel_id: str | None = None
+    server_id: str | None = None
+    world_id: uuid.UUID | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ParticipantAdded(EventData):
+    """An entity joined a room."""
+
+    event_type: ClassVar[str] = "participant.added"
+    room_id: uuid.UUID
+    entity_id: uuid.UUID
+    agent_id: uuid.UUID
+
+
+# --- memory and messages -------------------------------------------------------------------------
+
+
+class MemoryCreated(EventData):
+    """A memory was stored (a message, a fact, a document), with its embedding when it has one."""
+
+    event_type: ClassVar[str] = "memory.created"
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    entity_id: uuid.UUID
+    room_id: uuid.UUID
+    world_id: uuid.UUID | None = None
+    table_name: str = "messages"
+    content: dict[str, Any]
+    embedding: list[float] | None = None
+    unique: bool = True
+    created_at: int
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class MessageSentEvent(EventData):
+    """The agent published a reply; `message` is the exact body sent, kept for re-sending."""
+
+    event_type: ClassVar[str] = "message.sent"
+    message: dict[str, Any]
+    subject: str
+
+
+class MessageRejected(EventData):
+    """A bus message could not be accepted and went to the dead-letter subject."""
+
+    event_type: ClassVar[str] = "message.rejected"
+    reason: str
+    subject: str
+    body: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    stream_sequence: int | None = None
+    rejected_at: int
+
+
+# --- observability -------------------------------------------------------------------------------
+
+
+class ModelUsed(EventData):
+    """One model call, as ElizaOS's useModel logs it: params, response, provider, time, run."""
+
+    event_type: ClassVar[str] = "model.used"
+    agent_id: uuid.UUID
+    room_id: uuid.UUID | None = None
+    run_id: uuid.UUID | None = None
+    model_type: str
+    provider: str
+    params: dict[str, Any]
+    response: Any
+    duration_ms: float
+    action_context: dict[str, Any] | None = None
+    at: int
+
+
+class ActionExecuted(EventData):
+    """An action ran for a message, with the prompts it made and how it ended."""
+
+    event_type: ClassVar[str] = "action.executed"
+    agent_id: uuid.UUID
+    room_id: uuid.UUID
+    run_id: uuid.UUID | None = None
+    message_id: uuid.UUID
+    action_id: uuid.UUID
+    action_name: str
+    status: Literal["completed", "failed"]
+    prompts: list[dict[str, Any]] = Field(default_factory=list)
+    error: str | None = None
+    at: int
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    cls.event_type: cls
+    for cls in (
+        RunStarted,
+        RunEnded,
+        EntityCreated,
+        EntityUpdated,
+        WorldCreated,
+        RoomCreated,
+        ParticipantAdded,
+        MemoryCreated,
+        MessageSentEvent,
+        MessageRejected,
+        ModelUsed,
+        ActionExecuted,
+    )
+}

@@ -1,0 +1,55 @@
+"""The event store boundary: append idempotently with optimistic concurrency, read in order."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared.events import NewEvent, RecordedEvent
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What an append did: the events it recorded, and the ids it skipped as already recorded."""
+
+    recorded: list[RecordedEvent] = field(default_factory=list)
+    duplicates: list[uuid.UUID] = field(default_factory=list)
+
+    @property
+    def last_position(self) -> int | None:
+        """The global position of the last event recorded, if any."""
+        return self.recorded[-1].position if self.recorded else None
+
+
+class EventStore(Protocol):
+    """Append-only log of events with a gap-free global order.
+
+    `append` is atomic: all new events of the call are recorded, with their projections, or none.
+    An event whose `event_id` is already recorded is skipped, so a redelivered command appends
+    nothing twice. An `expected_version` that does not match raises ConcurrencyError.
+    """
+
+    async def append(self, events: Sequence[NewEvent]) -> AppendResult: ...
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]: ...
+
+    async def read_stream(self, stream_id: str) -> list[RecordedEvent]: ...
+
+    async def read_run(self, run_id: uuid.UUID) -> list[RecordedEvent]: ...
+
+    async def get(self, event_ids: Sequence[uuid.UUID]) -> list[RecordedEvent]: ...
+
+    async def head(self) -> int: ...
+
+
+class Projector(Protocol):
+    """Writes read models from events, inside the transaction that appends them.
+
+    The same code rebuilds the read models from the log alone, so the two always agree.
+    """
+
+    tables: tuple[str, ...]
+
+    async def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None: ...

@@ -1,0 +1,189 @@
+"""Projects events into the Postgres read models (memories, entities, rooms, worlds, ...).
+
+Each event type maps to rows of one table. Events are grouped by table, keeping their order within
+a table, and each table gets one `executemany` per batch: a message's whole run is projected in a
+handful of round trips. Every statement is idempotent and uses only the event's own data, so
+replaying the log gives the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from shared.events import RecordedEvent
+
+Row = tuple[Any, ...]
+
+_ENTITY_UPSERT = """
+INSERT INTO entities (id, agent_id, names, metadata) VALUES ($1, $2, $3, $4)
+ON CONFLICT (id) DO UPDATE SET
+  names = ARRAY(SELECT n FROM unnest(entities.names || excluded.names) WITH ORDINALITY AS t(n, i)
+                GROUP BY n ORDER BY min(i)),
+  metadata = entities.metadata || excluded.metadata
+"""
+_WORLD_INSERT = """
+INSERT INTO worlds (id, agent_id, name, server_id, metadata) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (id) DO NOTHING
+"""
+_ROOM_INSERT = """
+INSERT INTO rooms (id, agent_id, name, source, type, channel_id, server_id, world_id, metadata)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING
+"""
+_PARTICIPANT_INSERT = """
+INSERT INTO participants (room_id, entity_id, agent_id) VALUES ($1, $2, $3)
+ON CONFLICT (room_id, entity_id) DO NOTHING
+"""
+_MEMORY_INSERT = """
+INSERT INTO memories (id, agent_id, entity_id, room_id, world_id, table_name, content, embedding,
+                      "unique", created_at, metadata)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING
+"""
+_LOG_INSERT = """
+INSERT INTO logs (id, agent_id, entity_id, room_id, run_id, type, body, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING
+"""
+_RUN_UPSERT = """
+INSERT INTO runs (run_id, agent_id, message_id, room_id, entity_id, source, status, started_at,
+                  ended_at, duration_ms, error)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (run_id) DO UPDATE SET
+  status = excluded.status,
+  entity_id = coalesce(excluded.entity_id, runs.entity_id),
+  source = coalesce(excluded.source, runs.source),
+  started_at = coalesce(excluded.started_at, runs.started_at),
+  ended_at = coalesce(excluded.ended_at, runs.ended_at),
+  duration_ms = coalesce(excluded.duration_ms, runs.duration_ms),
+  error = coalesce(excluded.error, runs.error)
+"""
+
+# Order in which tables are written within one batch (rows of one table keep event order).
+PROJECTION_TABLES: tuple[str, ...] = (
+    "entities",
+    "worlds",
+    "rooms",
+    "participants",
+    "memories",
+    "logs",
+    "runs",
+)
+_SQL = {
+    "entities": _ENTITY_UPSERT,
+    "worlds": _WORLD_INSERT,
+    "rooms": _ROOM_INSERT,
+    "participants": _PARTICIPANT_INSERT,
+    "memories": _MEMORY_INSERT,
+    "logs": _LOG_INSERT,
+    "runs": _RUN_UPSERT,
+}
+
+
+def _u(value: Any) -> uuid.UUID | None:
+    return uuid.UUID(value) if value else None
+
+
+def _entity(e: RecordedEvent) -> Row:
+    d = e.data
+    return (_u(d["id"]), _u(d["agent_id"]), list(d["names"]), d.get("metadata") or {})
+
+
+def _world(e: RecordedEvent) -> Row:
+    d = e.data
+    return (_u(d["id"]), _u(d["agent_id"]), d["name"], d["server_id"], d.get("metadata") or {})
+
+
+def _room(e: RecordedEvent) -> Row:
+    d = e.data
+    return (
+        _u(d["id"]), _u(d["agent_id"]), d.get("name"), d["source"], d["type"],
+        d.get("channel_id"), d.get("server_id"), _u(d.get("world_id")), d.get("metadata") or {},
+    )  # fmt: skip
+
+
+def _participant(e: RecordedEvent) -> Row:
+    d = e.data
+    return (_u(d["room_id"]), _u(d["entity_id"]), _u(d["agent_id"]))
+
+
+def _memory(e: RecordedEvent) -> Row:
+    d = e.data
+    return (
+        _u(d["id"]), _u(d["agent_id"]), _u(d["entity_id"]), _u(d["room_id"]),
+        _u(d.get("world_id")), d.get("table_name", "messages"), d["content"], d.get("embedding"),
+        d.get("unique", True), d["created_at"], d.get("metadata") or {},
+    )  # fmt: skip
+
+
+def _log_row(
+    e: RecordedEvent, log_type: str, entity: str, room: str | None, at: str
+) -> Row:
+    d = e.data
+    return (
+        e.event_id, _u(d["agent_id"]), _u(d.get(entity) or d["agent_id"]),
+        _u(d.get(room)) if room else None, _u(d.get("run_id") or e.metadata.get("run_id")),
+        log_type, d, d[at],
+    )  # fmt: skip
+
+
+def _model_log(e: RecordedEvent) -> Row:
+    return _log_row(e, f"useModel:{e.data['model_type']}", "agent_id", "room_id", "at")
+
+
+def _action_log(e: RecordedEvent) -> Row:
+    return _log_row(e, "action", "agent_id", "room_id", "at")
+
+
+def _run_log(e: RecordedEvent) -> Row:
+    at = "started_at" if e.type == "run.started" else "ended_at"
+    return _log_row(e, e.type, "entity_id", "room_id", at)
+
+
+def _run(e: RecordedEvent) -> Row:
+    d = e.data
+    if e.type == "run.started":
+        return (
+            _u(d["run_id"]), _u(d["agent_id"]), _u(d["message_id"]), _u(d["room_id"]),
+            _u(d["entity_id"]), d["source"], "started", d["started_at"], None, None, None,
+        )  # fmt: skip
+    return (
+        _u(d["run_id"]), _u(d["agent_id"]), _u(d["message_id"]), _u(d["room_id"]),
+        None, None, d["status"], None, d["ended_at"], d["duration_ms"], d.get("error"),
+    )  # fmt: skip
+
+
+# event type -> [(table, row builder)]
+ROUTES: dict[str, list[tuple[str, Callable[[RecordedEvent], Row]]]] = {
+    "entity.created": [("entities", _entity)],
+    "entity.updated": [("entities", _entity)],
+    "world.created": [("worlds", _world)],
+    "room.created": [("rooms", _room)],
+    "participant.added": [("participants", _participant)],
+    "memory.created": [("memories", _memory)],
+    "model.used": [("logs", _model_log)],
+    "action.executed": [("logs", _action_log)],
+    "run.started": [("runs", _run), ("logs", _run_log)],
+    "run.ended": [("runs", _run), ("logs", _run_log)],
+}
+
+
+class PostgresProjector:
+    """Keeps the read-model tables in step with the log, in the append's own transaction."""
+
+    tables = PROJECTION_TABLES
+
+    async def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None:
+        """Write the rows these events imply: one executemany per table touched."""
+        rows: dict[str, list[Row]] = {}
+        for event in events:
+            for table, build in ROUTES.get(event.type, ()):
+                rows.setdefault(table, []).append(build(event))
+        for table in PROJECTION_TABLES:
+            if table in rows:
+                await conn.executemany(_SQL[table], rows[table])
+
+
+def canonical(value: Any) -> str:
+    """A stable text form of a row value, for comparing tables."""
+    return json.dumps(value, sort_keys=True, default=str)

@@ -1,0 +1,37 @@
+"""Rebuild every read model from the event log alone."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from shared.eventstore.postgres import APPEND_LOCK_KEY, EVENT_COLUMNS, row_to_event
+from shared.projections.postgres import PROJECTION_TABLES, PostgresProjector
+
+PAGE_SIZE = 2000
+
+
+async def rebuild_projections(pool: asyncpg.Pool, page_size: int = PAGE_SIZE) -> int:
+    """Empty the projection tables and replay the whole log into them, in one transaction.
+
+    Appends wait on the append lock meanwhile, so the rebuilt tables match the log exactly.
+    Returns the number of events replayed.
+    """
+    projector = PostgresProjector()
+    replayed = 0
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK_KEY)
+        await conn.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
+        after = 0
+        while True:
+            rows = await conn.fetch(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+                after,
+                page_size,
+            )
+            if not rows:
+                break
+            events = [row_to_event(r) for r in rows]
+            await projector.apply(conn, events)
+            replayed += len(events)
+            after = events[-1].position
+    return replayed

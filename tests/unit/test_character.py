@@ -1,0 +1,43 @@
+"""Character files: ElizaOS JSON loads unchanged; errors name the field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from services.orchestrator.character import load_character
+from shared.errors import ConfigurationError
+
+
+def test_default_character_loads() -> None:
+    c = load_character(None)
+    assert c.name == "Eliza" and c.bio and c.agent_id == load_character(None).agent_id
+
+
+def test_elizaos_shape_with_bio_string_and_camel_case(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({
+        "name": "Ada", "bio": "one line bio", "messageExamples": [[{"name": "u", "content": {}}]],
+        "postExamples": ["p"], "style": {"all": ["terse"], "chat": [], "post": []},
+        "clients": ["discord"], "settings": {"voice": {"model": "x"}},
+    }))  # fmt: skip
+    c = load_character(path)
+    assert c.bio == ["one line bio"] and c.message_examples and c.post_examples == ["p"]
+    assert c.model_extra and c.model_extra["clients"] == ["discord"]
+
+
+def test_errors_name_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"name": "", "style": {"all": "not a list"}}))
+    with pytest.raises(ConfigurationError) as err:
+        load_character(path)
+    assert "name" in str(err.value) and "style.all" in str(err.value)
+
+
+def test_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text("{")
+    with pytest.raises(ConfigurationError, match="not valid JSON"):
+        load_character(path)
