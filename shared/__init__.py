@@ -1,1 +1,1 @@
-"""The library every elizabus service shares: settings, ids, bus messages, events, event store, bus."""
+"""The library every elizabus service shares: settings, ids, bus messages, events, store, bus."""

@@ -24,8 +24,7 @@ class ConcurrencyError(EventStoreError):
 
     def __init__(self, stream_id: str, expected: int, actual: int) -> None:
         super().__init__(
-            f"stream {stream_id!r} is at version {actual}, expected {expected}: "
-            "reload it and retry"
+            f"stream {stream_id!r} is at version {actual}, expected {expected}: reload it and retry"
         )
         self.stream_id = stream_id
         self.expected = expected

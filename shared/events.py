@@ -31,7 +31,7 @@ class EventMetadata(BaseModel):
 
 
 class EventData(BaseModel):
-    """Base of every event payload; `event_type` is the `type` column the payload is stored under."""
+    """Base of every event payload; `event_type` is the `type` it is stored under."""
 
     model_config = ConfigDict(extra="forbid")
     event_type: ClassVar[str]

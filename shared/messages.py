@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class ChannelType(str, Enum):
+class ChannelType(StrEnum):
     """Room kinds, as ElizaOS's ChannelType."""
 
     SELF = "SELF"
@@ -24,7 +24,7 @@ class ChannelType(str, Enum):
     API = "API"
 
 
-class ModelType(str, Enum):
+class ModelType(StrEnum):
     """Every ElizaOS model type; each is served on subject `model.<value>`."""
 
     TEXT_SMALL = "TEXT_SMALL"

@@ -15,9 +15,7 @@ SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas" / "json"
 
 def schema_documents() -> dict[str, str]:
     """File name -> JSON text of every exported schema, deterministic for a given code version."""
-    models: dict[str, type[BaseModel]] = {
-        f"bus/{m.__name__}.json": m for m in BUS_MESSAGES
-    }
+    models: dict[str, type[BaseModel]] = {f"bus/{m.__name__}.json": m for m in BUS_MESSAGES}
     models |= {f"events/{t}.json": m for t, m in EVENT_TYPES.items()}
     models["events/EventMetadata.json"] = EventMetadata
     return {

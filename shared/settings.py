@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     model_provider: str = Field(
-        default="auto", description="auto (openai when a key is set, else scripted), openai, scripted"
+        default="auto",
+        description="auto (openai when a key is set, else scripted), openai, scripted",
     )
     openai_api_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com/v1"
@@ -54,7 +55,7 @@ class Settings(BaseSettings):
         return self.nats_url or self._from_runtime_file("nats_url")
 
     def resolved_database_url(self) -> str:
-        """The Postgres URL to use: the setting, else the running embedded stack's, else an error."""
+        """The Postgres URL: the setting, else the running embedded stack's, else an error."""
         return self.database_url or self._from_runtime_file("database_url")
 
     def _from_runtime_file(self, key: str) -> str:

@@ -15,8 +15,11 @@ import typer
 from shared.errors import ElizabusError
 from shared.settings import Settings
 
-app = typer.Typer(help="elizabus: the ElizaOS agent runtime on NATS JetStream and Postgres.",
-                  no_args_is_help=True, add_completion=False)  # fmt: skip
+app = typer.Typer(
+    help="elizabus: the ElizaOS agent runtime on NATS JetStream and Postgres.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 worker_app = typer.Typer(help="Run a worker process.", no_args_is_help=True)
 projections_app = typer.Typer(help="Manage the projections of the event log.", no_args_is_help=True)
 schemas_app = typer.Typer(help="Exported schemas.", no_args_is_help=True)
@@ -81,7 +84,9 @@ def send(
     text: str,
     room: str = "cli-room",
     user: str = "cli-user",
-    agent: Annotated[uuid.UUID | None, typer.Option(help="agent id; default agent if unset")] = None,
+    agent: Annotated[
+        uuid.UUID | None, typer.Option(help="agent id; default agent if unset")
+    ] = None,
     timeout: float = 30.0,
 ) -> None:
     """Publish one message and print the agent's reply."""

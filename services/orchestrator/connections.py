@@ -7,6 +7,7 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from services.orchestrator.readmodel import ReadModel
 from shared.events import (
     EntityCreated,
     EntityUpdated,
@@ -16,7 +17,6 @@ from shared.events import (
     WorldCreated,
 )
 from shared.ids import derived_id
-from services.orchestrator.readmodel import ReadModel
 
 
 @dataclass(frozen=True)
@@ -37,14 +37,15 @@ class Connection:
     server_id: str
 
 
-def entity_created_event(entity_id: uuid.UUID, agent_id: uuid.UUID, names: list[str],
-                         metadata: dict[str, object]) -> NewEvent:
+def entity_created_event(
+    entity_id: uuid.UUID, agent_id: uuid.UUID, names: list[str], metadata: dict[str, object]
+) -> NewEvent:
     """The one `entity.created` an entity ever gets (its id is derived from the entity's)."""
     return NewEvent.of(
         EntityCreated(id=entity_id, agent_id=agent_id, names=names, metadata=metadata),
         event_id=derived_id(entity_id, "entity.created"),
         stream_id=f"entity-{entity_id}",
-    )  # fmt: skip
+    )
 
 
 class ConnectionManager:
@@ -83,9 +84,9 @@ class ConnectionManager:
         elif not set(names) <= set(state.entity_names) or any(
             state.entity_metadata.get(k) != v for k, v in meta.items()
         ):
-            digest = hashlib.sha256(
-                json.dumps([names, meta], sort_keys=True).encode()
-            ).hexdigest()[:32]
+            digest = hashlib.sha256(json.dumps([names, meta], sort_keys=True).encode()).hexdigest()[
+                :32
+            ]
             events.append(
                 NewEvent.of(
                     EntityUpdated(id=c.entity_id, agent_id=c.agent_id, names=names, metadata=meta),

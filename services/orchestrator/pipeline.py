@@ -114,11 +114,12 @@ class MessagePipeline:
         """Record each hosted agent's own entity (ElizaOS creates it at initialize)."""
         await self.store.append(
             [
-                entity_created_event(c.agent_id, c.agent_id, [n for n in (c.name, c.username) if n],
-                                     {})
+                entity_created_event(
+                    c.agent_id, c.agent_id, [n for n in (c.name, c.username) if n], {}
+                )
                 for c in self.agents.by_id.values()
             ]
-        )  # fmt: skip
+        )
 
     async def recorded_outcome(self, ids: RunIds) -> RunOutcome | None:
         """The outcome of this run if it is already in the log."""
@@ -158,12 +159,18 @@ class MessagePipeline:
         rec = RunRecorder(ids.run_id, agent_id, correlation_id=ids.message_id)
         rec.add(
             RunStarted(
-                run_id=ids.run_id, agent_id=agent_id, message_id=ids.message_id,
-                room_id=conn.room_id, entity_id=conn.entity_id, source=inbound.source,
+                run_id=ids.run_id,
+                agent_id=agent_id,
+                message_id=ids.message_id,
+                room_id=conn.room_id,
+                entity_id=conn.entity_id,
+                source=inbound.source,
                 started_at=started_ms,
             ),
-            run_stream, event_id=ids.run_started, expected_version=0,
-        )  # fmt: skip
+            run_stream,
+            event_id=ids.run_started,
+            expected_version=0,
+        )
 
         author = inbound.entity.name or inbound.entity.username or inbound.entity.id
         message = MessageView(
@@ -183,10 +190,11 @@ class MessagePipeline:
         )
         connection_events, embedding, state = await asyncio.gather(
             self.connections.missing_events(conn),
-            rec.use_model(self.models, ModelType.TEXT_EMBEDDING,
-                          {"text": inbound.content.text}, conn.room_id),
+            rec.use_model(
+                self.models, ModelType.TEXT_EMBEDDING, {"text": inbound.content.text}, conn.room_id
+            ),
             compose_state(ctx, self.providers),
-        )  # fmt: skip
+        )
         rec.add_all(connection_events)
         content: dict[str, object] = {
             "text": inbound.content.text,
@@ -194,17 +202,26 @@ class MessagePipeline:
             "channelType": inbound.room.type.value,
         }
         if inbound.content.attachments:
-            content["attachments"] = [a.model_dump(mode="json") for a in inbound.content.attachments]
+            content["attachments"] = [
+                a.model_dump(mode="json") for a in inbound.content.attachments
+            ]
         if inbound.content.in_reply_to:
-            content["inReplyTo"] = str(create_unique_uuid(agent_id, str(inbound.content.in_reply_to)))
+            content["inReplyTo"] = str(
+                create_unique_uuid(agent_id, str(inbound.content.in_reply_to))
+            )
         rec.add(
             MemoryCreated(
-                id=ids.message_id, agent_id=agent_id, entity_id=conn.entity_id,
-                room_id=conn.room_id, world_id=conn.world_id, content=content,
-                embedding=embedding, created_at=started_ms,
+                id=ids.message_id,
+                agent_id=agent_id,
+                entity_id=conn.entity_id,
+                room_id=conn.room_id,
+                world_id=conn.world_id,
+                content=content,
+                embedding=embedding,
+                created_at=started_ms,
             ),
             f"memory-{ids.message_id}",
-        )  # fmt: skip
+        )
 
         prompt = render(MESSAGE_HANDLER_TEMPLATE, {"agentName": character.name, **state.values})
         params: dict[str, object] = {"prompt": prompt}
@@ -216,24 +233,42 @@ class MessagePipeline:
         reply: MessageSent | None = None
         for action in parsed.actions:
             if action in REPLY_ACTIONS and parsed.text and reply is None:
-                reply = await self._reply(rec, inbound, ids, conn, parsed.text,
-                                          parsed.thought, parsed.actions, parsed.providers)  # fmt: skip
+                reply = await self._reply(
+                    rec,
+                    inbound,
+                    ids,
+                    conn,
+                    parsed.text,
+                    parsed.thought,
+                    parsed.actions,
+                    parsed.providers,
+                )
             rec.add(
                 ActionExecuted(
-                    agent_id=agent_id, room_id=conn.room_id, run_id=ids.run_id,
-                    message_id=ids.message_id, action_id=derived_id(ids.run_id, f"action:{action}"),
-                    action_name=action, status="completed", at=now_ms(),
+                    agent_id=agent_id,
+                    room_id=conn.room_id,
+                    run_id=ids.run_id,
+                    message_id=ids.message_id,
+                    action_id=derived_id(ids.run_id, f"action:{action}"),
+                    action_name=action,
+                    status="completed",
+                    at=now_ms(),
                 ),
                 run_stream,
-            )  # fmt: skip
+            )
         rec.add(
             RunEnded(
-                run_id=ids.run_id, agent_id=agent_id, message_id=ids.message_id,
-                room_id=conn.room_id, status="completed" if reply else "ignored",
-                ended_at=now_ms(), duration_ms=(time.perf_counter() - started) * 1000,
+                run_id=ids.run_id,
+                agent_id=agent_id,
+                message_id=ids.message_id,
+                room_id=conn.room_id,
+                status="completed" if reply else "ignored",
+                ended_at=now_ms(),
+                duration_ms=(time.perf_counter() - started) * 1000,
             ),
-            run_stream, event_id=ids.run_ended,
-        )  # fmt: skip
+            run_stream,
+            event_id=ids.run_ended,
+        )
         result = await self.store.append(rec.events)
         self.connections.remember(conn)
         if ids.run_ended in result.duplicates:
@@ -256,8 +291,9 @@ class MessagePipeline:
     ) -> MessageSent:
         """The REPLY action: store the agent's message with its embedding and record the send."""
         rec.action_context = {"actionName": "REPLY", "actionId": str(ids.reply_id), "prompts": []}
-        embedding = await rec.use_model(self.models, ModelType.TEXT_EMBEDDING, {"text": text},
-                                        conn.room_id)  # fmt: skip
+        embedding = await rec.use_model(
+            self.models, ModelType.TEXT_EMBEDDING, {"text": text}, conn.room_id
+        )
         rec.action_context = None
         reply = MessageSent(
             id=ids.reply_id,
@@ -270,14 +306,23 @@ class MessagePipeline:
         )
         rec.add(
             MemoryCreated(
-                id=ids.reply_id, agent_id=conn.agent_id, entity_id=conn.agent_id,
-                room_id=conn.room_id, world_id=conn.world_id,
-                content={"text": text, "thought": thought, "actions": actions,
-                         "source": inbound.source, "inReplyTo": str(ids.message_id)},
-                embedding=embedding, created_at=now_ms(),
+                id=ids.reply_id,
+                agent_id=conn.agent_id,
+                entity_id=conn.agent_id,
+                room_id=conn.room_id,
+                world_id=conn.world_id,
+                content={
+                    "text": text,
+                    "thought": thought,
+                    "actions": actions,
+                    "source": inbound.source,
+                    "inReplyTo": str(ids.message_id),
+                },
+                embedding=embedding,
+                created_at=now_ms(),
             ),
             f"memory-{ids.reply_id}",
-        )  # fmt: skip
+        )
         rec.add(
             MessageSentEvent(
                 message=reply.model_dump(mode="json"), subject=subjects.message_sent(inbound.source)

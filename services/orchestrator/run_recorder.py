@@ -13,8 +13,10 @@ from shared.model_client import ModelClient
 
 def redact_response(response: Any) -> Any:
     """Embeddings are logged as "[array]", as ElizaOS's useModel does."""
-    if isinstance(response, list) and response and all(
-        isinstance(x, int | float) for x in response
+    if (
+        isinstance(response, list)
+        and response
+        and all(isinstance(x, int | float) for x in response)
     ):
         return "[array]"
     return response
@@ -41,7 +43,8 @@ class RunRecorder:
         """Queue an event of this run. Its id is derived from the run unless given."""
         event = NewEvent.of(
             payload,
-            event_id=event_id or derived_id(self.run_id, f"{len(self.events)}:{payload.event_type}"),
+            event_id=event_id
+            or derived_id(self.run_id, f"{len(self.events)}:{payload.event_type}"),
             stream_id=stream_id,
             metadata=EventMetadata(
                 agent_id=self.agent_id,

@@ -83,8 +83,9 @@ class Orchestrator:
                 log.exception("giving up on message %s", inbound.id)
                 await self.reject(d, f"failed {d.num_delivered} times, last error: {exc!r}")
                 return Disposition.ACK
-            log.warning("message %s failed (delivery %d), will retry: %r",
-                        inbound.id, d.num_delivered, exc)  # fmt: skip
+            log.warning(
+                "message %s failed (delivery %d), will retry: %r", inbound.id, d.num_delivered, exc
+            )
             return Disposition.NAK
         await self.send_reply(outcome)
         if self.fault == FAULT_CRASH_BEFORE_ACK:

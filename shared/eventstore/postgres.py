@@ -45,7 +45,9 @@ async def init_connection(conn: asyncpg.Connection) -> None:
 
 async def create_pool(url: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """A connection pool with elizabus's codecs; the caller closes it."""
-    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=init_connection)
+    pool = await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, init=init_connection
+    )
     if pool is None:  # pragma: no cover - asyncpg returns None only when not awaited
         raise EventStoreError(f"could not open a pool to {url}: check ELIZABUS_DATABASE_URL")
     return pool
@@ -66,7 +68,7 @@ def row_to_event(row: asyncpg.Record) -> RecordedEvent:
 
 
 class PostgresEventStore:
-    """The event log in Postgres; `projector` (if any) updates the read models in the same commit."""
+    """The event log in Postgres; a `projector` updates the read models in the same commit."""
 
     def __init__(self, pool: asyncpg.Pool, projector: Projector | None = None) -> None:
         self.pool = pool
@@ -152,7 +154,8 @@ class PostgresEventStore:
     async def get(self, event_ids: Sequence[uuid.UUID]) -> list[RecordedEvent]:
         """The recorded events among these ids, in log order."""
         rows = await self.pool.fetch(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = any($1::uuid[]) ORDER BY position",
+            f"SELECT {EVENT_COLUMNS} FROM events "
+            "WHERE event_id = any($1::uuid[]) ORDER BY position",
             list(event_ids),
         )
         return [row_to_event(r) for r in rows]

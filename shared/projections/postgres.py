@@ -97,9 +97,16 @@ def _world(e: RecordedEvent) -> Row:
 def _room(e: RecordedEvent) -> Row:
     d = e.data
     return (
-        _u(d["id"]), _u(d["agent_id"]), d.get("name"), d["source"], d["type"],
-        d.get("channel_id"), d.get("server_id"), _u(d.get("world_id")), d.get("metadata") or {},
-    )  # fmt: skip
+        _u(d["id"]),
+        _u(d["agent_id"]),
+        d.get("name"),
+        d["source"],
+        d["type"],
+        d.get("channel_id"),
+        d.get("server_id"),
+        _u(d.get("world_id")),
+        d.get("metadata") or {},
+    )
 
 
 def _participant(e: RecordedEvent) -> Row:
@@ -110,21 +117,32 @@ def _participant(e: RecordedEvent) -> Row:
 def _memory(e: RecordedEvent) -> Row:
     d = e.data
     return (
-        _u(d["id"]), _u(d["agent_id"]), _u(d["entity_id"]), _u(d["room_id"]),
-        _u(d.get("world_id")), d.get("table_name", "messages"), d["content"], d.get("embedding"),
-        d.get("unique", True), d["created_at"], d.get("metadata") or {},
-    )  # fmt: skip
+        _u(d["id"]),
+        _u(d["agent_id"]),
+        _u(d["entity_id"]),
+        _u(d["room_id"]),
+        _u(d.get("world_id")),
+        d.get("table_name", "messages"),
+        d["content"],
+        d.get("embedding"),
+        d.get("unique", True),
+        d["created_at"],
+        d.get("metadata") or {},
+    )
 
 
-def _log_row(
-    e: RecordedEvent, log_type: str, entity: str, room: str | None, at: str
-) -> Row:
+def _log_row(e: RecordedEvent, log_type: str, entity: str, room: str | None, at: str) -> Row:
     d = e.data
     return (
-        e.event_id, _u(d["agent_id"]), _u(d.get(entity) or d["agent_id"]),
-        _u(d.get(room)) if room else None, _u(d.get("run_id") or e.metadata.get("run_id")),
-        log_type, d, d[at],
-    )  # fmt: skip
+        e.event_id,
+        _u(d["agent_id"]),
+        _u(d.get(entity) or d["agent_id"]),
+        _u(d.get(room)) if room else None,
+        _u(d.get("run_id") or e.metadata.get("run_id")),
+        log_type,
+        d,
+        d[at],
+    )
 
 
 def _model_log(e: RecordedEvent) -> Row:
@@ -144,13 +162,31 @@ def _run(e: RecordedEvent) -> Row:
     d = e.data
     if e.type == "run.started":
         return (
-            _u(d["run_id"]), _u(d["agent_id"]), _u(d["message_id"]), _u(d["room_id"]),
-            _u(d["entity_id"]), d["source"], "started", d["started_at"], None, None, None,
-        )  # fmt: skip
+            _u(d["run_id"]),
+            _u(d["agent_id"]),
+            _u(d["message_id"]),
+            _u(d["room_id"]),
+            _u(d["entity_id"]),
+            d["source"],
+            "started",
+            d["started_at"],
+            None,
+            None,
+            None,
+        )
     return (
-        _u(d["run_id"]), _u(d["agent_id"]), _u(d["message_id"]), _u(d["room_id"]),
-        None, None, d["status"], None, d["ended_at"], d["duration_ms"], d.get("error"),
-    )  # fmt: skip
+        _u(d["run_id"]),
+        _u(d["agent_id"]),
+        _u(d["message_id"]),
+        _u(d["room_id"]),
+        None,
+        None,
+        d["status"],
+        None,
+        d["ended_at"],
+        d["duration_ms"],
+        d.get("error"),
+    )
 
 
 # event type -> [(table, row builder)]

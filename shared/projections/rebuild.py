@@ -24,7 +24,8 @@ async def rebuild_projections(pool: asyncpg.Pool, page_size: int = PAGE_SIZE) ->
         after = 0
         while True:
             rows = await conn.fetch(
-                f"SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+                f"SELECT {EVENT_COLUMNS} FROM events "
+                "WHERE position > $1 ORDER BY position LIMIT $2",
                 after,
                 page_size,
             )

@@ -18,11 +18,19 @@ def test_default_character_loads() -> None:
 
 def test_elizaos_shape_with_bio_string_and_camel_case(tmp_path: Path) -> None:
     path = tmp_path / "c.json"
-    path.write_text(json.dumps({
-        "name": "Ada", "bio": "one line bio", "messageExamples": [[{"name": "u", "content": {}}]],
-        "postExamples": ["p"], "style": {"all": ["terse"], "chat": [], "post": []},
-        "clients": ["discord"], "settings": {"voice": {"model": "x"}},
-    }))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "name": "Ada",
+                "bio": "one line bio",
+                "messageExamples": [[{"name": "u", "content": {}}]],
+                "postExamples": ["p"],
+                "style": {"all": ["terse"], "chat": [], "post": []},
+                "clients": ["discord"],
+                "settings": {"voice": {"model": "x"}},
+            }
+        )
+    )
     c = load_character(path)
     assert c.bio == ["one line bio"] and c.message_examples and c.post_examples == ["p"]
     assert c.model_extra and c.model_extra["clients"] == ["discord"]

@@ -10,8 +10,12 @@ def test_well_formed() -> None:
         "<response><thought>greet</thought><actions>REPLY</actions>"
         "<providers>TIME, FACTS</providers><text>Hi there</text></response>"
     )
-    assert (p.thought, p.actions, p.providers, p.text) == ("greet", ["REPLY"], ["TIME", "FACTS"],
-                                                           "Hi there")  # fmt: skip
+    assert (p.thought, p.actions, p.providers, p.text) == (
+        "greet",
+        ["REPLY"],
+        ["TIME", "FACTS"],
+        "Hi there",
+    )
     assert p.fallback is None
 
 

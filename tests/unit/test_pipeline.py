@@ -13,7 +13,7 @@ from services.orchestrator.service import Delivery, Disposition, Orchestrator
 from shared import subjects
 from shared.bus.memory_bus import InMemoryBus
 from shared.eventstore.memory import InMemoryEventStore
-from shared.messages import MessageReceived, MessageSent, ModelType
+from shared.messages import MessageSent, ModelType
 from shared.model_client import InProcessModelClient
 
 
@@ -21,9 +21,11 @@ def make(script: dict[ModelType, list[object]] | None = None):
     store = InMemoryEventStore()
     model = ScriptedModel(script=script)
     pipeline = MessagePipeline(
-        store, InMemoryReadModel(store), InProcessModelClient(model),
+        store,
+        InMemoryReadModel(store),
+        InProcessModelClient(model),
         AgentDirectory([load_character(None)]),
-    )  # fmt: skip
+    )
     bus = InMemoryBus()
     return Orchestrator(pipeline, bus, store), store, bus, model
 
@@ -48,8 +50,16 @@ async def test_a_message_gets_a_reply_and_its_run_is_recorded() -> None:
     assert reply.content.text and "REPLY" in reply.content.actions
     types = [e.type for e in store.events]
     assert types[0] == "run.started" and types[-1] == "run.ended"
-    for expected in ("entity.created", "room.created", "world.created", "participant.added",
-                     "memory.created", "model.used", "action.executed", "message.sent"):  # fmt: skip
+    for expected in (
+        "entity.created",
+        "room.created",
+        "world.created",
+        "participant.added",
+        "memory.created",
+        "model.used",
+        "action.executed",
+        "message.sent",
+    ):
         assert expected in types, expected
     run_ids = {e.metadata.get("run_id") for e in store.events if e.type != "entity.created"}
     assert run_ids == {str(reply.run_id)}
@@ -75,8 +85,11 @@ async def test_the_second_message_in_a_room_sees_the_first() -> None:
     orch, store, _, _ = make()
     await orch.process(Delivery(inbound("my name is Alice and I like tea")))
     await orch.process(Delivery(inbound("what do I like?")))
-    prompts = [e.data["params"]["prompt"] for e in store.events
-               if e.type == "model.used" and e.data["model_type"] == "TEXT_LARGE"]  # fmt: skip
+    prompts = [
+        e.data["params"]["prompt"]
+        for e in store.events
+        if e.type == "model.used" and e.data["model_type"] == "TEXT_LARGE"
+    ]
     assert "Alice: my name is Alice and I like tea" in prompts[1]
     # the connection was recorded once
     assert [e.type for e in store.events].count("room.created") == 1
@@ -104,7 +117,9 @@ async def test_an_unknown_agent_is_rejected_not_retried() -> None:
 
 
 async def test_an_ignore_answer_sends_no_reply() -> None:
-    ignore = "<response><thought>not for me</thought><actions>IGNORE</actions><text></text></response>"
+    ignore = (
+        "<response><thought>not for me</thought><actions>IGNORE</actions><text></text></response>"
+    )
     orch, store, bus, _ = make({ModelType.TEXT_LARGE: [ignore]})
     await orch.process(Delivery(inbound()))
     assert bus.published == []

@@ -1,0 +1,35 @@
+# elizabus: `make run` starts the whole stack; `make test` runs the tests. Both set up first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint bench schemas clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: setup  ## the whole stack on embedded NATS + Postgres (Ctrl-C stops it)
+	$(BIN)/elizabus up
+
+test: setup  ## unit and integration tests (they start their own servers)
+	$(BIN)/pytest
+
+lint: setup  ## ruff and mypy --strict on shared/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: setup  ## messages/s and latency, 200 messages over 4 rooms and 8 users, scripted model
+	$(BIN)/python -m tests.benchmarks.pipeline
+
+schemas: setup  ## re-export JSON Schemas of bus messages and events to schemas/json
+	$(BIN)/elizabus schemas export
+
+clean:
+	rm -rf $(VENV) .elizabus .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The `elizabus` command line: the stack runner and the client commands."""

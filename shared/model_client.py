@@ -1,0 +1,250 @@
+"""The orchestrator's side of the model boundary: call `useModel` over the bus, or in process.
+
+`BusModelClient` sends a `ModelRequest` on core NATS subject `model.<MODEL_TYPE>` and waits
+for the `ModelResponse` of whichever worker in queue group `model-workers` takes it.
+`InProcessModelClient` is a test double that runs a `ModelHandler` directly, through the very
+same request/response encoding the worker uses (`serve_model_request`), but with no bus.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
+
+import nats.errors
+from nats.aio.client import Client as NatsClient
+from pydantic import ValidationError
+
+from shared import subjects
+from shared.errors import ModelError, NoModelHandlerError
+from shared.messages import ModelRequest, ModelResponse, ModelType
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BusModelClient",
+    "InProcessModelClient",
+    "ModelCallResult",
+    "ModelClient",
+    "ModelHandler",
+    "serve_model_request",
+]
+
+
+@runtime_checkable
+class ModelHandler(Protocol):
+    """What a model worker runs: a provider name, the types it serves, and `handle`.
+
+    `handle` returns a JSON-serialisable result for the request's model type, or raises
+    (preferably `ModelError` with a message that says what to do next).
+    """
+
+    provider: str
+    supported: frozenset[ModelType]
+
+    async def handle(self, request: ModelRequest) -> Any:
+        """Answer one model request with the result ElizaOS's `useModel` would return."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCallResult:
+    """A model call's result, which provider produced it, and how long the call took."""
+
+    result: Any
+    provider: str
+    duration_ms: float
+
+
+class ModelClient(Protocol):
+    """How the orchestrator calls a model; inject `BusModelClient` or `InProcessModelClient`."""
+
+    async def call(
+        self,
+        model_type: ModelType,
+        params: dict[str, Any],
+        *,
+        run_id: UUID | None = None,
+        agent_id: UUID | None = None,
+    ) -> ModelCallResult:
+        """Run `model_type` with ElizaOS `useModel` params; raise ModelError on failure."""
+        ...
+
+
+def encode_request(
+    model_type: ModelType,
+    params: dict[str, Any],
+    run_id: UUID | None,
+    agent_id: UUID | None,
+) -> bytes:
+    """The JSON body of a `ModelRequest`, built without re-validating trusted fields."""
+    request = ModelRequest.model_construct(
+        model_type=model_type, params=params, run_id=run_id, agent_id=agent_id
+    )
+    try:
+        return request.model_dump_json().encode()
+    except ValueError as exc:  # pydantic_core.PydanticSerializationError is a ValueError
+        raise ModelError(
+            f"params of the {model_type.value} request are not JSON-serialisable ({exc}): "
+            "pass only strings, numbers, booleans, lists, dicts, UUIDs and datetimes"
+        ) from exc
+
+
+def _error(provider: str, message: str) -> bytes:
+    return ModelResponse(ok=False, error=message, provider=provider).model_dump_json().encode()
+
+
+async def serve_model_request(
+    handler: ModelHandler, body: bytes, model_type: ModelType | None = None
+) -> bytes:
+    """Answer one raw request body with a raw `ModelResponse` body; never raises.
+
+    `model_type` is the type of the subject the request arrived on; a request naming another
+    type is refused. Invalid JSON, a failing handler, or an unserialisable result all come
+    back as `ok=false` with an error that says what went wrong.
+    """
+    provider = handler.provider
+    try:
+        request = ModelRequest.model_validate_json(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors(include_url=False)[:5]
+        )
+        subject = subjects.model(model_type.value) if model_type else "the model subject"
+        return _error(
+            provider,
+            f"invalid ModelRequest on {subject} ({problems}): send JSON like "
+            '{"model_type": "TEXT_LARGE", "params": {"prompt": "..."}}',
+        )
+    if model_type is not None and request.model_type is not model_type:
+        return _error(
+            provider,
+            f"request for {request.model_type.value} arrived on {subjects.model(model_type.value)}"
+            f": send it on {subjects.model(request.model_type.value)}",
+        )
+    if request.model_type not in handler.supported:
+        return _error(
+            provider,
+            f"provider {provider!r} does not serve {request.model_type.value}: "
+            "start a model worker whose provider supports it",
+        )
+    try:
+        result = await handler.handle(request)
+    except ModelError as exc:
+        return _error(provider, str(exc))
+    except Exception as exc:
+        log.exception("model handler %s failed on %s", provider, request.model_type.value)
+        return _error(
+            provider,
+            f"{provider} failed on {request.model_type.value}: {type(exc).__name__}: {exc} "
+            "(see the model worker's log)",
+        )
+    try:
+        return ModelResponse(ok=True, result=result, provider=provider).model_dump_json().encode()
+    except ValueError as exc:
+        return _error(
+            provider,
+            f"{provider} returned a result for {request.model_type.value} that is not "
+            f"JSON-serialisable ({exc}): fix the model handler",
+        )
+
+
+def decode_response(model_type: ModelType, body: bytes, started: float) -> ModelCallResult:
+    """Turn a raw `ModelResponse` body into a `ModelCallResult`, or raise its error."""
+    try:
+        response = ModelResponse.model_validate_json(body)
+    except ValidationError as exc:
+        raise ModelError(
+            f"the {model_type.value} worker sent a reply that is not a ModelResponse "
+            f"({exc.error_count()} errors, body starts {body[:120]!r}): "
+            "check that the worker runs the same elizabus version"
+        ) from exc
+    if not response.ok:
+        raise ModelError(
+            f"{model_type.value} failed in worker {response.provider!r}: "
+            f"{response.error or 'no error message given'}"
+        )
+    return ModelCallResult(
+        result=response.result,
+        provider=response.provider,
+        duration_ms=(time.perf_counter() - started) * 1000.0,
+    )
+
+
+class BusModelClient:
+    """Calls model workers over core NATS request/reply on `model.<MODEL_TYPE>`.
+
+    Any number of workers share the load through queue group `model-workers`; this client
+    needs nothing but a connected `nats.aio.client.Client`.
+    """
+
+    def __init__(self, nc: NatsClient, timeout: float = 60.0) -> None:
+        self._nc = nc
+        self._timeout = timeout
+
+    async def call(
+        self,
+        model_type: ModelType,
+        params: dict[str, Any],
+        *,
+        run_id: UUID | None = None,
+        agent_id: UUID | None = None,
+    ) -> ModelCallResult:
+        """Request `model_type` from a worker; NoModelHandlerError when none is running."""
+        body = encode_request(model_type, params, run_id, agent_id)
+        subject = subjects.model(model_type.value)
+        started = time.perf_counter()
+        try:
+            reply = await self._nc.request(subject, body, timeout=self._timeout)
+        except nats.errors.NoRespondersError as exc:
+            raise NoModelHandlerError(
+                f"no model worker serves {model_type.value} (nobody listens on {subject}): "
+                "start `elizabus worker model`"
+            ) from exc
+        except nats.errors.TimeoutError as exc:
+            raise ModelError(
+                f"no reply to {model_type.value} within {self._timeout:g}s on {subject}: "
+                "check the model worker's log, or raise ELIZABUS_MODEL_TIMEOUT_SECONDS"
+            ) from exc
+        except nats.errors.Error as exc:
+            raise ModelError(
+                f"could not send the {model_type.value} request on {subject} ({exc}): "
+                "check that NATS is running and the connection is open"
+            ) from exc
+        return decode_response(model_type, reply.data, started)
+
+
+class InProcessModelClient:
+    """Test double of `BusModelClient`: runs a `ModelHandler` in this process, no bus.
+
+    Requests and replies go through the same JSON encoding and `serve_model_request` as a real
+    worker, so results, errors and `NoModelHandlerError` behave as over NATS.
+    """
+
+    def __init__(self, handler: ModelHandler) -> None:
+        self.handler = handler
+
+    async def call(
+        self,
+        model_type: ModelType,
+        params: dict[str, Any],
+        *,
+        run_id: UUID | None = None,
+        agent_id: UUID | None = None,
+    ) -> ModelCallResult:
+        """Run the handler on this request as a worker would; same errors as the bus client."""
+        if model_type not in self.handler.supported:
+            served = ", ".join(sorted(t.value for t in self.handler.supported))
+            raise NoModelHandlerError(
+                f"no model handler serves {model_type.value} (provider "
+                f"{self.handler.provider!r} serves {served}): "
+                "give InProcessModelClient a handler that supports it"
+            )
+        body = encode_request(model_type, params, run_id, agent_id)
+        started = time.perf_counter()
+        reply = await serve_model_request(self.handler, body, model_type)
+        return decode_response(model_type, reply, started)

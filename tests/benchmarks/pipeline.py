@@ -1,0 +1,178 @@
+"""`make bench`: what elizabus costs per message, in the shape of the ElizaOS harness.
+
+The whole stack as `elizabus up` runs it: embedded nats-server (JetStream on disk) and Postgres
+(durable defaults: fsync on), the orchestrator and one model worker each in its own process, the
+scripted model double. A client publishes WARMUP untimed then MESSAGES timed messages, one after
+another, over ROOMS GROUP rooms and ENTITIES users (every third mentions the agent),
+waiting for each reply. Latency: from publishing `message.received` to the client receiving
+`message.sent`.
+Knobs (environment): MESSAGES=200 WARMUP=10 ROOMS=4 ENTITIES=8 RUNS=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from services.cli.client import BusClient
+from shared.embedded import EmbeddedNats, EmbeddedPostgres
+from shared.eventstore.migrations import migrate
+
+
+@dataclass
+class RunFigures:
+    """One run's figures."""
+
+    throughput: float
+    p50: float
+    p95: float
+    p99: float
+    mean: float
+    events_per_msg: float
+    commits_per_msg: float
+    model_calls_per_msg: float
+    orchestrator_rss_mb: float
+    worker_rss_mb: float
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def _counts(db: asyncpg.Connection) -> tuple[int, int, int]:
+    events = await db.fetchval("SELECT count(*) FROM events")
+    logs = await db.fetchval("SELECT count(*) FROM logs WHERE type LIKE 'useModel:%'")
+    commits = await db.fetchval(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    )
+    return int(events), int(commits), int(logs)
+
+
+async def one_run(messages: int, warmup: int, rooms: int, entities: int) -> RunFigures:
+    """Start a fresh stack in a temp dir, drive it, stop it, return its figures."""
+    with tempfile.TemporaryDirectory(prefix="elizabus-bench-") as tmp:
+        data = Path(tmp)
+        async with EmbeddedNats(data) as nats_server, EmbeddedPostgres(data) as pg:
+            await migrate(pg.url)
+            env = os.environ | {
+                "ELIZABUS_NATS_URL": nats_server.url,
+                "ELIZABUS_DATABASE_URL": pg.url,
+                "ELIZABUS_LOG_LEVEL": "WARNING",
+                "ELIZABUS_MODEL_PROVIDER": "scripted",
+            }
+            cmd = [sys.executable, "-m", "services.cli.main"]
+            worker = await asyncio.create_subprocess_exec(*cmd, "worker", "model", env=env)
+            orch = await asyncio.create_subprocess_exec(*cmd, "orchestrator", env=env)
+            client = await BusClient.connect(nats_server.url, source="bench")
+            db = await asyncpg.connect(pg.url)
+            try:
+                await _wait_until_serving(client)
+                latencies: list[float] = []
+                before = None
+                t0 = 0.0
+                for i in range(warmup + messages):
+                    if i == warmup:
+                        before = await _counts(db)
+                        t0 = time.perf_counter()
+                    text = f"message {i}: how is the weather in room {i % rooms}?"
+                    if i % 3 == 0:
+                        text = f"@Eliza {text}"
+                    start = time.perf_counter()
+                    await client.send(
+                        text,
+                        user=f"user-{i % entities}",
+                        user_name=f"User {i % entities}",
+                        room=f"room-{i % rooms}",
+                        room_type="GROUP",  # type: ignore[arg-type]
+                        server_id="bench-server",
+                    )
+                    if i >= warmup:
+                        latencies.append((time.perf_counter() - start) * 1000)
+                wall = time.perf_counter() - t0
+                after = await _counts(db)
+                assert before is not None
+                figures = RunFigures(
+                    throughput=messages / wall,
+                    p50=_pct(latencies, 0.50),
+                    p95=_pct(latencies, 0.95),
+                    p99=_pct(latencies, 0.99),
+                    mean=statistics.fmean(latencies),
+                    events_per_msg=(after[0] - before[0]) / messages,
+                    # the benchmark's own count queries commit once per sample: not counted
+                    commits_per_msg=(after[1] - before[1] - 1) / messages,
+                    model_calls_per_msg=(after[2] - before[2]) / messages,
+                    orchestrator_rss_mb=_peak_rss_mb(orch.pid),
+                    worker_rss_mb=_peak_rss_mb(worker.pid),
+                )
+            finally:
+                await db.close()
+                await client.close()
+                for proc in (orch, worker):
+                    if proc.returncode is None:
+                        proc.terminate()
+                        await proc.wait()
+    return figures
+
+
+async def _wait_until_serving(client: BusClient, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await client.send("ready?", user="bench-probe", room="bench-probe", timeout=5.0)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+
+
+def main() -> None:
+    """Run RUNS times and print each run and the medians."""
+    messages = int(os.environ.get("MESSAGES", "200"))
+    warmup = int(os.environ.get("WARMUP", "10"))
+    rooms = int(os.environ.get("ROOMS", "4"))
+    entities = int(os.environ.get("ENTITIES", "8"))
+    runs = int(os.environ.get("RUNS", "1"))
+    print(
+        f"elizabus pipeline bench: {messages} messages (+{warmup} warm-up), {rooms} GROUP "
+        f"rooms, {entities} users, sequential, scripted model, Postgres fsync on"
+    )
+    results = []
+    for r in range(runs):
+        f = asyncio.run(one_run(messages, warmup, rooms, entities))
+        results.append(f)
+        print(
+            f"run {r + 1}: {f.throughput:.1f} msg/s  p50 {f.p50:.2f} ms  p95 {f.p95:.2f} ms  "
+            f"p99 {f.p99:.2f} ms  mean {f.mean:.2f} ms  events/msg {f.events_per_msg:.1f}  "
+            f"commits/msg {f.commits_per_msg:.2f}  model calls/msg {f.model_calls_per_msg:.2f}  "
+            f"peak RSS orchestrator {f.orchestrator_rss_mb:.0f} MB, "
+            f"worker {f.worker_rss_mb:.0f} MB"
+        )
+    if runs > 1:
+        med = {
+            k: statistics.median(getattr(r, k) for r in results)
+            for k in ("throughput", "p50", "p95", "p99")
+        }
+        print(
+            f"median of {runs}: {med['throughput']:.1f} msg/s  p50 {med['p50']:.2f} ms  "
+            f"p95 {med['p95']:.2f} ms  p99 {med['p99']:.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Per-test stacks on the session's real servers: a fresh database and a fresh nats-server each."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+
+from services.cli.client import BusClient
+from services.model_worker.app import build_worker_app
+from services.model_worker.scripted import ScriptedModel
+from shared.embedded.nats_server import EmbeddedNats
+from shared.eventstore.postgres import PostgresEventStore, create_pool
+from shared.settings import Settings
+from tests.integration.support import Stack, fresh_database
+
+
+@pytest_asyncio.fixture
+async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
+    nats = await EmbeddedNats(tmp_path / "nats").start()
+    db_url = await fresh_database(database_url)
+    settings = Settings(
+        nats_url=nats.url, database_url=db_url, ack_wait_seconds=2.0, data_dir=tmp_path
+    )
+    _, worker = build_worker_app(settings, ScriptedModel())
+    await worker.start()
+    pool = await create_pool(db_url)
+    s = Stack(
+        settings,
+        nats,
+        PostgresEventStore(pool),
+        pool,
+        await BusClient.connect(nats.url, source="test"),
+        None,
+        worker,
+    )
+    await s.start_orchestrator()
+    try:
+        yield s
+    finally:
+        await s.client.close()
+        await s.stop_orchestrator()
+        await worker.stop()
+        await pool.close()
+        await nats.stop()

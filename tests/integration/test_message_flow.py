@@ -1,0 +1,190 @@
+"""The walking skeleton end to end on a real nats-server (JetStream) and Postgres+pgvector."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+
+import nats
+import pytest
+
+from shared import subjects
+from shared.messages import EntityRef, InboundContent, MessageReceived, RoomRef
+from shared.projections import PROJECTION_TABLES, rebuild_projections
+from tests.integration.support import Stack, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+async def stored_count(stack: Stack, subject: str) -> int:
+    """How many messages the JetStream stream holds on one subject."""
+    nc = await nats.connect(stack.nats.url)
+    try:
+        info = await nc.jetstream().stream_info(subjects.MESSAGES_STREAM, subjects_filter=subject)
+        return int((info.state.subjects or {}).get(subject, 0))
+    finally:
+        await nc.close()
+
+
+async def event_count(stack: Stack) -> int:
+    return int(await stack.pool.fetchval("SELECT count(*) FROM events"))
+
+
+def message(
+    text: str, user: str = "u1", room: str = "r1", msg_id: uuid.UUID | None = None
+) -> MessageReceived:
+    return MessageReceived(
+        id=msg_id or uuid.uuid4(),
+        source="test",
+        entity=EntityRef(id=user, name=user.upper(), username=user),
+        room=RoomRef(id=room, name=room, type="GROUP", server_id="srv"),
+        content=InboundContent(text=text),
+    )
+
+
+async def test_full_pipeline_reply_events_and_projections(stack: Stack) -> None:
+    reply = await stack.client.send("hello, who are you?", user="alice", room="lobby")
+    assert reply.content.text
+    run = await stack.store.read_run(reply.run_id)
+    types = [e.type for e in run]
+    assert types[0] == "run.started" and types[-1] == "run.ended"
+    assert types.count("model.used") == 3 and "message.sent" in types
+    assert [e.position for e in run] == sorted(e.position for e in run)
+    ended = run[-1].data
+    assert ended["status"] == "completed" and ended["duration_ms"] > 0
+
+    rows = await stack.pool.fetch(
+        "SELECT entity_id, content, vector_dims(embedding) AS dims FROM memories "
+        "ORDER BY created_at"
+    )
+    assert [r["content"]["text"] for r in rows] == ["hello, who are you?", reply.content.text]
+    assert all(r["dims"] == 384 for r in rows)
+    assert await stack.pool.fetchval("SELECT count(*) FROM entities") == 2  # alice + the agent
+    assert await stack.pool.fetchval("SELECT count(*) FROM participants") == 2
+    assert await stack.pool.fetchval("SELECT count(*) FROM rooms") == 1
+    assert await stack.pool.fetchval("SELECT count(*) FROM worlds") == 1
+    logs = await stack.pool.fetch("SELECT type, body FROM logs WHERE run_id = $1", reply.run_id)
+    log_types = sorted(r["type"] for r in logs)
+    assert log_types.count("useModel:TEXT_EMBEDDING") == 2 and "useModel:TEXT_LARGE" in log_types
+    large = next(r["body"] for r in logs if r["type"] == "useModel:TEXT_LARGE")
+    assert "hello, who are you?" in large["params"]["prompt"] and large["response"]
+
+
+async def test_duplicate_publish_gives_one_run_and_one_reply(stack: Stack) -> None:
+    first = message("only once please")
+    reply = await stack.client.send("warm up")  # the stack is serving
+    assert reply.content.text
+    await stack.client.publish(first)
+    await stack.client.publish(first)  # same Nats-Msg-Id: JetStream drops it
+    # a late duplicate outside JetStream's window: same id, different Nats-Msg-Id
+    await stack.client.js.publish(
+        subjects.MESSAGE_RECEIVED,
+        first.model_dump_json().encode(),
+        headers={"Nats-Msg-Id": f"late-{first.id}"},
+    )
+    runs_for = "SELECT count(*) FROM runs WHERE status = 'completed'"
+    await wait_for(lambda: _eq(stack.pool.fetchval(runs_for), 2))
+    # give the late duplicate time to be processed, then check it added nothing
+    await wait_for(lambda: _consumer_idle(stack))
+    assert await stack.pool.fetchval(runs_for) == 2
+    assert await stored_count(stack, subjects.message_sent("test")) == 2
+    # JetStream stored warm-up, first and the late duplicate (its Nats-Msg-Id differs) ...
+    assert await stored_count(stack, subjects.MESSAGE_RECEIVED) == 3
+    # ... and the orchestrator recognised the late one as a run it had already recorded:
+    started = await stack.pool.fetchval("SELECT count(*) FROM events WHERE type='run.started'")
+    assert started == 2
+
+
+async def test_malformed_body_goes_to_dlq_and_service_keeps_serving(stack: Stack) -> None:
+    await stack.client.js.publish(
+        subjects.MESSAGE_RECEIVED, b"{this is not json", headers={"Nats-Msg-Id": "bad-1"}
+    )
+    await stack.client.js.publish(
+        subjects.MESSAGE_RECEIVED, b'{"id": "not-a-uuid"}', headers={"Nats-Msg-Id": "bad-2"}
+    )
+    reply = await stack.client.send("are you still there?")
+    assert reply.content.text
+    await wait_for(lambda: _eq(stored_count(stack, subjects.MESSAGE_DLQ), 2))
+    rows = await stack.pool.fetch(
+        "SELECT data FROM events WHERE type = 'message.rejected' ORDER BY position"
+    )
+    reasons = [r["data"]["reason"] for r in rows]
+    assert len(reasons) == 2
+    assert "invalid message.received body" in reasons[0]
+    assert "id" in reasons[1] and "source" in reasons[1]
+    assert rows[0]["data"]["body"] == "{this is not json"
+
+
+async def test_redelivery_after_a_crash_before_ack_has_no_second_effect(stack: Stack) -> None:
+    await stack.stop_orchestrator()
+    env = os.environ | {
+        "ELIZABUS_NATS_URL": stack.settings.resolved_nats_url(),
+        "ELIZABUS_DATABASE_URL": stack.settings.resolved_database_url(),
+        "ELIZABUS_FAULT": "crash_before_ack",
+        "ELIZABUS_ACK_WAIT_SECONDS": "2",
+        "ELIZABUS_LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli.main", "orchestrator", env=env
+    )
+    try:
+        reply = await stack.client.send("crash after replying to this", timeout=60)
+        code = await asyncio.wait_for(proc.wait(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert code == 70, "the orchestrator should have exited at the fault point"
+    events_before = await event_count(stack)
+    assert await stored_count(stack, subjects.message_sent("test")) == 1
+
+    await stack.start_orchestrator()  # the message was never acked: JetStream redelivers it
+    await wait_for(lambda: _consumer_idle(stack), timeout=30)
+    assert await event_count(stack) == events_before
+    assert await stored_count(stack, subjects.message_sent("test")) == 1
+    run = await stack.store.read_run(reply.run_id)
+    assert [e.type for e in run].count("run.ended") == 1
+
+
+async def test_projections_rebuilt_from_the_log_equal_the_live_ones(stack: Stack) -> None:
+    for i, (user, room) in enumerate(
+        [("ann", "a"), ("bob", "a"), ("ann", "b"), ("cy", "b"), ("bob", "b"), ("ann", "a")]
+    ):
+        reply = await stack.client.send(f"message {i} from {user}", user=user, room=room)
+        assert reply.content.text
+    await stack.client.js.publish(subjects.MESSAGE_RECEIVED, b"[]", headers={"Nats-Msg-Id": "bad"})
+    await wait_for(lambda: _eq(stored_count(stack, subjects.MESSAGE_DLQ), 1))
+
+    live = await dump_projections(stack)
+    assert all(
+        live[t] for t in ("entities", "rooms", "worlds", "participants", "memories", "logs", "runs")
+    )
+    replayed = await rebuild_projections(stack.pool, page_size=7)  # several pages
+    assert replayed == await event_count(stack)
+    assert await dump_projections(stack) == live
+
+
+async def dump_projections(stack: Stack) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for table in PROJECTION_TABLES:
+        rows = await stack.pool.fetch(f"SELECT to_jsonb(t)::text AS j FROM {table} t")
+        out[table] = sorted(json.dumps(json.loads(r["j"]), sort_keys=True) for r in rows)
+    return out
+
+
+async def _eq(value, expected) -> bool:  # type: ignore[no-untyped-def]
+    return bool(await value == expected)
+
+
+async def _consumer_idle(stack: Stack) -> bool:
+    nc = await nats.connect(stack.nats.url)
+    try:
+        info = await nc.jetstream().consumer_info(
+            subjects.MESSAGES_STREAM, subjects.ORCHESTRATOR_DURABLE
+        )
+        return info.num_pending == 0 and info.num_ack_pending == 0
+    finally:
+        await nc.close()

@@ -1,0 +1,129 @@
+"""Model workers on a REAL nats-server: queue-group load sharing, errors, no responders."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from services.model_worker.app import build_worker_app
+from services.model_worker.embedding import hashed_embedding
+from services.model_worker.scripted import ScriptedModel
+from shared import subjects
+from shared.errors import ModelError, NoModelHandlerError
+from shared.messages import ModelRequest, ModelResponse, ModelType
+from shared.model_client import BusModelClient
+from shared.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+PROMPT = """# Task: Generate dialog and actions for the character Eliza.
+# Conversation Messages
+[1111] Bob: tell me about the bus
+<response><thought></thought><actions></actions><providers></providers><text></text></response>
+"""
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[NatsClient]:
+    client = await nats.connect(nats_url)
+    yield client
+    await client.close()
+
+
+class OnlyEmbeddings:
+    """A ModelHandler serving just TEXT_EMBEDDING, slowly when asked to."""
+
+    provider = "only-embeddings"
+    supported = frozenset({ModelType.TEXT_EMBEDDING})
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+
+    async def handle(self, request: ModelRequest) -> Any:
+        await asyncio.sleep(self.delay)
+        return [1.0]
+
+
+async def test_two_workers_share_the_queue_group(nats_url: str, nc: NatsClient) -> None:
+    settings = Settings(nats_url=nats_url, embedding_dimensions=32)
+    failure = ModelError("scripted failure: check the script")
+    first = ScriptedModel({ModelType.TEXT_SMALL: [failure]}, dimensions=32)
+    second = ScriptedModel({ModelType.TEXT_SMALL: [failure]}, dimensions=32)
+    _, app_one = build_worker_app(settings, first)
+    _, app_two = build_worker_app(settings, second)
+    async with app_one, app_two:
+        client = BusModelClient(nc, timeout=5.0)
+
+        embedding = await client.call(ModelType.TEXT_EMBEDDING, {"text": "hello bus"})
+        assert embedding.result == hashed_embedding("hello bus", 32)
+        assert embedding.provider == "scripted" and embedding.duration_ms > 0
+
+        reply = await client.call(ModelType.TEXT_LARGE, {"prompt": PROMPT})
+        assert "<actions>REPLY</actions>" in reply.result
+        assert "tell me about the bus" in reply.result
+
+        probe = await client.call(ModelType.TEXT_EMBEDDING, {"text": None})
+        assert probe.result == [0.0] * 32
+
+        results = await asyncio.gather(
+            *(client.call(ModelType.TEXT_EMBEDDING, {"text": f"t{i}"}) for i in range(40))
+        )
+        assert [r.result for r in results] == [hashed_embedding(f"t{i}", 32) for i in range(40)]
+        assert first.calls and second.calls, "both workers of the queue group took requests"
+
+        with pytest.raises(ModelError, match="scripted failure: check the script"):
+            await client.call(ModelType.TEXT_SMALL, {"prompt": "x"})
+
+
+async def test_invalid_requests_get_ok_false_and_worker_survives(
+    nats_url: str, nc: NatsClient
+) -> None:
+    _, app = build_worker_app(Settings(nats_url=nats_url), ScriptedModel())
+    async with app:
+        subject = subjects.model(ModelType.TEXT_LARGE.value)
+        for body, expected in [
+            (b"not json", "invalid ModelRequest on model.TEXT_LARGE"),
+            (b'{"params": {}}', "model_type: Field required"),
+            (b'{"model_type": "TEXT_SMALL"}', "send it on model.TEXT_SMALL"),
+        ]:
+            reply = await nc.request(subject, body, timeout=5.0)
+            response = ModelResponse.model_validate_json(reply.data)
+            assert not response.ok and response.result is None
+            assert response.error and expected in response.error
+            assert response.provider == "scripted"
+        ok = await BusModelClient(nc, timeout=5.0).call(ModelType.TEXT_LARGE, {"prompt": "hi"})
+        assert isinstance(ok.result, str)
+
+
+async def test_no_worker_for_a_type_is_no_model_handler_error(
+    nats_url: str, nc: NatsClient
+) -> None:
+    client = BusModelClient(nc, timeout=5.0)
+    _, app = build_worker_app(Settings(nats_url=nats_url), OnlyEmbeddings())
+    async with app:
+        assert (await client.call(ModelType.TEXT_EMBEDDING, {"text": "x"})).result == [1.0]
+        with pytest.raises(NoModelHandlerError, match=r"TEXT_LARGE.*elizabus worker model"):
+            await client.call(ModelType.TEXT_LARGE, {"prompt": "hi"})
+
+
+async def test_slow_worker_times_out_as_model_error(nats_url: str, nc: NatsClient) -> None:
+    _, app = build_worker_app(Settings(nats_url=nats_url), OnlyEmbeddings(delay=1.0))
+    async with app:
+        with pytest.raises(ModelError, match=r"no reply to TEXT_EMBEDDING within 0\.2s"):
+            await BusModelClient(nc, timeout=0.2).call(ModelType.TEXT_EMBEDDING, {"text": "x"})
+
+
+async def test_one_worker_runs_requests_concurrently(nats_url: str, nc: NatsClient) -> None:
+    _, app = build_worker_app(Settings(nats_url=nats_url), OnlyEmbeddings(delay=0.3))
+    async with app:
+        client = BusModelClient(nc, timeout=5.0)
+        started = asyncio.get_running_loop().time()
+        await asyncio.gather(
+            *(client.call(ModelType.TEXT_EMBEDDING, {"text": "x"}) for _ in range(10))
+        )
+        assert asyncio.get_running_loop().time() - started < 2.0
