@@ -104,6 +104,8 @@ def build_worker_app(
             await closer()
 
     async def announce() -> None:
+        # A flush round trip: the server has our subscriptions before anyone is told we serve.
+        await broker.config.connection_state.connection.flush()
         served = ", ".join(sorted(t.value for t in handler.supported))
         log.info("model worker (%s) serving %s", handler.provider, served)
 

@@ -33,7 +33,8 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
     """Wire the orchestrator: bus, event store, model client, pipeline, subscriber."""
     nats_url = settings.resolved_nats_url()
     database_url = settings.resolved_database_url()
-    broker = NatsBroker(nats_url, name="elizabus-orchestrator")
+    # per-message access logs at DEBUG: they are the hot path's most expensive lines at INFO
+    broker = NatsBroker(nats_url, name="elizabus-orchestrator", log_level=logging.DEBUG)
     app = FastStream(broker)
     parts: dict[str, Any] = {}
 

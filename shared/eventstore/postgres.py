@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+import pydantic_core
 from pgvector.asyncpg import register_vector
 
 from shared.errors import ConcurrencyError, EventStoreError
@@ -29,17 +29,23 @@ SELECT
       WHERE stream_id = any($2::text[]) GROUP BY stream_id) s) AS versions
 """
 
-_INSERT_SQL = f"""
+_INSERT_SQL = """
 INSERT INTO events (position, event_id, stream_id, stream_version, type, data, metadata)
 SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[],
                      $6::jsonb[], $7::jsonb[])
-RETURNING {EVENT_COLUMNS}
+RETURNING recorded_at
 """
+
+
+def _json_text(value: Any) -> str:
+    return pydantic_core.to_json(value).decode()
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
     """Codecs every elizabus connection uses: jsonb as Python objects, vector as lists."""
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec(
+        "jsonb", encoder=_json_text, decoder=pydantic_core.from_json, schema="pg_catalog"
+    )
     await register_vector(conn)
 
 
@@ -110,17 +116,31 @@ class PostgresEventStore:
         if not new:
             return AppendResult(duplicates=duplicates)
 
-        rows = await conn.fetch(
+        positions = list(range(position + 1, position + 1 + len(new)))
+        metadata = [e.metadata.model_dump(mode="json", exclude_none=True) for e in new]
+        recorded_at = await conn.fetchval(
             _INSERT_SQL,
-            list(range(position + 1, position + 1 + len(new))),
+            positions,
             [e.event_id for e in new],
             [e.stream_id for e in new],
             stream_versions,
             [e.type for e in new],
             [e.data for e in new],
-            [e.metadata.model_dump(mode="json", exclude_none=True) for e in new],
+            metadata,
         )
-        recorded = [row_to_event(r) for r in rows]
+        recorded = [
+            RecordedEvent.model_construct(
+                position=pos,
+                event_id=e.event_id,
+                stream_id=e.stream_id,
+                stream_version=version,
+                type=e.type,
+                data=e.data,
+                metadata=meta,
+                recorded_at=recorded_at,
+            )
+            for pos, e, version, meta in zip(positions, new, stream_versions, metadata, strict=True)
+        ]
         if self.projector is not None:
             await self.projector.apply(conn, recorded)
         return AppendResult(recorded=recorded, duplicates=duplicates)

@@ -6,13 +6,14 @@ scripted model double. A client publishes WARMUP untimed then MESSAGES timed mes
 another, over ROOMS GROUP rooms and ENTITIES users (every third mentions the agent),
 waiting for each reply. Latency: from publishing `message.received` to the client receiving
 `message.sent`.
-Knobs (environment): MESSAGES=200 WARMUP=10 ROOMS=4 ENTITIES=8 RUNS=1.
+Knobs (environment): MESSAGES=200 WARMUP=10 ROOMS=4 ENTITIES=8 RUNS=1, PROFILE=<file>.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -88,6 +89,7 @@ async def one_run(messages: int, warmup: int, rooms: int, entities: int) -> RunF
                 t0 = 0.0
                 for i in range(warmup + messages):
                     if i == warmup:
+                        spy = await _start_profiler(orch.pid)
                         before = await _counts(db)
                         t0 = time.perf_counter()
                     text = f"message {i}: how is the weather in room {i % rooms}?"
@@ -105,6 +107,9 @@ async def one_run(messages: int, warmup: int, rooms: int, entities: int) -> RunF
                     if i >= warmup:
                         latencies.append((time.perf_counter() - start) * 1000)
                 wall = time.perf_counter() - t0
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    await spy.wait()
                 after = await _counts(db)
                 assert before is not None
                 figures = RunFigures(
@@ -128,6 +133,16 @@ async def one_run(messages: int, warmup: int, rooms: int, entities: int) -> RunF
                         proc.terminate()
                         await proc.wait()
     return figures
+
+
+async def _start_profiler(pid: int) -> asyncio.subprocess.Process | None:
+    """PROFILE=<file>: sample the orchestrator with py-spy (pip install py-spy) as raw stacks."""
+    out = os.environ.get("PROFILE")
+    if not out:
+        return None
+    return await asyncio.create_subprocess_exec(
+        "py-spy", "record", "-r", "500", "-f", "raw", "-o", out, "--pid", str(pid)
+    )
 
 
 async def _wait_until_serving(client: BusClient, timeout: float = 60.0) -> None:
