@@ -9,7 +9,7 @@ from typing import Any
 from faststream import FastStream
 from faststream.middlewares import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker
-from faststream.nats.annotations import NatsMessage
+from faststream.nats.message import NatsMessage
 
 from services.orchestrator.character import Character, load_character
 from services.orchestrator.pipeline import AgentDirectory, MessagePipeline
@@ -29,12 +29,21 @@ NAK_DELAY_SECONDS = 1.0
 MAX_DELIVER = 5
 
 
+async def _the_message(message: NatsMessage) -> NatsMessage:
+    """Decoder that hands the handler the message itself: it needs the raw body (to validate or
+    dead-letter it), the JetStream metadata, and the ack."""
+    return message
+
+
 def build_app(settings: Settings, characters: list[Character]) -> FastStream:
     """Wire the orchestrator: bus, event store, model client, pipeline, subscriber."""
     nats_url = settings.resolved_nats_url()
     database_url = settings.resolved_database_url()
     # per-message access logs at DEBUG: they are the hot path's most expensive lines at INFO
-    broker = NatsBroker(nats_url, name="elizabus-orchestrator", log_level=logging.DEBUG)
+    # apply_types=False: no dependency injection per message; the handler gets the message itself
+    broker = NatsBroker(
+        nats_url, name="elizabus-orchestrator", log_level=logging.DEBUG, apply_types=False
+    )
     app = FastStream(broker)
     parts: dict[str, Any] = {}
 
@@ -67,6 +76,7 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
         queue=subjects.ORCHESTRATOR_DURABLE,
         config=ConsumerConfig(ack_wait=settings.ack_wait_seconds, max_deliver=MAX_DELIVER + 1),
         ack_policy=AckPolicy.MANUAL,
+        decoder=_the_message,
     )
     async def on_message_received(msg: NatsMessage) -> None:
         raw = msg.raw_message

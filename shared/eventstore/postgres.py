@@ -49,10 +49,16 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     await register_vector(conn)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release hook that sends nothing: our code leaves no session state behind (only
+    transaction-scoped locks, no LISTEN, no SET), so asyncpg's default reset query would be a
+    wasted round trip on every query made through the pool."""
+
+
 async def create_pool(url: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """A connection pool with elizabus's codecs; the caller closes it."""
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=init_connection
+        url, min_size=min_size, max_size=max_size, init=init_connection, reset=_keep_session
     )
     if pool is None:  # pragma: no cover - asyncpg returns None only when not awaited
         raise EventStoreError(f"could not open a pool to {url}: check ELIZABUS_DATABASE_URL")

@@ -38,10 +38,10 @@ class RunFigures:
     p99: float
     mean: float
     events_per_msg: float
-    commits_per_msg: float
     model_calls_per_msg: float
     orchestrator_rss_mb: float
     worker_rss_mb: float
+    cpu_ms_per_msg: dict[str, float]
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -51,18 +51,33 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU time (user+system) of each named process; for Postgres, with its backends."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    out = {}
+    for name, pid in pids.items():
+        family = {pid} | {p for p, (ppid, _) in stats.items() if ppid == pid and name == "postgres"}
+        out[name] = sum(stats[p][1] for p in family if p in stats)
+    return out
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def _counts(db: asyncpg.Connection) -> tuple[int, int, int]:
+async def _counts(db: asyncpg.Connection) -> tuple[int, int]:
     events = await db.fetchval("SELECT count(*) FROM events")
     logs = await db.fetchval("SELECT count(*) FROM logs WHERE type LIKE 'useModel:%'")
-    commits = await db.fetchval(
-        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
-    )
-    return int(events), int(commits), int(logs)
+    return int(events), int(logs)
 
 
 async def one_run(messages: int, warmup: int, rooms: int, entities: int) -> RunFigures:
@@ -82,6 +97,13 @@ async def one_run(messages: int, warmup: int, rooms: int, entities: int) -> RunF
             orch = await asyncio.create_subprocess_exec(*cmd, "orchestrator", env=env)
             client = await BusClient.connect(nats_server.url, source="bench")
             db = await asyncpg.connect(pg.url)
+            pids = {
+                "orchestrator": orch.pid,
+                "model worker": worker.pid,
+                "postgres": pg.pid or 0,
+                "nats-server": nats_server.pid or 0,
+                "bench client": os.getpid(),
+            }
             try:
                 await _wait_until_serving(client)
                 latencies: list[float] = []
@@ -91,6 +113,7 @@ async def one_run(messages: int, warmup: int, rooms: int, entities: int) -> RunF
                     if i == warmup:
                         spy = await _start_profiler(orch.pid)
                         before = await _counts(db)
+                        cpu_before = _cpu_seconds(pids)
                         t0 = time.perf_counter()
                     text = f"message {i}: how is the weather in room {i % rooms}?"
                     if i % 3 == 0:
@@ -107,6 +130,7 @@ async def one_run(messages: int, warmup: int, rooms: int, entities: int) -> RunF
                     if i >= warmup:
                         latencies.append((time.perf_counter() - start) * 1000)
                 wall = time.perf_counter() - t0
+                cpu_after = _cpu_seconds(pids)
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)
                     await spy.wait()
@@ -119,11 +143,12 @@ async def one_run(messages: int, warmup: int, rooms: int, entities: int) -> RunF
                     p99=_pct(latencies, 0.99),
                     mean=statistics.fmean(latencies),
                     events_per_msg=(after[0] - before[0]) / messages,
-                    # the benchmark's own count queries commit once per sample: not counted
-                    commits_per_msg=(after[1] - before[1] - 1) / messages,
-                    model_calls_per_msg=(after[2] - before[2]) / messages,
+                    model_calls_per_msg=(after[1] - before[1]) / messages,
                     orchestrator_rss_mb=_peak_rss_mb(orch.pid),
                     worker_rss_mb=_peak_rss_mb(worker.pid),
+                    cpu_ms_per_msg={
+                        k: (cpu_after[k] - cpu_before[k]) * 1000 / messages for k in pids
+                    },
                 )
             finally:
                 await db.close()
@@ -141,7 +166,7 @@ async def _start_profiler(pid: int) -> asyncio.subprocess.Process | None:
     if not out:
         return None
     return await asyncio.create_subprocess_exec(
-        "py-spy", "record", "-r", "500", "-f", "raw", "-o", out, "--pid", str(pid)
+        "py-spy", "record", "-r", "500", "--gil", "-f", "raw", "-o", out, "--pid", str(pid)
     )
 
 
@@ -174,10 +199,12 @@ def main() -> None:
         print(
             f"run {r + 1}: {f.throughput:.1f} msg/s  p50 {f.p50:.2f} ms  p95 {f.p95:.2f} ms  "
             f"p99 {f.p99:.2f} ms  mean {f.mean:.2f} ms  events/msg {f.events_per_msg:.1f}  "
-            f"commits/msg {f.commits_per_msg:.2f}  model calls/msg {f.model_calls_per_msg:.2f}  "
+            f"model calls/msg {f.model_calls_per_msg:.2f}  "
             f"peak RSS orchestrator {f.orchestrator_rss_mb:.0f} MB, "
             f"worker {f.worker_rss_mb:.0f} MB"
         )
+        cpu = "  ".join(f"{k} {v:.2f}" for k, v in f.cpu_ms_per_msg.items())
+        print(f"       CPU ms per message: {cpu}  (total {sum(f.cpu_ms_per_msg.values()):.2f})")
     if runs > 1:
         med = {
             k: statistics.median(getattr(r, k) for r in results)
