@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from shared.errors import ElizabusError
+from shared.messages import MessageSent
 from shared.settings import Settings
 
 app = typer.Typer(
@@ -94,15 +95,18 @@ def send(
 
     settings = _settings()
 
-    async def go() -> str:
+    async def go() -> MessageSent:
         client = await BusClient.connect(settings.resolved_nats_url())
         try:
-            reply = await client.send(text, room=room, user=user, agent_id=agent, timeout=timeout)
+            return await client.send(text, room=room, user=user, agent_id=agent, timeout=timeout)
         finally:
             await client.close()
-        return reply.content.text
 
-    typer.echo(asyncio.run(go()))
+    reply = asyncio.run(go())
+    typer.echo(reply.content.text)
+    typer.echo(
+        f"(run {reply.run_id}: replay it with `elizabus events --run {reply.run_id}`)", err=True
+    )
 
 
 @app.command()
