@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 import uuid
@@ -145,6 +144,7 @@ def events(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
 ) -> None:
     """Print a run's events in order: what happened, step by step."""
+    from services.cli.replay import format_line
     from shared.eventstore.postgres import PostgresEventStore, create_pool
 
     settings = _settings()
@@ -161,10 +161,7 @@ def events(
             if as_json:
                 typer.echo(e.model_dump_json())
             else:
-                summary = json.dumps(e.data, default=str)
-                if len(summary) > 160:
-                    summary = summary[:157] + "..."
-                typer.echo(f"{e.position:>8} {e.recorded_at:%H:%M:%S.%f} {e.type:<18} {summary}")
+                typer.echo(format_line(e))
 
     asyncio.run(go())
 
