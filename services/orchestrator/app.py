@@ -11,12 +11,12 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker
 from faststream.nats.message import NatsMessage
 
-from services.orchestrator.character import Character, load_character
 from services.orchestrator.pipeline import AgentDirectory, MessagePipeline
 from services.orchestrator.readmodel import PostgresReadModel
 from services.orchestrator.service import Delivery, Disposition, Orchestrator
 from shared import subjects
 from shared.bus.nats_bus import NatsBus, ensure_streams
+from shared.character import Character, load_character
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.model_client import BusModelClient

@@ -15,7 +15,6 @@ import uuid
 from dataclasses import dataclass
 
 from plugins.bootstrap.providers import DEFAULT_PROVIDERS
-from services.orchestrator.character import Character
 from services.orchestrator.connections import Connection, ConnectionManager, entity_created_event
 from services.orchestrator.parsing import parse_response
 from services.orchestrator.prompts import MESSAGE_HANDLER_TEMPLATE, render
@@ -23,6 +22,7 @@ from services.orchestrator.readmodel import MessageView, ReadModel
 from services.orchestrator.run_recorder import RunRecorder
 from services.orchestrator.state import Provider, ProviderContext, compose_state
 from shared import subjects
+from shared.character import Character
 from shared.errors import ConfigurationError
 from shared.events import (
     ActionExecuted,

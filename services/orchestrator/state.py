@@ -8,8 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from services.orchestrator.character import Character
 from services.orchestrator.readmodel import MessageView, ReadModel
+from shared.character import Character
 
 log = logging.getLogger(__name__)
 

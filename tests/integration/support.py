@@ -11,7 +11,7 @@ from faststream import FastStream
 
 from services.cli.client import BusClient
 from services.orchestrator.app import build_app
-from services.orchestrator.character import load_character
+from shared.character import load_character
 from shared.embedded.nats_server import EmbeddedNats
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import PostgresEventStore

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.orchestrator.character import load_character
+from shared.character import load_character
 from shared.errors import ConfigurationError
 
 

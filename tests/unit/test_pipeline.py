@@ -6,12 +6,12 @@ import json
 import uuid
 
 from services.model_worker.scripted import ScriptedModel
-from services.orchestrator.character import load_character
 from services.orchestrator.pipeline import AgentDirectory, MessagePipeline
 from services.orchestrator.readmodel_memory import InMemoryReadModel
 from services.orchestrator.service import Delivery, Disposition, Orchestrator
 from shared import subjects
 from shared.bus.memory_bus import InMemoryBus
+from shared.character import load_character
 from shared.eventstore.memory import InMemoryEventStore
 from shared.messages import MessageSent, ModelType
 from shared.model_client import InProcessModelClient

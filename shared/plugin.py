@@ -1,0 +1,230 @@
+"""The plugin API: what a plugin author writes (actions, providers, evaluators, services, models,
+event handlers, routes, schema), in ElizaOS's shape with Python names.
+
+Everything a plugin receives is typed against `Runtime`, the Protocol the orchestrator's
+`AgentRuntime` implements, so plugins never import the orchestrator itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.character import Character
+from shared.events import now_ms
+
+Content = dict[str, Any]
+"""A message's content, as ElizaOS's Content: `text`, `thought`, `actions`, `source`, ... keys."""
+
+
+class Memory(BaseModel):
+    """A stored message, fact or document, as providers, actions and evaluators see it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    entity_id: uuid.UUID
+    agent_id: uuid.UUID
+    room_id: uuid.UUID
+    world_id: uuid.UUID | None = None
+    content: Content = Field(default_factory=dict)
+    embedding: list[float] | None = None
+    created_at: int = Field(default_factory=now_ms)
+    unique: bool = True
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The content's text ("" when it has none)."""
+        return str(self.content.get("text") or "")
+
+
+@dataclass
+class State:
+    """Composed context for prompts: template `values`, structured `data`, and prompt `text`."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+
+
+@dataclass
+class ProviderResult:
+    """What one provider contributes to the state."""
+
+    text: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ActionResult:
+    """What an action reports back: success, text, values merged into state, data."""
+
+    success: bool = True
+    text: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+HandlerCallback = Callable[[Content], Awaitable[list[Memory]]]
+"""How an action speaks: called with the content to send; returns the memories it stored."""
+
+ProviderGet = Callable[["Runtime", Memory, State], Awaitable[ProviderResult]]
+ActionHandler = Callable[
+    ["Runtime", Memory, State | None, dict[str, Any], HandlerCallback | None, list[Memory]],
+    Awaitable[ActionResult | None],
+]
+Validator = Callable[["Runtime", Memory, State | None], Awaitable[bool]]
+EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+ModelHandlerFn = Callable[["Runtime", dict[str, Any]], Awaitable[Any]]
+
+
+async def always_valid(runtime: Runtime, message: Memory, state: State | None) -> bool:
+    """The default `validate`: the action or evaluator applies to every message."""
+    return True
+
+
+@dataclass
+class Provider:
+    """A source of context for prompts (ElizaOS's Provider).
+
+    `private` providers run only when named in an include list; `dynamic` ones only when asked
+    for; `position` orders their text in the state (lower first).
+    """
+
+    name: str
+    get: ProviderGet
+    description: str = ""
+    position: int = 0
+    private: bool = False
+    dynamic: bool = False
+
+
+@dataclass
+class Action:
+    """Something the agent can do in answer to a message (ElizaOS's Action)."""
+
+    name: str
+    handler: ActionHandler
+    description: str = ""
+    similes: list[str] = field(default_factory=list)
+    examples: list[Any] = field(default_factory=list)
+    validate: Validator = always_valid
+
+
+@dataclass
+class Evaluator:
+    """Runs after a response to learn from the conversation (ElizaOS's Evaluator)."""
+
+    name: str
+    handler: ActionHandler
+    description: str = ""
+    similes: list[str] = field(default_factory=list)
+    examples: list[Any] = field(default_factory=list)
+    validate: Validator = always_valid
+    always_run: bool = False
+
+
+@dataclass
+class Route:
+    """An HTTP route a plugin exposes (served by a gateway; recorded by the runtime)."""
+
+    path: str
+    type: str
+    handler: Callable[..., Awaitable[Any]]
+    public: bool = False
+    name: str | None = None
+
+
+@dataclass
+class TaskWorker:
+    """Runs tasks of one name; `validate` may decline a task for now."""
+
+    name: str
+    execute: Callable[[Runtime, dict[str, Any], Any], Awaitable[None]]
+    validate: Callable[[Runtime, Memory, State | None], Awaitable[bool]] | None = None
+
+
+class Service:
+    """A long-lived component a plugin provides (a client, a connection, a scheduler).
+
+    Subclasses set `service_type`, implement `start` (build and start an instance for a runtime)
+    and `stop`. The runtime starts plugin services during `initialize()` and stops them in `stop()`.
+    """
+
+    service_type: ClassVar[str] = ""
+    capability_description: ClassVar[str] = ""
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        self.runtime = runtime
+
+    @classmethod
+    async def start(cls, runtime: Runtime) -> Self:
+        """Create and start the service for `runtime`."""
+        return cls(runtime)
+
+    async def stop(self) -> None:
+        """Release what the service holds."""
+
+
+PluginInit = Callable[[Mapping[str, Any], "Runtime"], Awaitable[None]]
+
+
+@dataclass
+class Plugin:
+    """A bundle of behaviour for an agent, as ElizaOS's Plugin.
+
+    `schema` is a list of SQL statements applied once (plugin migrations); `dependencies` names
+    plugins that must be registered first; higher `priority` models win over lower ones.
+    """
+
+    name: str
+    description: str = ""
+    init: PluginInit | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    actions: list[Action] = field(default_factory=list)
+    providers: list[Provider] = field(default_factory=list)
+    evaluators: list[Evaluator] = field(default_factory=list)
+    models: dict[str, ModelHandlerFn] = field(default_factory=dict)
+    services: list[type[Service]] = field(default_factory=list)
+    events: dict[str, list[EventHandler]] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    schema: list[str] = field(default_factory=list)
+    dependencies: list[str] = field(default_factory=list)
+    priority: int = 0
+
+
+class Runtime(Protocol):
+    """What plugins may use of the agent runtime (the orchestrator's AgentRuntime implements it)."""
+
+    @property
+    def agent_id(self) -> uuid.UUID: ...
+
+    @property
+    def character(self) -> Character: ...
+
+    def get_setting(self, key: str) -> Any: ...
+
+    def get_service(self, service_type: str) -> Service | None: ...
+
+    async def use_model(
+        self, model_type: str, params: dict[str, Any], provider: str | None = None
+    ) -> Any: ...
+
+    async def compose_state(
+        self,
+        message: Memory,
+        include_list: list[str] | None = None,
+        only_include: bool = False,
+        skip_cache: bool = False,
+    ) -> State: ...
+
+    async def emit_event(self, event: str | list[str], params: dict[str, Any]) -> None: ...
+
+    async def create_memory(self, memory: Memory, table_name: str = "messages") -> uuid.UUID: ...
