@@ -248,6 +248,47 @@ class ActionExecuted(EventData):
     at: int
 
 
+class ModelFailed(EventData):
+    """One attempt at a model call failed (error, timeout, no responders); the next provider by
+    priority is tried, if any."""
+
+    event_type: ClassVar[str] = "model.failed"
+    agent_id: uuid.UUID
+    run_id: uuid.UUID | None = None
+    model_type: str
+    provider: str
+    error: str
+    duration_ms: float
+    at: int
+
+
+class ProviderFailed(EventData):
+    """A provider raised or timed out while composing state; its part of the state is empty."""
+
+    event_type: ClassVar[str] = "provider.failed"
+    agent_id: uuid.UUID
+    run_id: uuid.UUID | None = None
+    provider: str
+    message_id: uuid.UUID | None = None
+    error: str
+    at: int
+
+
+class EvaluatorExecuted(EventData):
+    """An evaluator ran after a response, with its result."""
+
+    event_type: ClassVar[str] = "evaluator.executed"
+    agent_id: uuid.UUID
+    room_id: uuid.UUID
+    run_id: uuid.UUID | None = None
+    message_id: uuid.UUID
+    evaluator_name: str
+    status: Literal["completed", "failed"]
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    at: int
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.event_type: cls
     for cls in (
@@ -262,6 +303,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         MessageSentEvent,
         MessageRejected,
         ModelUsed,
+        ModelFailed,
+        ProviderFailed,
         ActionExecuted,
+        EvaluatorExecuted,
     )
 }

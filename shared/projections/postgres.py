@@ -153,6 +153,18 @@ def _action_log(e: RecordedEvent) -> Row:
     return _log_row(e, "action", "agent_id", "room_id", "at")
 
 
+def _evaluator_log(e: RecordedEvent) -> Row:
+    return _log_row(e, "evaluator", "agent_id", "room_id", "at")
+
+
+def _model_failed_log(e: RecordedEvent) -> Row:
+    return _log_row(e, f"modelFailed:{e.data['model_type']}", "agent_id", None, "at")
+
+
+def _provider_failed_log(e: RecordedEvent) -> Row:
+    return _log_row(e, "providerFailed", "agent_id", None, "at")
+
+
 def _run_log(e: RecordedEvent) -> Row:
     at = "started_at" if e.type == "run.started" else "ended_at"
     return _log_row(e, e.type, "entity_id", "room_id", at)
@@ -199,6 +211,9 @@ ROUTES: dict[str, list[tuple[str, Callable[[RecordedEvent], Row]]]] = {
     "memory.created": [("memories", _memory)],
     "model.used": [("logs", _model_log)],
     "action.executed": [("logs", _action_log)],
+    "evaluator.executed": [("logs", _evaluator_log)],
+    "model.failed": [("logs", _model_failed_log)],
+    "provider.failed": [("logs", _provider_failed_log)],
     "run.started": [("runs", _run), ("logs", _run_log)],
     "run.ended": [("runs", _run), ("logs", _run_log)],
 }
