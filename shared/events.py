@@ -289,6 +289,74 @@ class EvaluatorExecuted(EventData):
     at: int
 
 
+# --- tasks ---------------------------------------------------------------------------------------
+
+
+class TaskCreated(EventData):
+    """A task was scheduled; `tags` with "queue" make the scheduler run it, "repeat" with
+    `metadata.updateInterval` (ms) makes it recur, as in ElizaOS."""
+
+    event_type: ClassVar[str] = "task.created"
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    name: str
+    description: str = ""
+    room_id: uuid.UUID | None = None
+    world_id: uuid.UUID | None = None
+    entity_id: uuid.UUID | None = None
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: int
+
+
+class TaskUpdated(EventData):
+    """A task changed: given fields replace, `metadata` is merged key by key."""
+
+    event_type: ClassVar[str] = "task.updated"
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    name: str | None = None
+    description: str | None = None
+    tags: list[str] | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    updated_at: int
+
+
+class TaskDeleted(EventData):
+    """A task was removed."""
+
+    event_type: ClassVar[str] = "task.deleted"
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    deleted_at: int
+
+
+class TaskClaimed(EventData):
+    """A scheduler took one due run of a task (`slot`); a second claim of the slot is a no-op,
+    so two orchestrators never run the same slot. `at` becomes the task's `updatedAt`."""
+
+    event_type: ClassVar[str] = "task.claimed"
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    name: str
+    slot: int
+    at: int
+
+
+class TaskExecuted(EventData):
+    """A claimed task run finished, with how it went."""
+
+    event_type: ClassVar[str] = "task.executed"
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    name: str
+    slot: int
+    status: Literal["completed", "failed", "skipped"]
+    error: str | None = None
+    duration_ms: float
+    at: int
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.event_type: cls
     for cls in (
@@ -307,5 +375,10 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         ProviderFailed,
         ActionExecuted,
         EvaluatorExecuted,
+        TaskCreated,
+        TaskUpdated,
+        TaskDeleted,
+        TaskClaimed,
+        TaskExecuted,
     )
 }

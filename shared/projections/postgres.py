@@ -8,12 +8,12 @@ replaying the log gives the same rows.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from shared.events import RecordedEvent
+from shared.projections.tasks import TASK_ROUTES
 
 Row = tuple[Any, ...]
 
@@ -68,6 +68,7 @@ PROJECTION_TABLES: tuple[str, ...] = (
     "memories",
     "logs",
     "runs",
+    "tasks",
 )
 _SQL = {
     "entities": _ENTITY_UPSERT,
@@ -165,6 +166,10 @@ def _provider_failed_log(e: RecordedEvent) -> Row:
     return _log_row(e, "providerFailed", "agent_id", None, "at")
 
 
+def _task_log(e: RecordedEvent) -> Row:
+    return _log_row(e, "task", "agent_id", None, "at")
+
+
 def _run_log(e: RecordedEvent) -> Row:
     at = "started_at" if e.type == "run.started" else "ended_at"
     return _log_row(e, e.type, "entity_id", "room_id", at)
@@ -201,21 +206,30 @@ def _run(e: RecordedEvent) -> Row:
     )
 
 
-# event type -> [(table, row builder)]
-ROUTES: dict[str, list[tuple[str, Callable[[RecordedEvent], Row]]]] = {
-    "entity.created": [("entities", _entity)],
-    "entity.updated": [("entities", _entity)],
-    "world.created": [("worlds", _world)],
-    "room.created": [("rooms", _room)],
-    "participant.added": [("participants", _participant)],
-    "memory.created": [("memories", _memory)],
-    "model.used": [("logs", _model_log)],
-    "action.executed": [("logs", _action_log)],
-    "evaluator.executed": [("logs", _evaluator_log)],
-    "model.failed": [("logs", _model_failed_log)],
-    "provider.failed": [("logs", _provider_failed_log)],
-    "run.started": [("runs", _run), ("logs", _run_log)],
-    "run.ended": [("runs", _run), ("logs", _run_log)],
+Builder = Callable[[RecordedEvent], Row]
+ProjectionRoute = tuple[str, str, Builder]  # (table, statement, row builder)
+
+
+def _routes(table: str, build: Builder) -> list[ProjectionRoute]:
+    return [(table, _SQL[table], build)]
+
+
+ROUTES: dict[str, list[ProjectionRoute]] = {
+    "entity.created": _routes("entities", _entity),
+    "entity.updated": _routes("entities", _entity),
+    "world.created": _routes("worlds", _world),
+    "room.created": _routes("rooms", _room),
+    "participant.added": _routes("participants", _participant),
+    "memory.created": _routes("memories", _memory),
+    "model.used": _routes("logs", _model_log),
+    "action.executed": _routes("logs", _action_log),
+    "evaluator.executed": _routes("logs", _evaluator_log),
+    "model.failed": _routes("logs", _model_failed_log),
+    "provider.failed": _routes("logs", _provider_failed_log),
+    "run.started": [*_routes("runs", _run), *_routes("logs", _run_log)],
+    "run.ended": [*_routes("runs", _run), *_routes("logs", _run_log)],
+    **TASK_ROUTES,
+    "task.executed": _routes("logs", _task_log),
 }
 
 
@@ -225,16 +239,25 @@ class PostgresProjector:
     tables = PROJECTION_TABLES
 
     async def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None:
-        """Write the rows these events imply: one executemany per table touched."""
-        rows: dict[str, list[Row]] = {}
+        """Write the rows these events imply.
+
+        Tables are written in a fixed order; within a table rows keep the events' order, and each
+        run of rows with the same statement is one `executemany` (one round trip).
+        """
+        per_table: dict[str, list[tuple[str, Row]]] = {}
         for event in events:
-            for table, build in ROUTES.get(event.type, ()):
-                rows.setdefault(table, []).append(build(event))
+            for table, sql, build in ROUTES.get(event.type, ()):
+                per_table.setdefault(table, []).append((sql, build(event)))
         for table in PROJECTION_TABLES:
-            if table in rows:
-                await conn.executemany(_SQL[table], rows[table])
+            for sql, rows in _runs(per_table.get(table, [])):
+                await conn.executemany(sql, rows)
 
 
-def canonical(value: Any) -> str:
-    """A stable text form of a row value, for comparing tables."""
-    return json.dumps(value, sort_keys=True, default=str)
+def _runs(items: list[tuple[str, Row]]) -> list[tuple[str, list[Row]]]:
+    grouped: list[tuple[str, list[Row]]] = []
+    for sql, row in items:
+        if grouped and grouped[-1][0] == sql:
+            grouped[-1][1].append(row)
+        else:
+            grouped.append((sql, [row]))
+    return grouped
