@@ -10,6 +10,8 @@ EVENT_PREFIX = "event"
 
 MESSAGES_STREAM = "ELIZABUS_MESSAGES"
 MESSAGES_STREAM_SUBJECTS = [MESSAGE_RECEIVED, f"{MESSAGE_SENT_PREFIX}.>", MESSAGE_DLQ]
+EVENTS_STREAM = "ELIZABUS_EVENTS"
+EVENTS_STREAM_SUBJECTS = [f"{EVENT_PREFIX}.>"]
 ORCHESTRATOR_DURABLE = "orchestrator"
 MODEL_WORKERS_QUEUE = "model-workers"
 
@@ -22,6 +24,11 @@ def message_sent(source: str) -> str:
 def model(model_type: str) -> str:
     """The request/reply subject every worker of `model_type` answers on."""
     return f"{MODEL_PREFIX}.{model_type}"
+
+
+def event(name: str) -> str:
+    """The JetStream subject a runtime event `name` is published on (`event.<token>`)."""
+    return f"{EVENT_PREFIX}.{subject_token(name)}"
 
 
 def subject_token(text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nats
 from nats.aio.client import Client
-from nats.js.api import StreamConfig
+from nats.js.api import RetentionPolicy, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -38,15 +38,45 @@ class NatsBus:
         await self.nc.drain()
 
 
-async def ensure_streams(js: JetStreamContext, duplicate_window_seconds: float) -> None:
-    """Create or update the JetStream streams elizabus uses (idempotent, safe at every start)."""
-    config = StreamConfig(
-        name=subjects.MESSAGES_STREAM,
-        subjects=list(subjects.MESSAGES_STREAM_SUBJECTS),
-        duplicate_window=duplicate_window_seconds,
+EVENTS_MAX_AGE_SECONDS = 7 * 24 * 3600.0
+"""How long the events stream keeps runtime events by default (7 days)."""
+
+
+async def ensure_streams(
+    js: JetStreamContext,
+    duplicate_window_seconds: float,
+    events_max_age_seconds: float = EVENTS_MAX_AGE_SECONDS,
+) -> None:
+    """Create or update the JetStream streams elizabus uses (idempotent, safe at every start).
+
+    `ELIZABUS_MESSAGES` carries the bus messages; `ELIZABUS_EVENTS` carries the runtime events
+    (`event.>`) with limits retention, kept for `events_max_age_seconds`.
+    """
+    await _create_or_update(
+        js,
+        StreamConfig(
+            name=subjects.MESSAGES_STREAM,
+            subjects=list(subjects.MESSAGES_STREAM_SUBJECTS),
+            duplicate_window=duplicate_window_seconds,
+        ),
     )
+    await _create_or_update(
+        js,
+        StreamConfig(
+            name=subjects.EVENTS_STREAM,
+            subjects=list(subjects.EVENTS_STREAM_SUBJECTS),
+            retention=RetentionPolicy.LIMITS,
+            max_age=events_max_age_seconds,
+            # the server refuses a duplicate window longer than the max age
+            duplicate_window=min(duplicate_window_seconds, events_max_age_seconds),
+        ),
+    )
+
+
+async def _create_or_update(js: JetStreamContext, config: StreamConfig) -> None:
+    """Add the stream named in `config`, or update it when it already exists."""
     try:
-        await js.stream_info(subjects.MESSAGES_STREAM)
+        await js.stream_info(str(config.name))
     except NotFoundError:
         await js.add_stream(config)
     else:

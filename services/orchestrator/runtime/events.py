@@ -1,0 +1,277 @@
+"""The runtime's event system (ElizaOS's registerEvent / getEvent / emitEvent), fanned out on NATS.
+
+In-process handlers registered by plugins run as in ElizaOS: every handler of an event at once, an
+error in one logged and isolated. Each emission is also published on JetStream subject
+`event.<name>` as an `EmittedEvent` body, so other services can follow what every agent does
+without being loaded into the orchestrator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import decimal
+import enum
+import logging
+import math
+import pathlib
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from services.orchestrator.runtime.context import current_run_id
+from shared import subjects
+from shared.bus import Bus
+from shared.events import now_ms
+from shared.plugin import EventHandler
+
+log = logging.getLogger(__name__)
+
+MAX_DEPTH = 32
+"""Nesting below this depth in event params is published as a placeholder string."""
+
+
+class EventType(enum.StrEnum):
+    """The event names the ElizaOS runtime and its plugins emit (plugins may add plain strings)."""
+
+    WORLD_JOINED = "WORLD_JOINED"
+    WORLD_CONNECTED = "WORLD_CONNECTED"
+    WORLD_LEFT = "WORLD_LEFT"
+    ENTITY_JOINED = "ENTITY_JOINED"
+    ENTITY_LEFT = "ENTITY_LEFT"
+    ENTITY_UPDATED = "ENTITY_UPDATED"
+    ROOM_JOINED = "ROOM_JOINED"
+    ROOM_LEFT = "ROOM_LEFT"
+    MESSAGE_RECEIVED = "MESSAGE_RECEIVED"
+    MESSAGE_SENT = "MESSAGE_SENT"
+    MESSAGE_DELETED = "MESSAGE_DELETED"
+    CHANNEL_CLEARED = "CHANNEL_CLEARED"
+    VOICE_MESSAGE_RECEIVED = "VOICE_MESSAGE_RECEIVED"
+    VOICE_MESSAGE_SENT = "VOICE_MESSAGE_SENT"
+    REACTION_RECEIVED = "REACTION_RECEIVED"
+    POST_GENERATED = "POST_GENERATED"
+    INTERACTION_RECEIVED = "INTERACTION_RECEIVED"
+    RUN_STARTED = "RUN_STARTED"
+    RUN_ENDED = "RUN_ENDED"
+    RUN_TIMEOUT = "RUN_TIMEOUT"
+    ACTION_STARTED = "ACTION_STARTED"
+    ACTION_COMPLETED = "ACTION_COMPLETED"
+    EVALUATOR_STARTED = "EVALUATOR_STARTED"
+    EVALUATOR_COMPLETED = "EVALUATOR_COMPLETED"
+    MODEL_USED = "MODEL_USED"
+    EMBEDDING_GENERATION_REQUESTED = "EMBEDDING_GENERATION_REQUESTED"
+    EMBEDDING_GENERATION_COMPLETED = "EMBEDDING_GENERATION_COMPLETED"
+    EMBEDDING_GENERATION_FAILED = "EMBEDDING_GENERATION_FAILED"
+    CONTROL_MESSAGE = "CONTROL_MESSAGE"
+
+
+class EmittedEvent(BaseModel):
+    """The JSON body of a runtime event on subject `event.<name>` (stream ELIZABUS_EVENTS).
+
+    `id` is also the message's `Nats-Msg-Id`; `params` is the emitter's params made JSON-safe
+    (UUIDs and dates as strings, models and dataclasses as objects, other objects as
+    `"<TypeName>"`, callables left out); `emitted_at` is epoch milliseconds.
+    """
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    name: str
+    agent_id: uuid.UUID
+    run_id: uuid.UUID | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    emitted_at: int = Field(default_factory=now_ms)
+
+
+class EventBus:
+    """Event handlers of one agent runtime, and the publisher of its events on the bus.
+
+    `bus` None keeps events in-process (tests, tools); `agent_id` goes into every published body.
+    """
+
+    def __init__(self, agent_id: uuid.UUID, bus: Bus | None = None) -> None:
+        self.agent_id = agent_id
+        self.bus = bus
+        self._handlers: dict[str, list[EventHandler]] = {}
+
+    def register_event(self, name: str, handler: EventHandler) -> None:
+        """Add `handler` to the handlers of event `name` (an EventType or any plugin string)."""
+        self._handlers.setdefault(str(name), []).append(handler)
+
+    def register_events(self, events: Mapping[str, Iterable[EventHandler]]) -> None:
+        """Register every handler of a plugin's `events` mapping."""
+        for name, handlers in events.items():
+            for handler in handlers:
+                self.register_event(name, handler)
+
+    def get_event(self, name: str) -> list[EventHandler]:
+        """The handlers of event `name`, in registration order (a copy; empty when none)."""
+        return list(self._handlers.get(str(name), ()))
+
+    def event_names(self) -> list[str]:
+        """The names that have at least one handler."""
+        return [name for name, handlers in self._handlers.items() if handlers]
+
+    def clear(self) -> None:
+        """Forget every handler (the runtime's stop)."""
+        self._handlers.clear()
+
+    async def emit_event(self, event: str | Sequence[str], params: dict[str, Any]) -> None:
+        """Run the handlers of each named event and publish it on `event.<name>`.
+
+        Names are handled one after the other; for each, its handlers and the publish run at
+        once. A failing handler or publish is logged and never raised, so emitting is safe
+        anywhere in a run.
+        """
+        names = [event] if isinstance(event, str) else list(event)
+        for name in names:
+            key = str(name)
+            jobs = [self._run_handler(key, handler, params) for handler in self.get_event(key)]
+            if self.bus is not None:
+                # the body is taken before any handler runs, so it is what was emitted
+                jobs.append(self._publish(self.bus, self.envelope(key, params)))
+            if jobs:
+                await asyncio.gather(*jobs)
+
+    async def _run_handler(self, name: str, handler: EventHandler, params: dict[str, Any]) -> None:
+        """Await one handler; log its error with the event and handler names instead of raising."""
+        try:
+            await handler(params)
+        except Exception:
+            log.exception(
+                "event %s: handler %s failed (the other handlers still ran); fix the handler or "
+                "the plugin that registered it",
+                name,
+                handler_name(handler),
+            )
+
+    async def _publish(self, bus: Bus, body: EmittedEvent) -> None:
+        """Publish one emission durably, `Nats-Msg-Id` = its id; log a failure, never raise."""
+        subject = subjects.event(body.name)
+        try:
+            await bus.publish_durable(subject, body.model_dump_json().encode(), str(body.id))
+        except Exception:
+            log.exception(
+                "event %s: publishing on %s failed (in-process handlers still ran); check the "
+                "NATS connection and that stream %s exists (ensure_streams)",
+                body.name,
+                subject,
+                subjects.EVENTS_STREAM,
+            )
+
+    def envelope(self, name: str, params: Mapping[str, Any]) -> EmittedEvent:
+        """The body published for emitting `name` with `params` in the calling task's run."""
+        safe = json_safe(params)
+        return EmittedEvent(
+            name=str(name),
+            agent_id=self.agent_id,
+            run_id=current_run_id(),
+            params=safe if isinstance(safe, dict) else {"value": safe},
+        )
+
+
+def handler_name(handler: object) -> str:
+    """A readable name for a handler in logs: its module and qualified name when it has them."""
+    qualname = getattr(handler, "__qualname__", None)
+    if qualname is None:
+        return repr(handler)
+    module = getattr(handler, "__module__", None)
+    return f"{module}.{qualname}" if module else str(qualname)
+
+
+def json_safe(value: Any) -> Any:
+    """`value` as plain JSON data; never raises.
+
+    UUIDs, dates, paths and decimals become strings, enums their value, pydantic models and
+    dataclasses objects, sets lists, non-finite floats strings; callables are left out of objects
+    (`"<callable>"` in lists); anything else, cycles, and nesting deeper than MAX_DEPTH become
+    `"<TypeName>"`-style placeholders, so the event is published with everything that can be.
+    """
+    converted = _safe(value, 0, set())
+    return "<callable>" if converted is _DROP else converted
+
+
+_DROP = object()
+
+
+def _safe(value: Any, depth: int, seen: set[int]) -> Any:
+    """Convert one value; `seen` holds the ids of the containers being converted (cycle guard)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return _plain(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, enum.Enum):
+        return _safe(value.value, depth, seen)
+    if isinstance(value, (uuid.UUID, decimal.Decimal, pathlib.PurePath)):
+        return str(value)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, type):
+        return f"<class {value.__qualname__}>"
+    if callable(value) and not _is_data(value):
+        return _DROP
+    if depth >= MAX_DEPTH:
+        return "<max depth>"
+    if id(value) in seen:
+        return "<cycle>"
+    seen.add(id(value))
+    try:
+        return _container(value, depth + 1, seen)
+    except Exception:
+        return f"<{type(value).__name__}>"
+    finally:
+        seen.discard(id(value))
+
+
+def _plain(value: bool | int | str | None) -> bool | int | str | None:
+    """A str or int subclass instance as the built-in type (StrEnum members included)."""
+    if value is None or type(value) in (bool, int, str):
+        return value
+    return str(value) if isinstance(value, str) else int(value)
+
+
+def _is_data(value: Any) -> bool:
+    """Whether `value` is a data object that happens to be callable (converted, not dropped)."""
+    return isinstance(value, (BaseModel, Mapping)) or dataclasses.is_dataclass(value)
+
+
+def _container(value: Any, depth: int, seen: set[int]) -> Any:
+    """Convert a model, dataclass, mapping or collection; other objects become placeholders."""
+    if isinstance(value, BaseModel):
+        try:
+            dumped = value.model_dump(mode="json")
+        except Exception:
+            dumped = value.model_dump()
+        return _mapping(dumped, depth, seen)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return _mapping(fields, depth, seen)
+    if isinstance(value, Mapping):
+        return _mapping(value, depth, seen)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = (_safe(item, depth, seen) for item in value)
+        converted = [item if item is not _DROP else "<callable>" for item in items]
+        return sorted(converted, key=repr) if isinstance(value, (set, frozenset)) else converted
+    return f"<{type(value).__name__}>"
+
+
+def _mapping(value: Mapping[Any, Any], depth: int, seen: set[int]) -> dict[str, Any]:
+    """A mapping with string keys and JSON-safe values; callables are left out."""
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        converted = _safe(item, depth, seen)
+        if converted is not _DROP:
+            result[_key(key)] = converted
+    return result
+
+
+def _key(key: Any) -> str:
+    """A mapping key as a JSON object key."""
+    if isinstance(key, str):
+        return str(_plain(key))
+    if isinstance(key, enum.Enum):
+        return str(key.value)
+    return str(key)

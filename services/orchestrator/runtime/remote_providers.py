@@ -1,0 +1,291 @@
+"""Providers that live in another process, reached by core NATS request/reply.
+
+`remote_provider(nc, name)` is a `Provider` whose `get` sends a `RemoteProviderRequest` on
+`provider.<name>` and returns the `ProviderResult` of the `RemoteProviderReply`; a reply with an
+error raises, so `compose_state` records `provider.failed` and leaves that part of the state empty.
+`serve_providers(nc, providers, runtime_view)` answers those requests in the other process, in
+queue group `providers`, so several processes may serve the same provider and share the load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import BaseModel, Field, ValidationError
+
+from services.orchestrator.runtime.context import current_run_id, in_run
+from shared.errors import ElizabusError
+from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
+from shared.subjects import subject_token
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "PROVIDERS_QUEUE",
+    "PROVIDER_PREFIX",
+    "ProviderServer",
+    "RemoteProviderReply",
+    "RemoteProviderRequest",
+    "RemoteProviderResult",
+    "RemoteState",
+    "provider_subject",
+    "remote_provider",
+    "serve_providers",
+]
+
+PROVIDER_PREFIX = "provider"
+PROVIDERS_QUEUE = "providers"
+
+
+def provider_subject(name: str) -> str:
+    """The request/reply subject of provider `name` (`provider.<name as one token>`)."""
+    return f"{PROVIDER_PREFIX}.{subject_token(name)}"
+
+
+class RemoteState(BaseModel):
+    """The state a remote provider is given: values, data and text as composed so far."""
+
+    values: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    text: str = ""
+
+
+class RemoteProviderRequest(BaseModel):
+    """Body of a request on `provider.<name>`: which provider, the message, the current state."""
+
+    provider: str
+    message: Memory
+    state: RemoteState = Field(default_factory=RemoteState)
+    agent_id: uuid.UUID | None = None
+    run_id: uuid.UUID | None = None
+
+
+class RemoteProviderResult(BaseModel):
+    """What a remote provider contributes, as ProviderResult."""
+
+    text: str = ""
+    values: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class RemoteProviderReply(BaseModel):
+    """Reply on `provider.<name>`: `ok` with a result, or not `ok` with an error to act on."""
+
+    ok: bool
+    provider: str
+    result: RemoteProviderResult | None = None
+    error: str | None = None
+
+
+def _unknown_to_str(value: Any) -> Any:
+    """JSON fallback for objects pydantic cannot serialise: their str()."""
+    return str(value)
+
+
+def encode_request(name: str, runtime: Runtime, message: Memory, state: State) -> bytes:
+    """The JSON body of a request to provider `name`; unserialisable state values become str."""
+    request = RemoteProviderRequest.model_construct(
+        provider=name,
+        message=message,
+        state=RemoteState.model_construct(values=state.values, data=state.data, text=state.text),
+        agent_id=runtime.agent_id,
+        run_id=current_run_id(),
+    )
+    return request.model_dump_json(fallback=_unknown_to_str).encode()
+
+
+def remote_provider(
+    nc: NatsClient,
+    name: str,
+    description: str = "",
+    position: int = 0,
+    private: bool = False,
+    dynamic: bool = False,
+    timeout: float = 5.0,
+) -> Provider:
+    """A Provider answered by whichever process serves `provider.<name>` (see serve_providers).
+
+    Its `get` raises ElizabusError when nobody serves the provider, no reply comes within
+    `timeout` seconds, or the remote provider failed.
+    """
+    subject = provider_subject(name)
+
+    async def get(runtime: Runtime, message: Memory, state: State) -> ProviderResult:
+        body = encode_request(name, runtime, message, state)
+        try:
+            reply = await nc.request(subject, body, timeout=timeout)
+        except nats.errors.NoRespondersError as exc:
+            raise ElizabusError(
+                f"no process serves provider {name!r} (nobody listens on {subject}): start the "
+                "process that calls serve_providers with it"
+            ) from exc
+        except nats.errors.TimeoutError as exc:
+            raise ElizabusError(
+                f"no reply from provider {name!r} within {timeout:g}s on {subject}: check the "
+                "serving process's log, or raise the remote provider's timeout"
+            ) from exc
+        except nats.errors.Error as exc:
+            raise ElizabusError(
+                f"could not ask provider {name!r} on {subject} ({type(exc).__name__}: {exc}): "
+                "check that NATS is running, the connection is open and the state is not larger "
+                "than the server's max_payload"
+            ) from exc
+        return decode_reply(name, reply.data)
+
+    return Provider(
+        name=name,
+        get=get,
+        description=description,
+        position=position,
+        private=private,
+        dynamic=dynamic,
+    )
+
+
+def decode_reply(name: str, body: bytes) -> ProviderResult:
+    """The ProviderResult of a raw reply body, or ElizabusError with the remote error."""
+    try:
+        reply = RemoteProviderReply.model_validate_json(body)
+    except ValidationError as exc:
+        raise ElizabusError(
+            f"provider {name!r} sent a reply that is not a RemoteProviderReply "
+            f"({exc.error_count()} errors, body starts {body[:120]!r}): check that the serving "
+            "process runs the same elizabus version"
+        ) from exc
+    if not reply.ok or reply.result is None:
+        raise ElizabusError(
+            f"remote provider {name!r} failed: {reply.error or 'no error message given'}"
+        )
+    r = reply.result
+    return ProviderResult(text=r.text, values=r.values, data=r.data)
+
+
+def _error(name: str, message: str) -> bytes:
+    return RemoteProviderReply(ok=False, provider=name, error=message).model_dump_json().encode()
+
+
+async def answer_request(provider: Provider, runtime_view: Runtime, body: bytes) -> bytes:
+    """Answer one raw request body for `provider` with a raw reply body; never raises.
+
+    The provider runs inside the request's run (its model calls log that run id). Invalid JSON,
+    a raising provider, or a result that is not JSON all come back as `ok=false` with the error.
+    """
+    name = provider.name
+    try:
+        request = RemoteProviderRequest.model_validate_json(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors(include_url=False)[:5]
+        )
+        return _error(
+            name,
+            f"invalid RemoteProviderRequest on {provider_subject(name)} ({problems}): send "
+            'JSON like {"provider": "NAME", "message": {...}, "state": {...}}',
+        )
+    state = State(values=request.state.values, data=request.state.data, text=request.state.text)
+    try:
+        if request.run_id is not None:
+            with in_run(request.run_id):
+                result = await provider.get(runtime_view, request.message, state)
+        else:
+            result = await provider.get(runtime_view, request.message, state)
+    except Exception as exc:
+        log.exception("remote provider %s failed", name)
+        return _error(
+            name,
+            f"{type(exc).__name__}: {exc} (see the log of the process serving {name!r})",
+        )
+    try:
+        payload = RemoteProviderResult(text=result.text, values=result.values, data=result.data)
+        return (
+            RemoteProviderReply(ok=True, provider=name, result=payload).model_dump_json().encode()
+        )
+    except (ValueError, AttributeError) as exc:
+        return _error(
+            name,
+            f"provider {name!r} returned a result that is not a JSON-serialisable "
+            f"ProviderResult ({exc}): return ProviderResult with JSON values and data",
+        )
+
+
+class ProviderServer:
+    """What serve_providers returns: the subscriptions and in-flight requests; `stop()` ends it."""
+
+    def __init__(self, nc: NatsClient, providers: list[Provider], runtime_view: Runtime) -> None:
+        self.nc = nc
+        self.providers = list(providers)
+        self.runtime_view = runtime_view
+        self.subscriptions: list[Subscription] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> ProviderServer:
+        """Subscribe `provider.<name>` in queue group `providers` for each provider."""
+        for provider in self.providers:
+            sub = await self.nc.subscribe(
+                provider_subject(provider.name),
+                queue=PROVIDERS_QUEUE,
+                cb=self._callback(provider),
+            )
+            self.subscriptions.append(sub)
+        await self.nc.flush()
+        return self
+
+    def _callback(self, provider: Provider) -> Callable[[Msg], Awaitable[None]]:
+        async def on_request(msg: Msg) -> None:
+            # A task per request, so a slow provider does not hold up the next request.
+            task = asyncio.create_task(self._answer(provider, msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        return on_request
+
+    async def _answer(self, provider: Provider, msg: Msg) -> None:
+        body = await answer_request(provider, self.runtime_view, msg.data)
+        if not msg.reply:
+            log.warning("request to provider %s has no reply subject; dropped", provider.name)
+            return
+        try:
+            await self.nc.publish(msg.reply, body)
+        except nats.errors.Error:
+            log.exception("could not reply for provider %s", provider.name)
+
+    async def stop(self) -> None:
+        """Stop taking requests and finish the ones in flight."""
+        subs, self.subscriptions = self.subscriptions, []
+        for sub in subs:
+            try:
+                await sub.unsubscribe()
+            except nats.errors.Error:
+                log.debug("subscription already closed", exc_info=True)
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if not self.nc.is_closed:
+            try:
+                await self.nc.flush()
+            except nats.errors.Error:
+                log.debug("could not flush the provider replies", exc_info=True)
+
+    async def __aenter__(self) -> ProviderServer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def serve_providers(
+    nc: NatsClient, providers: list[Provider], runtime_view: Runtime
+) -> ProviderServer:
+    """Answer requests for `providers` on `provider.<name>`; call `stop()` on the result to end.
+
+    `runtime_view` is what the providers receive as their runtime in this process.
+    """
+    return await ProviderServer(nc, providers, runtime_view).start()
