@@ -1,0 +1,397 @@
+"""Actions that live in another process, reached by core NATS request/reply.
+
+`remote_action(nc, name)` is an `Action` whose handler sends a `RemoteActionRequest` on
+`action.<name>` and returns the `ActionResult` of the `RemoteActionReply`. What the remote handler
+said through its callback comes back in `callback_contents` and is passed to the local callback,
+and the prompts it made come back in `prompts` and join the local action context, so the local
+`action.executed` event lists them. A remote handler that raised comes back as `outcome="failed"`
+and the local handler raises, so the dispatcher records the failure and stores the error memory.
+`serve_actions(nc, actions, runtime_view)` answers those requests in the other process, in queue
+group `actions`, so several processes may serve the same action and share the load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import ExitStack
+from typing import Any, Literal
+
+import nats.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import BaseModel, Field, ValidationError
+
+from services.orchestrator.runtime.actions import as_action_result
+from services.orchestrator.runtime.context import (
+    ActionContext,
+    current_action,
+    current_run_id,
+    in_action,
+    in_run,
+)
+from shared.errors import ElizabusError
+from shared.plugin import Action, ActionResult, Content, HandlerCallback, Memory, Runtime, State
+from shared.subjects import subject_token
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ACTIONS_QUEUE", "ACTION_PREFIX", "ActionServer", "RemoteActionReply", "RemoteActionRequest",
+    "RemoteActionState", "action_subject", "answer_action_request", "decode_action_reply",
+    "deliver_reply", "encode_action_request", "remote_action", "serve_actions",
+]  # fmt: skip
+
+ACTION_PREFIX = "action"
+ACTIONS_QUEUE = "actions"
+
+
+def action_subject(name: str) -> str:
+    """The request/reply subject of action `name` (`action.<name as one token>`)."""
+    return f"{ACTION_PREFIX}.{subject_token(name)}"
+
+
+class RemoteActionState(BaseModel):
+    """The state a remote action is given: values, data and text of the composed state."""
+
+    values: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    text: str = ""
+
+
+class RemoteActionRequest(BaseModel):
+    """Body of a request on `action.<name>`: the handler's arguments, and the run and action ids."""
+
+    action: str
+    message: Memory
+    state: RemoteActionState | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    responses: list[Memory] = Field(default_factory=list)
+    agent_id: uuid.UUID | None = None
+    run_id: uuid.UUID | None = None
+    action_id: uuid.UUID | None = None
+
+
+class RemoteActionReply(BaseModel):
+    """Reply on `action.<name>`.
+
+    `outcome` is "completed" (the handler returned; `success`, `text`, `values`, `data`, `error`
+    are its ActionResult), "skipped" (the remote `validate` declined) or "failed" (the handler
+    raised, or the request or result was unusable; `error` says what to do). `callback_contents`
+    is every content the handler passed to its callback, in order; `prompts` the model prompts
+    it made.
+    """
+
+    action: str
+    outcome: Literal["completed", "skipped", "failed"]
+    success: bool
+    text: str | None = None
+    values: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    callback_contents: list[dict[str, Any]] = Field(default_factory=list)
+    prompts: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def _unknown_to_str(value: Any) -> Any:
+    """JSON fallback for objects pydantic cannot serialise: their str()."""
+    return str(value)
+
+
+def encode_action_request(
+    name: str,
+    runtime: Runtime,
+    message: Memory,
+    state: State | None,
+    options: dict[str, Any],
+    responses: list[Memory],
+) -> bytes:
+    """The JSON body of a request to action `name`; unserialisable values become str."""
+    action = current_action()
+    remote_state = None
+    if state is not None:
+        remote_state = RemoteActionState.model_construct(
+            values=state.values, data=state.data, text=state.text
+        )
+    request = RemoteActionRequest.model_construct(
+        action=name,
+        message=message,
+        state=remote_state,
+        options=options,
+        responses=responses,
+        agent_id=runtime.agent_id,
+        run_id=current_run_id(),
+        action_id=action.action_id if action else None,
+    )
+    return request.model_dump_json(fallback=_unknown_to_str).encode()
+
+
+def remote_action(
+    nc: NatsClient,
+    name: str,
+    description: str = "",
+    similes: Sequence[str] = (),
+    timeout: float = 30.0,
+) -> Action:
+    """An Action run by whichever process serves `action.<name>` (see serve_actions).
+
+    Its handler raises ElizabusError when nobody serves the action, no reply comes within
+    `timeout` seconds, or the remote handler raised; a remote `validate` that declines gives
+    `success=False` with `data["skipped"] = True`.
+    """
+    subject = action_subject(name)
+
+    async def handler(
+        runtime: Runtime,
+        message: Memory,
+        state: State | None,
+        options: dict[str, Any],
+        callback: HandlerCallback | None,
+        responses: list[Memory],
+    ) -> ActionResult:
+        body = encode_action_request(name, runtime, message, state, options, responses)
+        try:
+            reply = await nc.request(subject, body, timeout=timeout)
+        except nats.errors.NoRespondersError as exc:
+            raise ElizabusError(
+                f"no process serves action {name!r} (nobody listens on {subject}): start the "
+                "process that calls serve_actions with it, or remove the action"
+            ) from exc
+        except nats.errors.TimeoutError as exc:
+            raise ElizabusError(
+                f"no reply from action {name!r} within {timeout:g}s on {subject}: check the "
+                "serving process's log, or raise the remote action's timeout"
+            ) from exc
+        except nats.errors.Error as exc:
+            raise ElizabusError(
+                f"could not call action {name!r} on {subject} ({type(exc).__name__}: {exc}): "
+                "check that NATS is running, the connection is open and the request is not "
+                "larger than the server's max_payload"
+            ) from exc
+        return await deliver_reply(name, decode_action_reply(name, reply.data), callback)
+
+    return Action(name=name, handler=handler, description=description, similes=list(similes))
+
+
+def decode_action_reply(name: str, body: bytes) -> RemoteActionReply:
+    """The RemoteActionReply of a raw reply body, or ElizabusError when it is not one."""
+    try:
+        return RemoteActionReply.model_validate_json(body)
+    except ValidationError as exc:
+        raise ElizabusError(
+            f"action {name!r} sent a reply that is not a RemoteActionReply "
+            f"({exc.error_count()} errors, body starts {body[:120]!r}): check that the serving "
+            "process runs the same elizabus version"
+        ) from exc
+
+
+async def deliver_reply(
+    name: str, reply: RemoteActionReply, callback: HandlerCallback | None
+) -> ActionResult:
+    """Apply a reply locally: prompts join the current action, contents go to `callback`.
+
+    Contents are delivered even when the remote handler then raised, as they would be had the
+    handler run here. Returns the ActionResult, or raises ElizabusError for a failed outcome.
+    """
+    action = current_action()
+    if action is not None:
+        action.prompts.extend(reply.prompts)
+    if callback is not None:
+        for content in reply.callback_contents:
+            await callback(content)
+    if reply.outcome == "failed":
+        raise ElizabusError(
+            f"remote action {name!r} failed: {reply.error or 'no error message given'}"
+        )
+    if reply.outcome == "skipped":
+        return ActionResult(
+            success=False,
+            error=reply.error,
+            data={**reply.data, "actionName": name, "skipped": True},
+        )
+    return ActionResult(
+        success=reply.success,
+        text=reply.text,
+        values=reply.values,
+        data=reply.data,
+        error=reply.error,
+    )
+
+
+def _reply(name: str, **fields: Any) -> bytes:
+    """A raw RemoteActionReply body; unserialisable values become str."""
+    reply = RemoteActionReply.model_construct(action=name, **fields)
+    return reply.model_dump_json(fallback=_unknown_to_str).encode()
+
+
+def _failed(name: str, error: str, contents: list[Content], prompts: list[dict[str, Any]]) -> bytes:
+    """A reply for an action that raised or could not run: the caller raises `error`."""
+    fields = {"error": error, "callback_contents": contents, "prompts": prompts}
+    return _reply(name, outcome="failed", success=False, **fields)
+
+
+async def _declined(
+    action: Action, runtime_view: Runtime, message: Memory, state: State | None
+) -> str | None:
+    """None when `validate` accepts the message, else why the action is skipped (as locally)."""
+    try:
+        if await action.validate(runtime_view, message, state):
+            return None
+        reason = "validate returned False for this message"
+    except Exception as exc:
+        log.exception("validate of remote action %s raised: action skipped", action.name)
+        reason = f"validate raised {type(exc).__name__}: {exc}"
+    return f"action {action.name} skipped: {reason}"
+
+
+async def answer_action_request(action: Action, runtime_view: Runtime, body: bytes) -> bytes:
+    """Answer one raw request body for `action` with a raw reply body; never raises.
+
+    `validate` runs first (declining, or raising, skips the action as the local dispatcher
+    does); the handler runs inside the request's run and action (its model calls
+    log that run id and collect their prompts), with a callback that collects what it says.
+    """
+    name = action.name
+    try:
+        request = RemoteActionRequest.model_validate_json(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors(include_url=False)[:5]
+        )
+        return _failed(
+            name,
+            f"invalid RemoteActionRequest on {action_subject(name)} ({problems}): send JSON like "
+            '{"action": "NAME", "message": {...}, "state": {...}, "responses": [...]}',
+            [],
+            [],
+        )
+    given = request.state
+    state = None if given is None else State(given.values, given.data, given.text)
+    contents: list[Content] = []
+
+    async def collect(content: Content) -> list[Memory]:
+        contents.append(content)
+        return []
+
+    context = ActionContext(name, request.action_id or uuid.uuid4(), [])
+    with ExitStack() as scope:
+        if request.run_id is not None:
+            scope.enter_context(in_run(request.run_id))
+        declined = await _declined(action, runtime_view, request.message, state)
+        if declined is not None:
+            return _reply(name, outcome="skipped", success=False, error=declined)
+        try:
+            with in_action(context):
+                raw = await action.handler(
+                    runtime_view,
+                    request.message,
+                    state,
+                    request.options,
+                    collect,
+                    request.responses,
+                )
+        except Exception as exc:
+            log.exception("remote action %s failed", name)
+            return _failed(
+                name,
+                f"{type(exc).__name__}: {exc} (see the log of the process serving {name!r})",
+                contents,
+                context.prompts,
+            )
+    result = as_action_result(name, raw)
+    try:
+        return _reply(
+            name,
+            outcome="completed",
+            success=result.success,
+            text=result.text,
+            values=result.values,
+            data=result.data,
+            error=result.error,
+            callback_contents=contents,
+            prompts=context.prompts,
+        )
+    except ValueError as exc:
+        return _failed(
+            name,
+            f"action {name!r} returned a result that cannot be sent as JSON ({exc}): return "
+            "ActionResult with JSON values and data",
+            contents,
+            context.prompts,
+        )
+
+
+class ActionServer:
+    """What serve_actions returns: the subscriptions and in-flight requests; `stop()` ends it."""
+
+    def __init__(self, nc: NatsClient, actions: list[Action], runtime_view: Runtime) -> None:
+        self.nc = nc
+        self.actions = list(actions)
+        self.runtime_view = runtime_view
+        self.subscriptions: list[Subscription] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> ActionServer:
+        """Subscribe `action.<name>` in queue group `actions` for each action."""
+        for action in self.actions:
+            sub = await self.nc.subscribe(
+                action_subject(action.name), queue=ACTIONS_QUEUE, cb=self._callback(action)
+            )
+            self.subscriptions.append(sub)
+        await self.nc.flush()
+        return self
+
+    def _callback(self, action: Action) -> Callable[[Msg], Awaitable[None]]:
+        async def on_request(msg: Msg) -> None:
+            # A task per request, so a slow action does not hold up the next request.
+            task = asyncio.create_task(self._answer(action, msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        return on_request
+
+    async def _answer(self, action: Action, msg: Msg) -> None:
+        body = await answer_action_request(action, self.runtime_view, msg.data)
+        if not msg.reply:
+            log.warning("request to action %s has no reply subject; dropped", action.name)
+            return
+        try:
+            await self.nc.publish(msg.reply, body)
+        except nats.errors.Error:
+            log.exception("could not reply for action %s", action.name)
+
+    async def stop(self) -> None:
+        """Stop taking requests and finish the ones in flight."""
+        subs, self.subscriptions = self.subscriptions, []
+        for sub in subs:
+            try:
+                await sub.unsubscribe()
+            except nats.errors.Error:
+                log.debug("subscription already closed", exc_info=True)
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if not self.nc.is_closed:
+            try:
+                await self.nc.flush()
+            except nats.errors.Error:
+                log.debug("could not flush the action replies", exc_info=True)
+
+    async def __aenter__(self) -> ActionServer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def serve_actions(
+    nc: NatsClient, actions: list[Action], runtime_view: Runtime
+) -> ActionServer:
+    """Answer requests for `actions` on `action.<name>`; call `stop()` on the result to end.
+
+    `runtime_view` is what the actions receive as their runtime in this process.
+    """
+    return await ActionServer(nc, actions, runtime_view).start()
