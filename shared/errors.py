@@ -41,3 +41,11 @@ class NoModelHandlerError(ModelError):
 
 class EmbeddedServerError(ElizabusError):
     """An embedded nats-server or Postgres did not start: read its log file named in the message."""
+
+
+class ActionError(ElizabusError):
+    """An action failed or is not served: read the serving process's log, or start it."""
+
+
+class ProviderError(ElizabusError):
+    """A provider failed or is not served: read the serving process's log, or start it."""

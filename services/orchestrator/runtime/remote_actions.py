@@ -33,7 +33,7 @@ from services.orchestrator.runtime.context import (
     in_action,
     in_run,
 )
-from shared.errors import ElizabusError
+from shared.errors import ActionError
 from shared.plugin import Action, ActionResult, Content, HandlerCallback, Memory, Runtime, State
 from shared.subjects import subject_token
 
@@ -138,7 +138,7 @@ def remote_action(
 ) -> Action:
     """An Action run by whichever process serves `action.<name>` (see serve_actions).
 
-    Its handler raises ElizabusError when nobody serves the action, no reply comes within
+    Its handler raises ActionError when nobody serves the action, no reply comes within
     `timeout` seconds, or the remote handler raised; a remote `validate` that declines gives
     `success=False` with `data["skipped"] = True`.
     """
@@ -156,17 +156,17 @@ def remote_action(
         try:
             reply = await nc.request(subject, body, timeout=timeout)
         except nats.errors.NoRespondersError as exc:
-            raise ElizabusError(
+            raise ActionError(
                 f"no process serves action {name!r} (nobody listens on {subject}): start the "
                 "process that calls serve_actions with it, or remove the action"
             ) from exc
         except nats.errors.TimeoutError as exc:
-            raise ElizabusError(
+            raise ActionError(
                 f"no reply from action {name!r} within {timeout:g}s on {subject}: check the "
                 "serving process's log, or raise the remote action's timeout"
             ) from exc
         except nats.errors.Error as exc:
-            raise ElizabusError(
+            raise ActionError(
                 f"could not call action {name!r} on {subject} ({type(exc).__name__}: {exc}): "
                 "check that NATS is running, the connection is open and the request is not "
                 "larger than the server's max_payload"
@@ -177,11 +177,11 @@ def remote_action(
 
 
 def decode_action_reply(name: str, body: bytes) -> RemoteActionReply:
-    """The RemoteActionReply of a raw reply body, or ElizabusError when it is not one."""
+    """The RemoteActionReply of a raw reply body, or ActionError when it is not one."""
     try:
         return RemoteActionReply.model_validate_json(body)
     except ValidationError as exc:
-        raise ElizabusError(
+        raise ActionError(
             f"action {name!r} sent a reply that is not a RemoteActionReply "
             f"({exc.error_count()} errors, body starts {body[:120]!r}): check that the serving "
             "process runs the same elizabus version"
@@ -194,7 +194,7 @@ async def deliver_reply(
     """Apply a reply locally: prompts join the current action, contents go to `callback`.
 
     Contents are delivered even when the remote handler then raised, as they would be had the
-    handler run here. Returns the ActionResult, or raises ElizabusError for a failed outcome.
+    handler run here. Returns the ActionResult, or raises ActionError for a failed outcome.
     """
     action = current_action()
     if action is not None:
@@ -203,7 +203,7 @@ async def deliver_reply(
         for content in reply.callback_contents:
             await callback(content)
     if reply.outcome == "failed":
-        raise ElizabusError(
+        raise ActionError(
             f"remote action {name!r} failed: {reply.error or 'no error message given'}"
         )
     if reply.outcome == "skipped":

@@ -22,7 +22,7 @@ from nats.aio.subscription import Subscription
 from pydantic import BaseModel, Field, ValidationError
 
 from services.orchestrator.runtime.context import current_run_id, in_run
-from shared.errors import ElizabusError
+from shared.errors import ProviderError
 from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
 from shared.subjects import subject_token
 
@@ -113,7 +113,7 @@ def remote_provider(
 ) -> Provider:
     """A Provider answered by whichever process serves `provider.<name>` (see serve_providers).
 
-    Its `get` raises ElizabusError when nobody serves the provider, no reply comes within
+    Its `get` raises ProviderError when nobody serves the provider, no reply comes within
     `timeout` seconds, or the remote provider failed.
     """
     subject = provider_subject(name)
@@ -123,17 +123,17 @@ def remote_provider(
         try:
             reply = await nc.request(subject, body, timeout=timeout)
         except nats.errors.NoRespondersError as exc:
-            raise ElizabusError(
+            raise ProviderError(
                 f"no process serves provider {name!r} (nobody listens on {subject}): start the "
                 "process that calls serve_providers with it"
             ) from exc
         except nats.errors.TimeoutError as exc:
-            raise ElizabusError(
+            raise ProviderError(
                 f"no reply from provider {name!r} within {timeout:g}s on {subject}: check the "
                 "serving process's log, or raise the remote provider's timeout"
             ) from exc
         except nats.errors.Error as exc:
-            raise ElizabusError(
+            raise ProviderError(
                 f"could not ask provider {name!r} on {subject} ({type(exc).__name__}: {exc}): "
                 "check that NATS is running, the connection is open and the state is not larger "
                 "than the server's max_payload"
@@ -151,17 +151,17 @@ def remote_provider(
 
 
 def decode_reply(name: str, body: bytes) -> ProviderResult:
-    """The ProviderResult of a raw reply body, or ElizabusError with the remote error."""
+    """The ProviderResult of a raw reply body, or ProviderError with the remote error."""
     try:
         reply = RemoteProviderReply.model_validate_json(body)
     except ValidationError as exc:
-        raise ElizabusError(
+        raise ProviderError(
             f"provider {name!r} sent a reply that is not a RemoteProviderReply "
             f"({exc.error_count()} errors, body starts {body[:120]!r}): check that the serving "
             "process runs the same elizabus version"
         ) from exc
     if not reply.ok or reply.result is None:
-        raise ElizabusError(
+        raise ProviderError(
             f"remote provider {name!r} failed: {reply.error or 'no error message given'}"
         )
     r = reply.result
