@@ -12,17 +12,14 @@ group `actions`, so several processes may serve the same action and share the lo
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any, Literal
 
 import nats.errors
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from pydantic import BaseModel, Field, ValidationError
 
 from services.orchestrator.runtime.actions import as_action_result
@@ -33,6 +30,7 @@ from services.orchestrator.runtime.context import (
     in_action,
     in_run,
 )
+from shared.bus.request_server import Endpoint, RequestServer
 from shared.errors import ActionError
 from shared.plugin import Action, ActionResult, Content, HandlerCallback, Memory, Runtime, State
 from shared.subjects import subject_token
@@ -325,66 +323,20 @@ async def answer_action_request(action: Action, runtime_view: Runtime, body: byt
         )
 
 
-class ActionServer:
+class ActionServer(RequestServer):
     """What serve_actions returns: the subscriptions and in-flight requests; `stop()` ends it."""
 
     def __init__(self, nc: NatsClient, actions: list[Action], runtime_view: Runtime) -> None:
-        self.nc = nc
         self.actions = list(actions)
         self.runtime_view = runtime_view
-        self.subscriptions: list[Subscription] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        super().__init__(nc, [self._endpoint(x) for x in self.actions])
 
-    async def start(self) -> ActionServer:
-        """Subscribe `action.<name>` in queue group `actions` for each action."""
-        for action in self.actions:
-            sub = await self.nc.subscribe(
-                action_subject(action.name), queue=ACTIONS_QUEUE, cb=self._callback(action)
-            )
-            self.subscriptions.append(sub)
-        await self.nc.flush()
-        return self
+    def _endpoint(self, action: Action) -> Endpoint:
+        async def answer(body: bytes) -> bytes:
+            return await answer_action_request(action, self.runtime_view, body)
 
-    def _callback(self, action: Action) -> Callable[[Msg], Awaitable[None]]:
-        async def on_request(msg: Msg) -> None:
-            # A task per request, so a slow action does not hold up the next request.
-            task = asyncio.create_task(self._answer(action, msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-        return on_request
-
-    async def _answer(self, action: Action, msg: Msg) -> None:
-        body = await answer_action_request(action, self.runtime_view, msg.data)
-        if not msg.reply:
-            log.warning("request to action %s has no reply subject; dropped", action.name)
-            return
-        try:
-            await self.nc.publish(msg.reply, body)
-        except nats.errors.Error:
-            log.exception("could not reply for action %s", action.name)
-
-    async def stop(self) -> None:
-        """Stop taking requests and finish the ones in flight."""
-        subs, self.subscriptions = self.subscriptions, []
-        for sub in subs:
-            try:
-                await sub.unsubscribe()
-            except nats.errors.Error:
-                log.debug("subscription already closed", exc_info=True)
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        if not self.nc.is_closed:
-            try:
-                await self.nc.flush()
-            except nats.errors.Error:
-                log.debug("could not flush the action replies", exc_info=True)
-
-    async def __aenter__(self) -> ActionServer:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        label = f"action {action.name}"
+        return Endpoint(action_subject(action.name), ACTIONS_QUEUE, answer, label)
 
 
 async def serve_actions(

@@ -9,19 +9,16 @@ queue group `providers`, so several processes may serve the same provider and sh
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats.errors
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from pydantic import BaseModel, Field, ValidationError
 
 from services.orchestrator.runtime.context import current_run_id, in_run
+from shared.bus.request_server import Endpoint, RequestServer
 from shared.errors import ProviderError
 from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
 from shared.subjects import subject_token
@@ -217,68 +214,21 @@ async def answer_request(provider: Provider, runtime_view: Runtime, body: bytes)
         )
 
 
-class ProviderServer:
+class ProviderServer(RequestServer):
     """What serve_providers returns: the subscriptions and in-flight requests; `stop()` ends it."""
 
     def __init__(self, nc: NatsClient, providers: list[Provider], runtime_view: Runtime) -> None:
-        self.nc = nc
         self.providers = list(providers)
         self.runtime_view = runtime_view
-        self.subscriptions: list[Subscription] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        super().__init__(nc, [self._endpoint(x) for x in self.providers])
 
-    async def start(self) -> ProviderServer:
-        """Subscribe `provider.<name>` in queue group `providers` for each provider."""
-        for provider in self.providers:
-            sub = await self.nc.subscribe(
-                provider_subject(provider.name),
-                queue=PROVIDERS_QUEUE,
-                cb=self._callback(provider),
-            )
-            self.subscriptions.append(sub)
-        await self.nc.flush()
-        return self
+    def _endpoint(self, provider: Provider) -> Endpoint:
+        async def answer(body: bytes) -> bytes:
+            return await answer_request(provider, self.runtime_view, body)
 
-    def _callback(self, provider: Provider) -> Callable[[Msg], Awaitable[None]]:
-        async def on_request(msg: Msg) -> None:
-            # A task per request, so a slow provider does not hold up the next request.
-            task = asyncio.create_task(self._answer(provider, msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-        return on_request
-
-    async def _answer(self, provider: Provider, msg: Msg) -> None:
-        body = await answer_request(provider, self.runtime_view, msg.data)
-        if not msg.reply:
-            log.warning("request to provider %s has no reply subject; dropped", provider.name)
-            return
-        try:
-            await self.nc.publish(msg.reply, body)
-        except nats.errors.Error:
-            log.exception("could not reply for provider %s", provider.name)
-
-    async def stop(self) -> None:
-        """Stop taking requests and finish the ones in flight."""
-        subs, self.subscriptions = self.subscriptions, []
-        for sub in subs:
-            try:
-                await sub.unsubscribe()
-            except nats.errors.Error:
-                log.debug("subscription already closed", exc_info=True)
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        if not self.nc.is_closed:
-            try:
-                await self.nc.flush()
-            except nats.errors.Error:
-                log.debug("could not flush the provider replies", exc_info=True)
-
-    async def __aenter__(self) -> ProviderServer:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        return Endpoint(
+            provider_subject(provider.name), PROVIDERS_QUEUE, answer, f"provider {provider.name}"
+        )
 
 
 async def serve_providers(
