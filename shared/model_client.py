@@ -19,6 +19,7 @@ from nats.aio.client import Client as NatsClient
 from pydantic import ValidationError
 
 from shared import subjects
+from shared.bus.request import request as bus_request
 from shared.errors import ModelError, NoModelHandlerError
 from shared.messages import ModelRequest, ModelResponse, ModelType
 
@@ -199,7 +200,7 @@ class BusModelClient:
         subject = subjects.model(model_type.value)
         started = time.perf_counter()
         try:
-            reply = await self._nc.request(subject, body, timeout=self._timeout)
+            reply = await bus_request(self._nc, subject, body, self._timeout)
         except nats.errors.NoRespondersError as exc:
             raise NoModelHandlerError(
                 f"no model worker serves {model_type.value} (nobody listens on {subject}): "

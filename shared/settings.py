@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         default="auto",
         description="auto (openai when a key is set, else scripted), openai, scripted",
     )
+    model_provider_name: str | None = Field(
+        default=None, description="name a model worker serves and announces as; default its own"
+    )
+    model_priority: int = Field(default=0, description="a worker's priority; higher is tried first")
     openai_api_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com/v1"
     openai_small_model: str = "gpt-4o-mini"

@@ -30,6 +30,7 @@ from services.orchestrator.runtime.context import (
     in_action,
     in_run,
 )
+from shared.bus.request import request as bus_request
 from shared.bus.request_server import Endpoint, RequestServer
 from shared.errors import ActionError
 from shared.plugin import Action, ActionResult, Content, HandlerCallback, Memory, Runtime, State
@@ -152,7 +153,7 @@ def remote_action(
     ) -> ActionResult:
         body = encode_action_request(name, runtime, message, state, options, responses)
         try:
-            reply = await nc.request(subject, body, timeout=timeout)
+            reply = await bus_request(nc, subject, body, timeout)
         except nats.errors.NoRespondersError as exc:
             raise ActionError(
                 f"no process serves action {name!r} (nobody listens on {subject}): start the "

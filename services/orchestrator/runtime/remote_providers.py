@@ -18,6 +18,7 @@ from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel, Field, ValidationError
 
 from services.orchestrator.runtime.context import current_run_id, in_run
+from shared.bus.request import request as bus_request
 from shared.bus.request_server import Endpoint, RequestServer
 from shared.errors import ProviderError
 from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
@@ -118,7 +119,7 @@ def remote_provider(
     async def get(runtime: Runtime, message: Memory, state: State) -> ProviderResult:
         body = encode_request(name, runtime, message, state)
         try:
-            reply = await nc.request(subject, body, timeout=timeout)
+            reply = await bus_request(nc, subject, body, timeout)
         except nats.errors.NoRespondersError as exc:
             raise ProviderError(
                 f"no process serves provider {name!r} (nobody listens on {subject}): start the "
