@@ -14,6 +14,7 @@ from services.model_worker.app import build_worker_app
 from services.model_worker.embedding import hashed_embedding
 from services.model_worker.scripted import ScriptedModel
 from shared import subjects
+from shared.bus.request import request as bus_request
 from shared.errors import ModelError, NoModelHandlerError
 from shared.messages import ModelRequest, ModelResponse, ModelType
 from shared.model_client import BusModelClient
@@ -91,7 +92,7 @@ async def test_invalid_requests_get_ok_false_and_worker_survives(
             (b'{"params": {}}', "model_type: Field required"),
             (b'{"model_type": "TEXT_SMALL"}', "send it on model.TEXT_SMALL"),
         ]:
-            reply = await nc.request(subject, body, timeout=5.0)
+            reply = await bus_request(nc, subject, body, 5.0)
             response = ModelResponse.model_validate_json(reply.data)
             assert not response.ok and response.result is None
             assert response.error and expected in response.error

@@ -18,6 +18,7 @@ from services.orchestrator.runtime.remote_actions import (
     remote_action,
     serve_actions,
 )
+from shared.bus.request import request as bus_request
 from shared.errors import ElizabusError
 from shared.events import ActionExecuted
 from shared.plugin import Action, ActionResult, Content, HandlerCallback, Memory, State
@@ -181,6 +182,6 @@ async def test_an_invalid_request_gets_a_failed_reply(
 ) -> None:
     name = unique("STRICT")
     async with await serve_actions(server_nc, [Action(name=name, handler=noop)], FakeRuntime()):
-        reply = await caller.request(action_subject(name), b'{"not": "a request"}', timeout=5)
+        reply = await bus_request(caller, action_subject(name), b'{"not": "a request"}', 5)
     body = RemoteActionReply.model_validate_json(reply.data)
     assert body.outcome == "failed" and "invalid RemoteActionRequest" in (body.error or "")

@@ -18,6 +18,7 @@ from services.orchestrator.runtime.remote_providers import (
     serve_providers,
 )
 from services.orchestrator.runtime.state import StateComposer
+from shared.bus.request import request as bus_request
 from shared.errors import ElizabusError
 from shared.events import ProviderFailed
 from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
@@ -154,7 +155,7 @@ async def test_a_bad_request_body_gets_an_error_reply(
     name = unique("STRICT")
     served = await serve_providers(server_nc, [static(name)], FakeRuntime())
     try:
-        reply = await client_nc.request(provider_subject(name), b"{not json", timeout=5.0)
+        reply = await bus_request(client_nc, provider_subject(name), b"{not json", 5.0)
     finally:
         await served.stop()
     decoded = RemoteProviderReply.model_validate_json(reply.data)
