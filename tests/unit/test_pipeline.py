@@ -11,7 +11,7 @@ from services.orchestrator.readmodel_memory import InMemoryReadModel
 from services.orchestrator.service import Delivery, Disposition, Orchestrator
 from shared import subjects
 from shared.bus.memory_bus import InMemoryBus
-from shared.character import load_character
+from shared.character import Character, load_character
 from shared.eventstore.memory import InMemoryEventStore
 from shared.messages import MessageSent, ModelType
 from shared.model_client import InProcessModelClient
@@ -127,3 +127,28 @@ async def test_an_ignore_answer_sends_no_reply() -> None:
     assert bus.published == []
     ended = [e.data for e in store.events if e.type == "run.ended"]
     assert ended[0]["status"] == "ignored"
+
+
+async def test_two_agents_on_one_orchestrator_never_see_each_others_data() -> None:
+    store = InMemoryEventStore()
+    ada = Character(name="Ada", secrets={"API_TOKEN": "sk-ada-secret-123"})
+    bob = Character(name="Bob")
+    pipeline = MessagePipeline(
+        store, InMemoryReadModel(store), InProcessModelClient(ScriptedModel()),
+        AgentDirectory([ada, bob]),
+    )  # fmt: skip
+    orch = Orchestrator(pipeline, InMemoryBus(), store)
+    # the same platform user and room talk to both agents
+    await orch.process(Delivery(inbound("my locker code is 4711", agent_id=str(ada.agent_id))))
+    await orch.process(Delivery(inbound("hello Bob", agent_id=str(bob.agent_id))))
+    prompts = {
+        e.metadata["agent_id"]: e.data["params"]["prompt"]
+        for e in store.events
+        if e.type == "model.used" and e.data["model_type"] == "TEXT_LARGE"
+    }
+    assert "4711" in prompts[str(ada.agent_id)]
+    assert "4711" not in prompts[str(bob.agent_id)]
+    rooms = {e.data["agent_id"]: e.data["id"] for e in store.events if e.type == "room.created"}
+    assert rooms[str(ada.agent_id)] != rooms[str(bob.agent_id)]  # agent-scoped ids
+    # and a character's secrets never reach the log
+    assert all("sk-ada-secret-123" not in e.model_dump_json() for e in store.events)
