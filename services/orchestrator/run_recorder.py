@@ -5,21 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from services.orchestrator.runtime.models import redact_response
 from shared.events import EventData, EventMetadata, ModelUsed, NewEvent, now_ms
 from shared.ids import derived_id
 from shared.messages import ModelType
 from shared.model_client import ModelClient
-
-
-def redact_response(response: Any) -> Any:
-    """Embeddings are logged as "[array]", as ElizaOS's useModel does."""
-    if (
-        isinstance(response, list)
-        and response
-        and all(isinstance(x, int | float) for x in response)
-    ):
-        return "[array]"
-    return response
 
 
 class RunRecorder:
