@@ -243,6 +243,7 @@ class MessagePipeline:
                     parsed.thought,
                     parsed.actions,
                     parsed.providers,
+                    after=started_ms,
                 )
             rec.add(
                 ActionExecuted(
@@ -289,8 +290,13 @@ class MessagePipeline:
         thought: str,
         actions: list[str],
         providers: list[str],
+        after: int,
     ) -> MessageSent:
-        """The REPLY action: store the agent's message with its embedding and record the send."""
+        """The REPLY action: store the agent's message with its embedding and record the send.
+
+        The reply's time is strictly after `after` (the message's), so transcripts order the two
+        the same way every time, even when both fall in one millisecond.
+        """
         rec.action_context = {"actionName": "REPLY", "actionId": str(ids.reply_id), "prompts": []}
         embedding = await rec.use_model(
             self.models, ModelType.TEXT_EMBEDDING, {"text": text}, conn.room_id
@@ -320,7 +326,7 @@ class MessagePipeline:
                     "inReplyTo": str(ids.message_id),
                 },
                 embedding=embedding,
-                created_at=now_ms(),
+                created_at=max(now_ms(), after + 1),
             ),
             f"memory-{ids.reply_id}",
         )

@@ -152,3 +152,13 @@ async def test_two_agents_on_one_orchestrator_never_see_each_others_data() -> No
     assert rooms[str(ada.agent_id)] != rooms[str(bob.agent_id)]  # agent-scoped ids
     # and a character's secrets never reach the log
     assert all("sk-ada-secret-123" not in e.model_dump_json() for e in store.events)
+
+
+async def test_the_reply_is_stored_strictly_after_the_message() -> None:
+    orch, store, _, _ = make()
+    for i in range(20):
+        await orch.process(Delivery(inbound(f"quick message {i}")))
+    memories = [e.data for e in store.events if e.type == "memory.created"]
+    for message, reply in zip(memories[::2], memories[1::2], strict=True):
+        assert reply["content"]["inReplyTo"] == message["id"]
+        assert reply["created_at"] > message["created_at"]
