@@ -242,7 +242,7 @@ class ActionExecuted(EventData):
     message_id: uuid.UUID
     action_id: uuid.UUID
     action_name: str
-    status: Literal["completed", "failed"]
+    status: Literal["completed", "failed", "skipped"]
     prompts: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None
     at: int

@@ -237,7 +237,10 @@ async def test_validate_false_skips_the_action_and_reports_it() -> None:
     assert results[0].success is False and results[0].data["skipped"] is True
     assert "validate returned False" in (results[0].error or "")
     assert results[1].success is True
-    assert [e.action_name for e in h.executed()] == ["REPLY"]
+    # the skip is in the log too, with its reason; only the action that ran emitted events
+    executed = [(e.action_name, e.status) for e in h.executed()]
+    assert executed == [("GUARDED", "skipped"), ("REPLY", "completed")]
+    assert "validate returned False" in (h.executed()[0].error or "")
     assert [name for name, _ in h.emitted] == ["ACTION_STARTED", "ACTION_COMPLETED"]
 
 

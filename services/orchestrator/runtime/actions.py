@@ -172,6 +172,8 @@ class ActionDispatcher:
                 return None
             reason = "validate returned False for this message"
         log.info("action %s skipped: %s", action.name, reason)
+        context = ActionContext(action.name, uuid.uuid4(), [])
+        await self._record(action, context, message, "skipped", reason)
         return ActionResult(
             success=False,
             error=f"action {action.name} skipped: {reason}",
@@ -223,7 +225,7 @@ class ActionDispatcher:
         action: Action,
         context: ActionContext,
         message: Memory,
-        status: Literal["completed", "failed"],
+        status: Literal["completed", "failed", "skipped"],
         error: str | None,
     ) -> None:
         """Record the `action.executed` event with the prompts the handler made."""
