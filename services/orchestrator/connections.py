@@ -11,6 +11,8 @@ from services.orchestrator.readmodel import ReadModel
 from shared.events import (
     EntityCreated,
     EntityUpdated,
+    EventData,
+    EventMetadata,
     NewEvent,
     ParticipantAdded,
     RoomCreated,
@@ -37,14 +39,36 @@ class Connection:
     server_id: str
 
 
+# A participant belongs to its room's stream; every other fact to the stream of what it is about.
+_STREAM_OF_KIND = {"participant": "room"}
+
+
+def fact_event(
+    payload: EventData,
+    subject: uuid.UUID,
+    key: str | None = None,
+    agent_id: uuid.UUID | None = None,
+) -> NewEvent:
+    """An event stating a fact about `subject` once: its id is derived from the subject and `key`
+    (default: the event type), so whichever path records the fact first wins and the others'
+    appends of it are no-ops. All connection paths build their facts here."""
+    kind = payload.event_type.split(".", 1)[0]
+    return NewEvent.of(
+        payload,
+        event_id=derived_id(subject, key or payload.event_type),
+        stream_id=f"{_STREAM_OF_KIND.get(kind, kind)}-{subject}",
+        metadata=EventMetadata(agent_id=agent_id),
+    )
+
+
 def entity_created_event(
     entity_id: uuid.UUID, agent_id: uuid.UUID, names: list[str], metadata: dict[str, object]
 ) -> NewEvent:
-    """The one `entity.created` an entity ever gets (its id is derived from the entity's)."""
-    return NewEvent.of(
+    """The one `entity.created` an entity ever gets."""
+    return fact_event(
         EntityCreated(id=entity_id, agent_id=agent_id, names=names, metadata=metadata),
-        event_id=derived_id(entity_id, "entity.created"),
-        stream_id=f"entity-{entity_id}",
+        entity_id,
+        agent_id=agent_id,
     )
 
 
@@ -88,28 +112,29 @@ class ConnectionManager:
                 :32
             ]
             events.append(
-                NewEvent.of(
+                fact_event(
                     EntityUpdated(id=c.entity_id, agent_id=c.agent_id, names=names, metadata=meta),
-                    event_id=derived_id(c.entity_id, f"entity.updated:{digest}"),
-                    stream_id=f"entity-{c.entity_id}",
+                    c.entity_id,
+                    f"entity.updated:{digest}",
+                    c.agent_id,
                 )
             )
         if not state.world_exists:
             events.append(
-                NewEvent.of(
+                fact_event(
                     WorldCreated(
                         id=c.world_id,
                         agent_id=c.agent_id,
                         name=f"World for server {c.server_id}",
                         server_id=c.server_id,
                     ),
-                    event_id=derived_id(c.world_id, "world.created"),
-                    stream_id=f"world-{c.world_id}",
+                    c.world_id,
+                    agent_id=c.agent_id,
                 )
             )
         if not state.room_exists:
             events.append(
-                NewEvent.of(
+                fact_event(
                     RoomCreated(
                         id=c.room_id,
                         agent_id=c.agent_id,
@@ -120,17 +145,18 @@ class ConnectionManager:
                         server_id=c.server_id,
                         world_id=c.world_id,
                     ),
-                    event_id=derived_id(c.room_id, "room.created"),
-                    stream_id=f"room-{c.room_id}",
+                    c.room_id,
+                    agent_id=c.agent_id,
                 )
             )
         for member in (c.entity_id, c.agent_id):
             if member not in state.participants:
                 events.append(
-                    NewEvent.of(
+                    fact_event(
                         ParticipantAdded(room_id=c.room_id, entity_id=member, agent_id=c.agent_id),
-                        event_id=derived_id(c.room_id, f"participant:{member}"),
-                        stream_id=f"room-{c.room_id}",
+                        c.room_id,
+                        f"participant:{member}",
+                        c.agent_id,
                     )
                 )
         return events

@@ -120,3 +120,24 @@ def test_get_setting_order_and_booleans(monkeypatch: pytest.MonkeyPatch) -> None
     assert get_setting(c, "ONLY_ENV") == "from-env"
     assert get_setting(c, "NOTHING_HERE") is None
     assert set(secret_values(c)) == {"sk-123", "secret-mode", "n"}
+
+
+def test_a_fact_gets_one_id_and_one_stream_whichever_path_records_it() -> None:
+    import uuid
+
+    from services.orchestrator.connections import entity_created_event, fact_event
+    from shared.events import ParticipantAdded, RoomCreated
+    from shared.ids import derived_id
+
+    room, member, agent = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    joined = fact_event(ParticipantAdded(room_id=room, entity_id=member, agent_id=agent), room,
+                        f"participant:{member}", agent)  # fmt: skip
+    assert joined.stream_id == f"room-{room}"  # a participant is part of its room's stream
+    assert joined.event_id == derived_id(room, f"participant:{member}")
+    created = fact_event(RoomCreated(id=room, agent_id=agent, source="s", type="DM"), room)
+    assert created.stream_id == f"room-{room}" and created.event_id == derived_id(
+        room, "room.created"
+    )
+    entity = entity_created_event(member, agent, ["A"], {})
+    assert entity.stream_id == f"entity-{member}"
+    assert entity.event_id == derived_id(member, "entity.created")

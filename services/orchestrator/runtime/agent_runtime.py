@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from services.orchestrator.connections import fact_event
 from services.orchestrator.run_recorder import RunRecorder
 from services.orchestrator.runtime.actions import ActionDispatcher
 from services.orchestrator.runtime.context import current_run_id, in_run
@@ -32,15 +33,12 @@ from shared.errors import ConfigurationError
 from shared.events import (
     EntityCreated,
     EventData,
-    EventMetadata,
     MemoryCreated,
-    NewEvent,
     ParticipantAdded,
     RoomCreated,
     WorldCreated,
 )
 from shared.eventstore import EventStore
-from shared.ids import derived_id
 from shared.plugin import (
     Action,
     ActionResult,
@@ -181,15 +179,16 @@ class AgentRuntime:
         c, agent = self._character, self._agent_id
         await self.store.append(
             [
-                _fact(EntityCreated(id=agent, agent_id=agent,
-                                    names=[n for n in (c.name, c.username) if n]), agent),
-                _fact(WorldCreated(id=agent, agent_id=agent, name=c.name, server_id=str(agent)),
-                      agent),
-                _fact(RoomCreated(id=agent, agent_id=agent, name=c.name, source="elizabus",
-                                  type="SELF", channel_id=str(agent), server_id=str(agent),
-                                  world_id=agent), agent),
-                _fact(ParticipantAdded(room_id=agent, entity_id=agent, agent_id=agent), agent,
-                      key=f"participant:{agent}"),
+                fact_event(EntityCreated(id=agent, agent_id=agent,
+                                         names=[n for n in (c.name, c.username) if n]),
+                           agent, agent_id=agent),
+                fact_event(WorldCreated(id=agent, agent_id=agent, name=c.name,
+                                        server_id=str(agent)), agent, agent_id=agent),
+                fact_event(RoomCreated(id=agent, agent_id=agent, name=c.name, source="elizabus",
+                                       type="SELF", channel_id=str(agent), server_id=str(agent),
+                                       world_id=agent), agent, agent_id=agent),
+                fact_event(ParticipantAdded(room_id=agent, entity_id=agent, agent_id=agent),
+                           agent, f"participant:{agent}", agent),
             ]
         )  # fmt: skip
 
@@ -386,14 +385,3 @@ class AgentRuntime:
 
     async def _store_memory(self, memory: Memory) -> None:
         await self.create_memory(memory)
-
-
-def _fact(payload: EventData, subject: uuid.UUID, key: str | None = None) -> NewEvent:
-    """An event that states a fact once: its id is derived from what it is about, the same way
-    the connection code derives it, so whoever records the fact first wins."""
-    return NewEvent.of(
-        payload,
-        event_id=derived_id(subject, key or payload.event_type),
-        stream_id=f"{payload.event_type.split('.')[0]}-{subject}",
-        metadata=EventMetadata(agent_id=subject),
-    )

@@ -15,10 +15,9 @@ from typing import Any
 
 import asyncpg
 
-from services.orchestrator.connections import entity_created_event
-from shared.events import EventMetadata, NewEvent, ParticipantAdded, RoomCreated, WorldCreated
+from services.orchestrator.connections import entity_created_event, fact_event
+from shared.events import NewEvent, ParticipantAdded, RoomCreated, WorldCreated
 from shared.eventstore import EventStore
-from shared.ids import derived_id
 
 BATCH_SIZE = 5000
 
@@ -57,15 +56,6 @@ def _batches(items: Sequence[NewEvent], size: int) -> Iterator[Sequence[NewEvent
         yield items[start : start + size]
 
 
-def _event(payload: Any, subject: uuid.UUID, key: str, agent_id: uuid.UUID) -> NewEvent:
-    return NewEvent.of(
-        payload,
-        event_id=derived_id(subject, key),
-        stream_id=f"{payload.event_type.split('.')[0]}-{subject}",
-        metadata=EventMetadata(agent_id=agent_id),
-    )
-
-
 async def ensure_connections(
     pool: asyncpg.Pool,
     store: EventStore,
@@ -84,17 +74,17 @@ async def ensure_connections(
     known_entities = {r["id"] for r in await pool.fetch(
         "SELECT id FROM entities WHERE id = any($1::uuid[])", entity_ids)}  # fmt: skip
     events: list[NewEvent] = [
-        _event(
+        fact_event(
             WorldCreated(id=world.id, agent_id=agent_id, name=world.name,
                          server_id=world.server_id, metadata=world.metadata),
-            world.id, "world.created", agent_id,
+            world.id, agent_id=agent_id,
         )
     ]  # fmt: skip
     events += [
-        _event(
+        fact_event(
             RoomCreated(id=r.id, agent_id=agent_id, name=r.name, source=source, type=r.type,
                         channel_id=r.channel_id, server_id=world.server_id, world_id=world.id),
-            r.id, "room.created", agent_id,
+            r.id, agent_id=agent_id,
         )
         for r in rooms
         if r.id not in known_rooms
@@ -109,8 +99,8 @@ async def ensure_connections(
         present = {r["entity_id"] for r in await pool.fetch(
             "SELECT entity_id FROM participants WHERE room_id = $1", first)}  # fmt: skip
         events += [
-            _event(ParticipantAdded(room_id=first, entity_id=member, agent_id=agent_id),
-                   first, f"participant:{member}", agent_id)
+            fact_event(ParticipantAdded(room_id=first, entity_id=member, agent_id=agent_id),
+                       first, f"participant:{member}", agent_id)
             for member in [agent_id, *entity_ids]
             if member not in present
         ]  # fmt: skip
