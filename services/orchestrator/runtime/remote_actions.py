@@ -30,6 +30,7 @@ from services.orchestrator.runtime.context import (
     in_action,
     in_run,
 )
+from services.orchestrator.runtime.remote_state import RemoteState, str_fallback
 from shared.bus.request import request as bus_request
 from shared.bus.request_server import Endpoint, RequestServer
 from shared.errors import ActionError
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ACTIONS_QUEUE", "ACTION_PREFIX", "ActionServer", "RemoteActionReply", "RemoteActionRequest",
-    "RemoteActionState", "action_subject", "answer_action_request", "decode_action_reply",
+    "action_subject", "answer_action_request", "decode_action_reply",
     "deliver_reply", "encode_action_request", "remote_action", "serve_actions",
 ]  # fmt: skip
 
@@ -53,20 +54,12 @@ def action_subject(name: str) -> str:
     return f"{ACTION_PREFIX}.{subject_token(name)}"
 
 
-class RemoteActionState(BaseModel):
-    """The state a remote action is given: values, data and text of the composed state."""
-
-    values: dict[str, Any] = Field(default_factory=dict)
-    data: dict[str, Any] = Field(default_factory=dict)
-    text: str = ""
-
-
 class RemoteActionRequest(BaseModel):
     """Body of a request on `action.<name>`: the handler's arguments, and the run and action ids."""
 
     action: str
     message: Memory
-    state: RemoteActionState | None = None
+    state: RemoteState | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     responses: list[Memory] = Field(default_factory=list)
     agent_id: uuid.UUID | None = None
@@ -95,11 +88,6 @@ class RemoteActionReply(BaseModel):
     prompts: list[dict[str, Any]] = Field(default_factory=list)
 
 
-def _unknown_to_str(value: Any) -> Any:
-    """JSON fallback for objects pydantic cannot serialise: their str()."""
-    return str(value)
-
-
 def encode_action_request(
     name: str,
     runtime: Runtime,
@@ -110,11 +98,7 @@ def encode_action_request(
 ) -> bytes:
     """The JSON body of a request to action `name`; unserialisable values become str."""
     action = current_action()
-    remote_state = None
-    if state is not None:
-        remote_state = RemoteActionState.model_construct(
-            values=state.values, data=state.data, text=state.text
-        )
+    remote_state = None if state is None else RemoteState.of(state)
     request = RemoteActionRequest.model_construct(
         action=name,
         message=message,
@@ -125,7 +109,7 @@ def encode_action_request(
         run_id=current_run_id(),
         action_id=action.action_id if action else None,
     )
-    return request.model_dump_json(fallback=_unknown_to_str).encode()
+    return request.model_dump_json(fallback=str_fallback).encode()
 
 
 def remote_action(
@@ -223,7 +207,7 @@ async def deliver_reply(
 def _reply(name: str, **fields: Any) -> bytes:
     """A raw RemoteActionReply body; unserialisable values become str."""
     reply = RemoteActionReply.model_construct(action=name, **fields)
-    return reply.model_dump_json(fallback=_unknown_to_str).encode()
+    return reply.model_dump_json(fallback=str_fallback).encode()
 
 
 def _failed(name: str, error: str, contents: list[Content], prompts: list[dict[str, Any]]) -> bytes:
@@ -268,8 +252,7 @@ async def answer_action_request(action: Action, runtime_view: Runtime, body: byt
             [],
             [],
         )
-    given = request.state
-    state = None if given is None else State(given.values, given.data, given.text)
+    state = None if request.state is None else request.state.to_state()
     contents: list[Content] = []
 
     async def collect(content: Content) -> list[Memory]:

@@ -18,6 +18,7 @@ from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel, Field, ValidationError
 
 from services.orchestrator.runtime.context import current_run_id, in_run
+from services.orchestrator.runtime.remote_state import RemoteState, str_fallback
 from shared.bus.request import request as bus_request
 from shared.bus.request_server import Endpoint, RequestServer
 from shared.errors import ProviderError
@@ -48,14 +49,6 @@ def provider_subject(name: str) -> str:
     return f"{PROVIDER_PREFIX}.{subject_token(name)}"
 
 
-class RemoteState(BaseModel):
-    """The state a remote provider is given: values, data and text as composed so far."""
-
-    values: dict[str, Any] = Field(default_factory=dict)
-    data: dict[str, Any] = Field(default_factory=dict)
-    text: str = ""
-
-
 class RemoteProviderRequest(BaseModel):
     """Body of a request on `provider.<name>`: which provider, the message, the current state."""
 
@@ -83,21 +76,16 @@ class RemoteProviderReply(BaseModel):
     error: str | None = None
 
 
-def _unknown_to_str(value: Any) -> Any:
-    """JSON fallback for objects pydantic cannot serialise: their str()."""
-    return str(value)
-
-
 def encode_request(name: str, runtime: Runtime, message: Memory, state: State) -> bytes:
     """The JSON body of a request to provider `name`; unserialisable state values become str."""
     request = RemoteProviderRequest.model_construct(
         provider=name,
         message=message,
-        state=RemoteState.model_construct(values=state.values, data=state.data, text=state.text),
+        state=RemoteState.of(state),
         agent_id=runtime.agent_id,
         run_id=current_run_id(),
     )
-    return request.model_dump_json(fallback=_unknown_to_str).encode()
+    return request.model_dump_json(fallback=str_fallback).encode()
 
 
 def remote_provider(
@@ -189,7 +177,7 @@ async def answer_request(provider: Provider, runtime_view: Runtime, body: bytes)
             f"invalid RemoteProviderRequest on {provider_subject(name)} ({problems}): send "
             'JSON like {"provider": "NAME", "message": {...}, "state": {...}}',
         )
-    state = State(values=request.state.values, data=request.state.data, text=request.state.text)
+    state = request.state.to_state()
     try:
         if request.run_id is not None:
             with in_run(request.run_id):
