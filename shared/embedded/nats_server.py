@@ -25,10 +25,10 @@ from nats.errors import Error as NatsError
 from shared.embedded.ports import (
     LOOPBACK,
     accepts_connections,
-    free_port,
     log_tail,
     pid_alive,
     process_name,
+    start_on_a_port,
     stop_process,
 )
 from shared.errors import ConfigurationError, EmbeddedServerError
@@ -109,16 +109,12 @@ class EmbeddedNats:
         binary = find_nats_server()
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._refuse_if_running()
-        attempts = 3 if self.requested_port == 0 else 1
-        for attempt in range(1, attempts + 1):
-            port = self.requested_port or free_port()
-            if await self._try_start(binary, port):
-                self.port = port
-                log.info("nats-server listening on %s (data in %s)", self.url, self.store_dir)
-                return self
-            if attempt == attempts:
-                break
-            log.warning("nats-server did not start on port %d, retrying on another port", port)
+        self.port = await start_on_a_port(
+            self.requested_port, lambda port: self._try_start(binary, port), "nats-server"
+        )
+        if self.port is not None:
+            log.info("nats-server listening on %s (data in %s)", self.url, self.store_dir)
+            return self
         raise EmbeddedServerError(
             f"nats-server did not start (port {self.requested_port or 'auto'}): read "
             f"{self.log_file}, free the port or pick another with ELIZABUS_NATS_PORT"

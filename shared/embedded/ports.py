@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
 import subprocess
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+log = logging.getLogger(__name__)
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -84,3 +87,19 @@ def log_tail(path: Path, lines: int = 15) -> str:
         return ""
     tail = text.splitlines()[-lines:]
     return "".join(f"\n    {line}" for line in tail)
+
+
+async def start_on_a_port(
+    requested: int, try_start: Callable[[int], Awaitable[bool]], what: str
+) -> int | None:
+    """Start a server on `requested`, or with 0 on a free port, trying up to 3 free ports (another
+    process may take a free port between our pick and the server's bind). Returns the port that
+    worked, or None; `try_start(port)` says whether the server came up."""
+    attempts = 3 if requested == 0 else 1
+    for attempt in range(1, attempts + 1):
+        port = requested or free_port()
+        if await try_start(port):
+            return port
+        if attempt < attempts:
+            log.warning("%s did not start on port %d, retrying on another port", what, port)
+    return None

@@ -25,10 +25,10 @@ import asyncpg
 
 from shared.embedded.ports import (
     LOOPBACK,
-    free_port,
     log_tail,
     pid_alive,
     process_name,
+    start_on_a_port,
     stop_process,
 )
 from shared.errors import ConfigurationError, EmbeddedServerError
@@ -129,15 +129,10 @@ class EmbeddedPostgres:
         self._clear_stale_pid_file()
         if not (self.pgdata / "PG_VERSION").exists():
             await asyncio.to_thread(self._initdb, bin_dir, run_as)
-        attempts = 3 if self.requested_port == 0 else 1
-        for attempt in range(1, attempts + 1):
-            port = self.requested_port or free_port()
-            if await self._try_start(bin_dir, run_as, port):
-                self.port = port
-                break
-            if attempt < attempts:
-                log.warning("postgres did not start on port %d, retrying on another port", port)
-        else:
+        self.port = await start_on_a_port(
+            self.requested_port, lambda port: self._try_start(bin_dir, run_as, port), "postgres"
+        )
+        if self.port is None:
             raise EmbeddedServerError(
                 f"postgres did not start (port {self.requested_port or 'auto'}): read "
                 f"{self.log_file}; free the port or pick another with ELIZABUS_POSTGRES_PORT"
