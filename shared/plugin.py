@@ -16,6 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.character import Character
 from shared.events import now_ms
+from shared.records import (
+    Component,
+    Entity,
+    ParticipantState,
+    Relationship,
+    Room,
+    World,
+)
 
 Content = dict[str, Any]
 """A message's content, as ElizaOS's Content: `text`, `thought`, `actions`, `source`, ... keys."""
@@ -228,3 +236,136 @@ class Runtime(Protocol):
     async def emit_event(self, event: str | list[str], params: dict[str, Any]) -> None: ...
 
     async def create_memory(self, memory: Memory, table_name: str = "messages") -> uuid.UUID: ...
+
+    # --- what the agent has registered (ACTIONS, PROVIDERS, EVALUATORS providers list them) ----
+
+    @property
+    def actions(self) -> list[Action]: ...
+
+    @property
+    def providers(self) -> list[Provider]: ...
+
+    @property
+    def evaluators(self) -> list[Evaluator]: ...
+
+    def get_all_services(self) -> dict[str, Service]: ...
+
+    # --- memories (reads see committed runs; a run's own writes commit with it) ----------------
+
+    async def get_memories(
+        self,
+        *,
+        room_id: uuid.UUID | None = None,
+        table_name: str = "messages",
+        count: int | None = None,
+        entity_id: uuid.UUID | None = None,
+        world_id: uuid.UUID | None = None,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> list[Memory]: ...
+
+    async def get_memory_by_id(self, memory_id: uuid.UUID) -> Memory | None: ...
+
+    async def search_memories(
+        self,
+        *,
+        embedding: list[float],
+        table_name: str,
+        query: str | None = None,
+        match_threshold: float = 0.5,
+        count: int = 10,
+        room_id: uuid.UUID | None = None,
+        world_id: uuid.UUID | None = None,
+        entity_id: uuid.UUID | None = None,
+    ) -> list[Memory]: ...
+
+    async def delete_memory(self, memory_id: uuid.UUID) -> None: ...
+
+    # --- entities and components ---------------------------------------------------------------
+
+    async def get_entity_by_id(self, entity_id: uuid.UUID) -> Entity | None: ...
+
+    async def get_entities_for_room(
+        self, room_id: uuid.UUID, include_components: bool = False
+    ) -> list[Entity]: ...
+
+    async def create_entity(self, entity: Entity) -> bool: ...
+
+    async def update_entity(self, entity: Entity) -> None: ...
+
+    async def get_component(
+        self,
+        entity_id: uuid.UUID,
+        type: str,
+        world_id: uuid.UUID | None = None,
+        source_entity_id: uuid.UUID | None = None,
+    ) -> Component | None: ...
+
+    async def get_components(
+        self,
+        entity_id: uuid.UUID,
+        world_id: uuid.UUID | None = None,
+        source_entity_id: uuid.UUID | None = None,
+    ) -> list[Component]: ...
+
+    async def create_component(self, component: Component) -> bool: ...
+
+    async def update_component(self, component: Component) -> None: ...
+
+    async def delete_component(self, component_id: uuid.UUID) -> None: ...
+
+    # --- worlds, rooms, participants -----------------------------------------------------------
+
+    async def get_world(self, world_id: uuid.UUID) -> World | None: ...
+
+    async def get_all_worlds(self) -> list[World]: ...
+
+    async def ensure_world_exists(self, world: World) -> None: ...
+
+    async def update_world(self, world: World) -> None: ...
+
+    async def get_room(self, room_id: uuid.UUID) -> Room | None: ...
+
+    async def get_rooms(self, world_id: uuid.UUID) -> list[Room]: ...
+
+    async def get_rooms_for_participant(self, entity_id: uuid.UUID) -> list[uuid.UUID]: ...
+
+    async def ensure_room_exists(self, room: Room) -> None: ...
+
+    async def update_room(self, room: Room) -> None: ...
+
+    async def delete_room(self, room_id: uuid.UUID) -> None: ...
+
+    async def add_participant(self, entity_id: uuid.UUID, room_id: uuid.UUID) -> bool: ...
+
+    async def remove_participant(self, entity_id: uuid.UUID, room_id: uuid.UUID) -> bool: ...
+
+    async def get_participants_for_room(self, room_id: uuid.UUID) -> list[uuid.UUID]: ...
+
+    async def get_participant_user_state(
+        self, room_id: uuid.UUID, entity_id: uuid.UUID
+    ) -> ParticipantState | None: ...
+
+    async def set_participant_user_state(
+        self, room_id: uuid.UUID, entity_id: uuid.UUID, state: ParticipantState | None
+    ) -> None: ...
+
+    # --- relationships -------------------------------------------------------------------------
+
+    async def create_relationship(
+        self,
+        source_entity_id: uuid.UUID,
+        target_entity_id: uuid.UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> bool: ...
+
+    async def update_relationship(self, relationship: Relationship) -> None: ...
+
+    async def get_relationship(
+        self, source_entity_id: uuid.UUID, target_entity_id: uuid.UUID
+    ) -> Relationship | None: ...
+
+    async def get_relationships(
+        self, entity_id: uuid.UUID, tags: list[str] | None = None
+    ) -> list[Relationship]: ...

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from plugins.bootstrap.providers import DEFAULT_PROVIDERS
 from services.orchestrator.connections import Connection, ConnectionManager, entity_created_event
-from services.orchestrator.parsing import parse_response
-from services.orchestrator.prompts import MESSAGE_HANDLER_TEMPLATE, render
+from plugins.bootstrap.parsing import parse_response
+from plugins.bootstrap.templates import MESSAGE_HANDLER_TEMPLATE, render
 from services.orchestrator.readmodel import MessageView, ReadModel
 from services.orchestrator.run_recorder import RunRecorder
 from services.orchestrator.state import Provider, ProviderContext, compose_state

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.orchestrator.parsing import parse_response
+from plugins.bootstrap.parsing import parse_response
 
 
 def test_well_formed() -> None:

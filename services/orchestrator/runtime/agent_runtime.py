@@ -19,6 +19,7 @@ from services.orchestrator.connections import fact_event
 from services.orchestrator.run_recorder import RunRecorder
 from services.orchestrator.runtime.actions import ActionDispatcher
 from services.orchestrator.runtime.context import current_run_id, in_run
+from services.orchestrator.runtime.database_api import DatabaseApi
 from services.orchestrator.runtime.evaluators import EvaluatorRunner
 from services.orchestrator.runtime.events import EventBus
 from services.orchestrator.runtime.models import ModelRegistry
@@ -71,7 +72,7 @@ def in_recorder(recorder: RunRecorder) -> Iterator[RunRecorder]:
         _recorder.reset(token)
 
 
-class AgentRuntime:
+class AgentRuntime(DatabaseApi):
     """One agent: its character, plugins and everything they registered."""
 
     def __init__(
@@ -81,6 +82,7 @@ class AgentRuntime:
         *,
         bus: Bus | None = None,
         nc: Any = None,
+        db: Any = None,
         plugins: Sequence[Plugin | str] = (),
         provider_timeout: float = 10.0,
         model_timeout: float = 60.0,
@@ -89,6 +91,7 @@ class AgentRuntime:
         self._agent_id = character.agent_id
         self.store = store
         self.nc = nc
+        self.db = db  # the agent's read model (shared.readmodel); None: no reads
         self.actions: list[Action] = []
         self.providers: list[Provider] = []
         self.evaluators: list[Evaluator] = []
@@ -129,13 +132,17 @@ class AgentRuntime:
 
     # --- recording --------------------------------------------------------------------------
 
-    async def record(self, payload: EventData, stream_id: str | None = None) -> None:
+    async def record(
+        self, payload: EventData, stream_id: str | None = None, event_id: uuid.UUID | None = None
+    ) -> None:
         """EventSink: join the current run's append, or append now when there is no run."""
         recorder = _recorder.get()
         if recorder is None:
-            await self._sink.record(payload, stream_id)
+            await self._sink.record(payload, stream_id, event_id)
         else:
-            recorder.add(payload, stream_id or default_stream(payload, self._agent_id))
+            recorder.add(
+                payload, stream_id or default_stream(payload, self._agent_id), event_id=event_id
+            )
 
     # --- runs -------------------------------------------------------------------------------
 

@@ -76,10 +76,13 @@ class EventSink(Protocol):
     """Where runtime components record what they did.
 
     Inside a message's run the events join the run's single atomic append; outside a run they are
-    appended at once. Components never write to the store directly.
+    appended at once. Components never write to the store directly. `event_id` (derived from what
+    the event states) makes re-recording the same fact a no-op; without it the id is fresh.
     """
 
-    async def record(self, payload: EventData, stream_id: str | None = None) -> None: ...
+    async def record(
+        self, payload: EventData, stream_id: str | None = None, event_id: uuid.UUID | None = None
+    ) -> None: ...
 
 
 class ListSink:
@@ -88,6 +91,8 @@ class ListSink:
     def __init__(self) -> None:
         self.recorded: list[EventData] = []
 
-    async def record(self, payload: EventData, stream_id: str | None = None) -> None:
+    async def record(
+        self, payload: EventData, stream_id: str | None = None, event_id: uuid.UUID | None = None
+    ) -> None:
         """Keep the payload."""
         self.recorded.append(payload)

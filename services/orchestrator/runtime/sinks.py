@@ -23,13 +23,15 @@ class StoreSink:
         self.store = store
         self.agent_id = agent_id
 
-    async def record(self, payload: EventData, stream_id: str | None = None) -> None:
+    async def record(
+        self, payload: EventData, stream_id: str | None = None, event_id: uuid.UUID | None = None
+    ) -> None:
         """Append one event now."""
         await self.store.append(
             [
                 NewEvent.of(
                     payload,
-                    event_id=uuid.uuid4(),
+                    event_id=event_id or uuid.uuid4(),
                     stream_id=stream_id or default_stream(payload, self.agent_id),
                     metadata=EventMetadata(agent_id=self.agent_id, run_id=current_run_id()),
                 )

@@ -1,0 +1,88 @@
+"""The records an agent reads back from its projections: entities, components, worlds, rooms,
+relationships and tasks, in ElizaOS's shape with Python names.
+
+They are what `Runtime`'s read methods return and what its write methods take. Writes become
+events in the log; these records are rebuilt from those events, so they carry no behaviour.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events import now_ms
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Component(_Record):
+    """A typed piece of data attached to an entity (ElizaOS's Component), e.g. a contact card
+    another entity keeps about it (`source_entity_id`)."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    entity_id: uuid.UUID
+    agent_id: uuid.UUID
+    room_id: uuid.UUID | None = None
+    world_id: uuid.UUID | None = None
+    source_entity_id: uuid.UUID | None = None
+    type: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    created_at: int = Field(default_factory=now_ms)
+
+
+class Entity(_Record):
+    """A person, bot or agent the agent knows, with its names and per-source metadata."""
+
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    names: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    components: list[Component] = Field(default_factory=list)
+
+
+class World(_Record):
+    """A server or workspace; `metadata` holds its roles (`roles`) and settings (`settings`)."""
+
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    name: str | None = None
+    server_id: str = "default"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Room(_Record):
+    """A channel, DM or thread: where messages are exchanged."""
+
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    name: str | None = None
+    source: str = "elizabus"
+    type: str = "GROUP"
+    channel_id: str | None = None
+    server_id: str | None = None
+    world_id: uuid.UUID | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ParticipantState(enum.StrEnum):
+    """How the agent follows a room: answers every message (FOLLOWED) or none (MUTED)."""
+
+    FOLLOWED = "FOLLOWED"
+    MUTED = "MUTED"
+
+
+class Relationship(_Record):
+    """What one entity is to another, learnt from conversation (tags such as "friend")."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    source_entity_id: uuid.UUID
+    target_entity_id: uuid.UUID
+    agent_id: uuid.UUID
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: int = Field(default_factory=now_ms)
