@@ -1,18 +1,186 @@
-"""Parse the model's `<response>` block, surviving the malformed output real LLMs produce."""
+"""Parse what the model answers (XML `<response>` blocks or JSON), surviving real LLM output.
+
+Models wrap answers in prose and code fences, forget closing tags, answer in JSON when asked for
+XML (and the reverse), or answer nothing at all. Every function here returns a clear fallback in
+those cases and never raises: a bad answer must not crash the message handler.
+"""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
-_FENCE = re.compile(r"```(?:xml|html|text)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
-_BLOCK = re.compile(r"<response>(.*?)(?:</response>|$)", re.DOTALL | re.IGNORECASE)
-_TAG = re.compile(r"<([a-zA-Z_][\w-]*)>(.*?)(?:</\1>|(?=<[a-zA-Z_][\w-]*>)|$)", re.DOTALL)
+__all__ = [
+    "ParsedResponse",
+    "ShouldRespond",
+    "parse_json_block",
+    "parse_key_values",
+    "parse_names",
+    "parse_response",
+    "parse_should_respond",
+    "parse_tag_list",
+    "strip_fences",
+]
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n?(.*?)(?:```|$)", re.DOTALL)
+_BLOCK = re.compile(r"<response\b[^<>]*>(.*?)(?:</response\s*>|$)", re.DOTALL | re.IGNORECASE)
+_OPEN = re.compile(r"<([A-Za-z_][\w.-]*)(\s[^<>]*)?>")
+_STRAY_CLOSE = re.compile(r"(?:\s*</[A-Za-z_][\w.-]*\s*>)+\s*$")
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+_SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+
+
+def strip_fences(text: str) -> str:
+    """The inside of the first code fence that holds markup or JSON, else `text` unchanged.
+
+    An unclosed fence (the model stopped mid-block) counts up to the end of the text.
+    """
+    for match in _FENCE.finditer(text or ""):
+        inner = match.group(2).strip()
+        if inner and ("<" in inner or inner[:1] in "{["):
+            return inner
+    return text or ""
+
+
+def _close_for(name: str) -> re.Pattern[str]:
+    return re.compile(rf"</\s*{re.escape(name)}\s*>", re.IGNORECASE)
+
+
+def _xml_fields(body: str) -> dict[str, str]:
+    """The top-level tags of `body` and their raw inner text (nested markup kept).
+
+    A tag without its closing tag runs to the next opening tag (or the end). The first
+    occurrence of a name wins; self-closing tags give "".
+    """
+    fields: dict[str, str] = {}
+    pos = 0
+    while (match := _OPEN.search(body, pos)) is not None:
+        name = match.group(1)
+        if match.group(0).endswith("/>"):
+            content, pos = "", match.end()
+        elif (close := _close_for(name).search(body, match.end())) is not None:
+            content, pos = body[match.end() : close.start()], close.end()
+        else:
+            following = _OPEN.search(body, match.end())
+            end = following.start() if following else len(body)
+            content, pos = _STRAY_CLOSE.sub("", body[match.end() : end]), end
+        fields.setdefault(name.lower(), content.strip())
+    return fields
+
+
+def _as_text(value: Any) -> str:
+    """A JSON value as the string a tag would have held (lists joined by commas)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _loads(candidate: str) -> Any:
+    """json.loads, then again without trailing commas and smart quotes; raises ValueError."""
+    try:
+        return json.loads(candidate)
+    except ValueError:
+        repaired = _TRAILING_COMMA.sub(r"\1", candidate.translate(_SMART_QUOTES))
+        return json.loads(repaired)
+
+
+def _container(value: Any) -> dict[str, Any] | list[Any] | None:
+    return value if isinstance(value, dict | list) else None
+
+
+def parse_json_block(text: str) -> dict[str, Any] | list[Any] | None:
+    """The first JSON object or array in `text` (fenced or in prose), or None.
+
+    Tolerates code fences, prose around the JSON, trailing commas and typographic quotes.
+    Never raises.
+    """
+    source = strip_fences(text or "").strip()
+    if not source:
+        return None
+    if source[0] in "{[":
+        try:
+            return _container(_loads(source))
+        except ValueError:
+            pass
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"[{\[]", source):
+        start = match.start()
+        try:
+            value, _ = decoder.raw_decode(source, start)
+            return _container(value)
+        except ValueError:
+            closer = "}" if source[start] == "{" else "]"
+            end = source.rfind(closer)
+            if end > start:
+                try:
+                    return _container(_loads(source[start : end + 1]))
+                except ValueError:
+                    continue
+    return None
+
+
+def parse_key_values(text: str) -> dict[str, str]:
+    """Flat `tag -> text` pairs from model output; {} when it has neither tags nor JSON.
+
+    Looks inside the `<response>` block when there is one (else the whole text, past any code
+    fence). Tag names are lower-cased; values are stripped and HTML entities decoded. With no
+    tags, a JSON object's keys are used instead (lists joined by ", ", objects as JSON).
+    Never raises.
+    """
+    source = strip_fences(text or "")
+    block = _BLOCK.search(source)
+    body = block.group(1) if block else source
+    fields = _xml_fields(body)
+    if fields:
+        return {k: html.unescape(v) for k, v in fields.items()}
+    data = parse_json_block(source)
+    if isinstance(data, dict):
+        inner = data.get("response")
+        if isinstance(inner, dict) and len(data) == 1:
+            data = inner
+        return {str(k).lower(): _as_text(v).strip() for k, v in data.items()}
+    return {}
+
+
+def parse_tag_list(text: str, tag: str) -> list[str]:
+    """The inner text of every `<tag>` in `text`, in order (an unclosed one runs to the next
+    same tag or the end). For repeated items such as `<fact>...</fact>`. Never raises."""
+    source = strip_fences(text or "")
+    name = re.escape(tag)
+    pattern = re.compile(
+        rf"<{name}(?:\s[^<>]*)?>(.*?)(</\s*{name}\s*>|(?=<{name}[\s>])|$)",
+        re.DOTALL | re.IGNORECASE,
+    )
+    items = []
+    for match in pattern.finditer(source):
+        inner = match.group(1) if match.group(2) else _STRAY_CLOSE.sub("", match.group(1))
+        items.append(html.unescape(inner.strip()))
+    return items
+
+
+def parse_names(value: str) -> list[str]:
+    """Upper-case names from "REPLY, FOLLOW_ROOM", '["reply"]' or "reply follow_room"."""
+    cleaned = re.sub(r"[\[\]\"'`]", " ", value or "")
+    return [n.strip().upper() for n in re.split(r"[,\s]+", cleaned) if n.strip()]
 
 
 @dataclass
 class ParsedResponse:
-    """What the model decided: its thought, the actions to run, providers it asked for, the text."""
+    """What the model decided: its thought, the actions to run, providers it asked for, the text.
+
+    `fallback` explains how a malformed answer was read (None when it was well formed).
+    """
 
     thought: str = ""
     actions: list[str] = field(default_factory=list)
@@ -22,31 +190,26 @@ class ParsedResponse:
     fallback: str | None = None
 
 
-def _names(value: str) -> list[str]:
-    return [n.strip().upper() for n in re.split(r"[,\s]+", value) if n.strip()]
-
-
 def parse_response(raw: str) -> ParsedResponse:
-    """Read thought/actions/providers/text from model output.
+    """Read thought/actions/providers/text from the message handler's answer.
 
-    Tags may be missing, unclosed, fenced in code blocks or wrapped in prose. With no tags at all
-    the whole output is taken as the reply text (`fallback` says so); never raises.
+    Tags may be missing, unclosed, fenced in code blocks or wrapped in prose, and the answer may
+    be JSON. With no tags at all the whole output is taken as the reply text (`fallback` says
+    so); empty output means IGNORE. Never raises.
     """
-    text = raw or ""
-    fenced = _FENCE.search(text)
-    if fenced and "<" in fenced.group(1):
-        text = fenced.group(1)
-    block = _BLOCK.search(text)
-    body = block.group(1) if block else text
-    fields = {m.group(1).lower(): m.group(2).strip() for m in _TAG.finditer(body)}
+    fields = parse_key_values(raw or "")
     if not fields:
-        plain = raw.strip()
+        plain = strip_fences(raw or "").strip()
         return ParsedResponse(
             actions=["REPLY"] if plain else ["IGNORE"],
             text=plain,
-            fallback="no XML tags in the model output: used it whole as the reply text",
+            fallback=(
+                "no XML tags in the model output: used it whole as the reply text"
+                if plain
+                else "the model output was empty: ignored the message"
+            ),
         )
-    actions = _names(fields.get("actions", ""))
+    actions = parse_names(fields.get("actions", ""))
     reply = fields.get("text", "")
     fallback = None
     if not actions:
@@ -55,8 +218,40 @@ def parse_response(raw: str) -> ParsedResponse:
     return ParsedResponse(
         thought=fields.get("thought", ""),
         actions=actions,
-        providers=_names(fields.get("providers", "")),
+        providers=parse_names(fields.get("providers", "")),
         text=reply,
         fields=fields,
         fallback=fallback,
     )
+
+
+SHOULD_RESPOND_DECISIONS = ("RESPOND", "IGNORE", "STOP")
+
+
+@dataclass
+class ShouldRespond:
+    """The should-respond decision: RESPOND, IGNORE or STOP, with the model's reason."""
+
+    decision: str
+    reason: str = ""
+    fallback: str | None = None
+
+    @property
+    def respond(self) -> bool:
+        """Whether the agent should answer."""
+        return self.decision == "RESPOND"
+
+
+def parse_should_respond(raw: str, default: str = "IGNORE") -> ShouldRespond:
+    """Read the should-respond answer (`<action>`, or an `<actions>`/`<decision>` tag, or a bare
+    word in prose); `default` when none of RESPOND / IGNORE / STOP is found. Never raises."""
+    fields = parse_key_values(raw or "")
+    reason = fields.get("reasoning") or fields.get("reason") or fields.get("thought") or ""
+    for key in ("action", "decision", "actions", "response"):
+        for name in parse_names(fields.get(key, "")):
+            if name in SHOULD_RESPOND_DECISIONS:
+                return ShouldRespond(name, reason)
+    words = re.findall(r"\b(RESPOND|IGNORE|STOP)\b", strip_fences(raw or "").upper())
+    if words:
+        return ShouldRespond(words[0], reason, "no decision tag: took the first decision word")
+    return ShouldRespond(default, reason, f"no decision in the model output: {default}")

@@ -1,10 +1,32 @@
-"""Prompt templates of the orchestrator, written for elizabus, with `{{name}}` placeholders."""
+"""Prompt templates of the bootstrap plugin, written for elizabus, with `{{name}}` placeholders.
+
+A character may override any of them through its `templates` (ElizaOS's key names, e.g.
+`messageHandlerTemplate`); `template_for` picks the override when there is one.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from shared.errors import ConfigurationError
+
+__all__ = [
+    "CHOOSE_OPTION_TEMPLATE",
+    "IMAGE_PROMPT_TEMPLATE",
+    "MESSAGE_HANDLER_TEMPLATE",
+    "POST_TEMPLATE",
+    "REFLECTION_TEMPLATE",
+    "REPLY_TEMPLATE",
+    "SEND_MESSAGE_TEMPLATE",
+    "SHOULD_RESPOND_TEMPLATE",
+    "UPDATE_CONTACT_TEMPLATE",
+    "UPDATE_ROLE_TEMPLATE",
+    "UPDATE_SETTINGS_TEMPLATE",
+    "render",
+    "template_for",
+]
 
 MESSAGE_HANDLER_TEMPLATE = """\
 # Task: decide what {{agentName}} does next in this conversation, and write it.
@@ -16,7 +38,11 @@ Read the latest message and the conversation so far. Decide which actions {{agen
 - REPLY: answer with a message
 - IGNORE: say nothing (the message is not for {{agentName}}, or needs no answer)
 - NONE: take no action but still write nothing
-Stay in character. Keep the reply in the style described above.
+{{actionNames}}
+Several actions may be listed, comma separated, in the order they should run (REPLY first when
+{{agentName}} also answers). If more context would help, name extra providers in <providers>
+(for example FACTS, ENTITIES, RELATIONSHIPS, WORLD, SETTINGS, ROLES, ATTACHMENTS); otherwise
+leave it empty. Stay in character and keep the reply in the style described above.
 
 Answer with exactly one XML block, and nothing before or after it:
 <response>
@@ -27,9 +53,222 @@ Answer with exactly one XML block, and nothing before or after it:
 </response>
 """
 
+SHOULD_RESPOND_TEMPLATE = """\
+# Task: decide whether {{agentName}} should take part in this conversation now.
+
+{{providers}}
+
+# Rules
+- RESPOND when someone speaks to {{agentName}} by name, asks {{agentName}} something, or the
+  conversation clearly expects {{agentName}} to say something.
+- IGNORE when the message is for someone else, is small talk between other people, or when
+  {{agentName}} has nothing useful to add.
+- STOP when someone asks {{agentName}} to be quiet, stop talking or leave the conversation.
+When unsure, prefer IGNORE: it is better to miss a message than to interrupt.
+
+Answer with exactly one XML block:
+<response>
+    <name>{{agentName}}</name>
+    <reasoning>why, in one sentence</reasoning>
+    <action>RESPOND | IGNORE | STOP</action>
+</response>
+"""
+
+REPLY_TEMPLATE = """\
+# Task: write {{agentName}}'s next message in this conversation.
+
+{{providers}}
+
+Write only what {{agentName}} says next, in character and in the style above. Answer with:
+<response>
+    <thought>what {{agentName}} is trying to say, in a sentence</thought>
+    <text>the message</text>
+</response>
+"""
+
+REFLECTION_TEMPLATE = """\
+# Task: review the conversation as {{agentName}} and note what is worth remembering.
+
+# People in the room
+{{entitiesInRoom}}
+
+# Facts already known
+{{knownFacts}}
+
+# Relationships already known
+{{existingRelationships}}
+
+# Recent conversation
+{{recentMessages}}
+
+# What to write
+1. thought: a short reflection, in {{agentName}}'s own voice, on how the conversation is going.
+2. facts: new, lasting facts about people or the world stated in the conversation. Leave out
+   anything already listed above, greetings, and guesses. Each fact has a "claim" (one sentence),
+   a "type" ("fact", "opinion" or "status"), and the "entity" it is about (a name or id from the
+   people above).
+3. relationships: pairs of people who interacted, by name or id from the people above, with
+   tags describing the link (for example "friend", "colleague", "dm_interaction").
+
+Answer with one JSON object and nothing else:
+{
+  "thought": "...",
+  "facts": [{"claim": "...", "type": "fact", "entity": "..."}],
+  "relationships": [{"source": "...", "target": "...", "tags": ["..."]}]
+}
+"""
+
+CHOOSE_OPTION_TEMPLATE = """\
+# Task: work out which option {{senderName}} picked for a pending decision.
+
+# Pending decisions
+{{tasks}}
+
+# Recent conversation
+{{recentMessages}}
+
+Pick the decision the latest message answers and the option it chooses, using the exact task id
+and option name listed above. If the person wants to cancel, choose ABORT. If no option is
+clearly chosen, leave selectedOption empty.
+
+Answer with one XML block:
+<response>
+    <taskId>task id</taskId>
+    <selectedOption>option name</selectedOption>
+</response>
+"""
+
+UPDATE_SETTINGS_TEMPLATE = """\
+# Task: find the settings {{senderName}} wants to change.
+
+# Settings of this world
+{{settings}}
+
+# Recent conversation
+{{recentMessages}}
+
+List only settings named above whose new value the latest message gives. Use the key exactly as
+listed. Answer with one JSON array and nothing else, [] when there is nothing to change:
+[{"key": "SETTING_KEY", "value": "new value"}]
+"""
+
+UPDATE_ROLE_TEMPLATE = """\
+# Task: find the role changes {{senderName}} asks for.
+
+# People in this world and their roles
+{{entitiesWithRoles}}
+
+# Recent conversation
+{{recentMessages}}
+
+Roles are OWNER, ADMIN and NONE. Name each person whose role should change by the id or name
+listed above. Answer with one JSON array and nothing else, [] when no change is asked for:
+[{"entity": "name or id", "role": "ADMIN"}]
+"""
+
+UPDATE_CONTACT_TEMPLATE = """\
+# Task: extract contact details to save about a person.
+
+# People in the room
+{{entitiesInRoom}}
+
+# Contact details already saved about that person
+{{currentContact}}
+
+# Recent conversation
+{{recentMessages}}
+
+From the latest message, work out whose details are given (a name or id from the people above,
+or "sender" for {{senderName}} themself), the fields to save (for example email, phone, website,
+twitter, discord, notes, birthday) and whether to add them to what is saved ("merge"), replace
+everything ("replace"), or delete the named fields ("remove").
+
+Answer with one JSON object and nothing else:
+{"entity": "sender", "operation": "merge", "fields": {"email": "..."}}
+"""
+
+SEND_MESSAGE_TEMPLATE = """\
+# Task: work out where {{senderName}} wants {{agentName}} to send a message, and what it says.
+
+# Rooms {{agentName}} is in
+{{rooms}}
+
+# People {{agentName}} knows here
+{{entitiesInRoom}}
+
+# Recent conversation
+{{recentMessages}}
+
+The target is a person ("user") or a room ("room"), named as listed above. Answer with one XML
+block:
+<response>
+    <targetType>user | room</targetType>
+    <target>name or id</target>
+    <source>platform, when one is named</source>
+    <text>the message to send</text>
+</response>
+"""
+
+POST_TEMPLATE = """\
+# Task: write a new social media post as {{agentName}}.
+
+{{providers}}
+
+Write one post in {{agentName}}'s voice about something {{agentName}} cares about. Keep it short
+(under 280 characters), with no hashtags unless they are part of the style, and do not repeat
+recent posts. Answer with:
+<response>
+    <thought>what the post is about</thought>
+    <post>the post</post>
+    <imagePrompt>an image to go with it, or empty</imagePrompt>
+</response>
+"""
+
+IMAGE_PROMPT_TEMPLATE = """\
+# Task: write a prompt for an image generator from what {{senderName}} asked {{agentName}} for.
+
+# Recent conversation
+{{recentMessages}}
+
+Describe the picture concretely: the subject, setting, style, lighting and mood, in one or two
+sentences. Do not include any text to be drawn unless it was asked for. Answer with:
+<response>
+    <prompt>the image prompt</prompt>
+</response>
+"""
+
+_CHARACTER_KEYS = {
+    "MESSAGE_HANDLER_TEMPLATE": "messageHandlerTemplate",
+    "SHOULD_RESPOND_TEMPLATE": "shouldRespondTemplate",
+    "REPLY_TEMPLATE": "replyTemplate",
+    "REFLECTION_TEMPLATE": "reflectionTemplate",
+    "CHOOSE_OPTION_TEMPLATE": "chooseOptionTemplate",
+    "UPDATE_SETTINGS_TEMPLATE": "updateSettingsTemplate",
+    "UPDATE_ROLE_TEMPLATE": "updateRoleTemplate",
+    "UPDATE_CONTACT_TEMPLATE": "updateContactTemplate",
+    "SEND_MESSAGE_TEMPLATE": "sendMessageTemplate",
+    "POST_TEMPLATE": "postCreationTemplate",
+    "IMAGE_PROMPT_TEMPLATE": "imagePromptTemplate",
+}
+
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w]*)\s*\}\}")
 
 
 def render(template: str, values: Mapping[str, Any]) -> str:
     """Fill `{{name}}` placeholders from `values`; unknown names are left empty."""
     return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), "")), template)
+
+
+def template_for(templates: Mapping[str, Any], name: str) -> str:
+    """The template called `name` (e.g. "REPLY_TEMPLATE"), or the character's override of it.
+
+    `templates` is the character's `templates` mapping; its ElizaOS key ("replyTemplate") or the
+    constant's name may be used. An unknown `name` is a ConfigurationError (a plugin bug).
+    """
+    default = globals()[name] if name in _CHARACTER_KEYS else None
+    if default is None:
+        raise ConfigurationError(
+            f"no template {name!r}: use one of {', '.join(sorted(_CHARACTER_KEYS))}"
+        )
+    override = templates.get(_CHARACTER_KEYS[name]) or templates.get(name)
+    return override if isinstance(override, str) and override.strip() else str(default)
