@@ -382,3 +382,6 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         TaskExecuted,
     )
 }
+
+# Payloads of other modules register themselves in EVENT_TYPES when imported.
+import shared.connection_events  # noqa: E402, F401

@@ -1,0 +1,100 @@
+"""`AgentReadModel`: every query the agent's database surface makes, scoped to one agent.
+
+An implementation is built for one `agent_id` and never returns another agent's rows, so two
+agents sharing a database never see each other's memories, entities, rooms or relationships.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+from shared.plugin import Memory
+from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
+
+
+class AgentReadModel(Protocol):
+    """Reads of one agent's projections (ElizaOS's IDatabaseAdapter read side)."""
+
+    @property
+    def agent_id(self) -> uuid.UUID: ...
+
+    async def get_memories(
+        self,
+        *,
+        room_id: uuid.UUID | None = None,
+        table_name: str = "messages",
+        count: int | None = None,
+        entity_id: uuid.UUID | None = None,
+        world_id: uuid.UUID | None = None,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> list[Memory]:
+        """Memories of a table, newest first (created_at descending, as ElizaOS's getMemories),
+        at most `count`; `start`/`end` bound created_at inclusively."""
+        ...
+
+    async def get_memory_by_id(self, memory_id: uuid.UUID) -> Memory | None: ...
+
+    async def search_memories(
+        self,
+        *,
+        embedding: list[float],
+        table_name: str,
+        match_threshold: float = 0.5,
+        count: int = 10,
+        room_id: uuid.UUID | None = None,
+        world_id: uuid.UUID | None = None,
+        entity_id: uuid.UUID | None = None,
+    ) -> list[Memory]:
+        """Memories whose cosine similarity to `embedding` is at least `match_threshold`, most
+        similar first, at most `count`; only embeddings of the query's dimension are compared.
+        Each memory carries its score as the extra field `similarity`."""
+        ...
+
+    async def get_entity_by_id(self, entity_id: uuid.UUID) -> Entity | None: ...
+
+    async def get_entities_for_room(
+        self, room_id: uuid.UUID, include_components: bool = False
+    ) -> list[Entity]: ...
+
+    async def get_component(
+        self,
+        entity_id: uuid.UUID,
+        type: str,
+        world_id: uuid.UUID | None = None,
+        source_entity_id: uuid.UUID | None = None,
+    ) -> Component | None: ...
+
+    async def get_components(
+        self,
+        entity_id: uuid.UUID,
+        world_id: uuid.UUID | None = None,
+        source_entity_id: uuid.UUID | None = None,
+    ) -> list[Component]: ...
+
+    async def get_world(self, world_id: uuid.UUID) -> World | None: ...
+
+    async def get_all_worlds(self) -> list[World]: ...
+
+    async def get_room(self, room_id: uuid.UUID) -> Room | None: ...
+
+    async def get_rooms(self, world_id: uuid.UUID) -> list[Room]: ...
+
+    async def get_rooms_for_participant(self, entity_id: uuid.UUID) -> list[uuid.UUID]: ...
+
+    async def get_participants_for_room(self, room_id: uuid.UUID) -> list[uuid.UUID]: ...
+
+    async def get_participant_user_state(
+        self, room_id: uuid.UUID, entity_id: uuid.UUID
+    ) -> ParticipantState | None: ...
+
+    async def get_relationship(
+        self, source_entity_id: uuid.UUID, target_entity_id: uuid.UUID
+    ) -> Relationship | None: ...
+
+    async def get_relationships(
+        self, entity_id: uuid.UUID, tags: list[str] | None = None
+    ) -> list[Relationship]:
+        """Relationships with the entity on either side that carry every one of `tags`."""
+        ...
