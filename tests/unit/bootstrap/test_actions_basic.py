@@ -15,17 +15,33 @@ from tests.unit.bootstrap.support import ScriptedModel, Sent, make_runtime, mess
 
 
 def response(msg: Memory, actions: list[str], **content: object) -> Memory:
-    return Memory(entity_id=msg.agent_id, agent_id=msg.agent_id, room_id=msg.room_id,
-                  content={"actions": actions, **content})  # fmt: skip
+    return Memory(
+        entity_id=msg.agent_id,
+        agent_id=msg.agent_id,
+        room_id=msg.room_id,
+        content={"actions": actions, **content},
+    )
 
 
 def test_all_thirteen_actions_are_exported_with_descriptions_and_examples() -> None:
     names = [a.name for a in BOOTSTRAP_ACTIONS]
-    assert sorted(names) == sorted([
-        "REPLY", "IGNORE", "NONE", "FOLLOW_ROOM", "UNFOLLOW_ROOM", "MUTE_ROOM", "UNMUTE_ROOM",
-        "UPDATE_CONTACT", "CHOOSE_OPTION", "SEND_MESSAGE", "UPDATE_SETTINGS", "UPDATE_ROLE",
-        "GENERATE_IMAGE",
-    ])  # fmt: skip
+    assert sorted(names) == sorted(
+        [
+            "REPLY",
+            "IGNORE",
+            "NONE",
+            "FOLLOW_ROOM",
+            "UNFOLLOW_ROOM",
+            "MUTE_ROOM",
+            "UNMUTE_ROOM",
+            "UPDATE_CONTACT",
+            "CHOOSE_OPTION",
+            "SEND_MESSAGE",
+            "UPDATE_SETTINGS",
+            "UPDATE_ROLE",
+            "GENERATE_IMAGE",
+        ]
+    )
     assert all(a.description and a.similes and a.examples for a in BOOTSTRAP_ACTIONS)
 
 
@@ -36,16 +52,20 @@ async def test_reply_sends_the_text_the_handler_already_wrote_without_a_model_ca
     [result] = await runtime.process_actions(
         msg, [response(msg, ["REPLY"], text="Hello!", thought="greet back")], None, sent
     )
-    assert sent.contents == [{"source": "test", "text": "Hello!", "thought": "greet back",
-                              "actions": ["REPLY"]}]  # fmt: skip
+    assert sent.contents == [
+        {"source": "test", "text": "Hello!", "thought": "greet back", "actions": ["REPLY"]}
+    ]
     assert result.success and result.values["lastReply"] == "Hello!"
     assert not [c for c in model.calls if c[0] != "TEXT_EMBEDDING"]
 
 
 async def test_reply_generates_with_text_large_when_no_text_was_given() -> None:
-    model = ScriptedModel(TEXT_LARGE=[
-        "Sure:\n```xml\n<response><thought>be kind</thought><text>Generated hi</text></response>"
-    ])  # fmt: skip
+    model = ScriptedModel(
+        TEXT_LARGE=[
+            "Sure:\n```xml\n<response><thought>be kind</thought>"
+            "<text>Generated hi</text></response>"
+        ]
+    )
     runtime = make_runtime(model, actions=[REPLY])
     msg, sent = message(runtime, "hello?"), Sent()
     [result] = await runtime.process_actions(msg, [response(msg, ["REPLY"])], None, sent)

@@ -52,8 +52,13 @@ def test_every_provider_is_listed_once_with_elizaos_flags() -> None:
     by_name = {p.name: p for p in BOOTSTRAP_PROVIDERS}
     assert {n for n, p in by_name.items() if p.private} == {"EVALUATORS", "CHOICE"}
     assert {n for n, p in by_name.items() if p.dynamic} == {
-        "ENTITIES", "FACTS", "RELATIONSHIPS", "WORLD", "ROLES", "ATTACHMENTS",
-    }  # fmt: skip
+        "ENTITIES",
+        "FACTS",
+        "RELATIONSHIPS",
+        "WORLD",
+        "ROLES",
+        "ATTACHMENTS",
+    }
     assert (by_name["ACTIONS"].position, by_name["RECENT_MESSAGES"].position) == (-1, 100)
     assert by_name["ACTION_STATE"].position == 150
     assert all(p.description for p in BOOTSTRAP_PROVIDERS)
@@ -67,11 +72,13 @@ async def test_character_describes_the_agent() -> None:
         topics=["mathematics"],
         adjectives=["curious"],
         style={"all": ["short sentences"], "chat": ["no emoji"], "post": ["one idea"]},
-        messageExamples=[[
-            {"name": "{{user1}}", "content": {"text": "hello"}},
-            {"name": "Ada", "content": {"text": "Good day."}},
-        ]],
-    )  # fmt: skip
+        messageExamples=[
+            [
+                {"name": "{{user1}}", "content": {"text": "hello"}},
+                {"name": "Ada", "content": {"text": "Good day."}},
+            ]
+        ],
+    )
     runtime = make_runtime(character=character, providers=[CHARACTER])
     state = await runtime.compose_state(message(runtime, "hi"))
     assert "# About Ada\nWrites programs.\nLikes engines." in state.text
@@ -93,12 +100,16 @@ async def test_time_is_now_in_utc() -> None:
 
 async def test_actions_lists_only_the_actions_that_validate() -> None:
     actions = [
-        Action(name="REPLY", handler=_noop, description="Answer.",
-               examples=[[{"name": "{{user1}}", "content": {"text": "hi", "actions": ["REPLY"]}}]]),
+        Action(
+            name="REPLY",
+            handler=_noop,
+            description="Answer.",
+            examples=[[{"name": "{{user1}}", "content": {"text": "hi", "actions": ["REPLY"]}}]],
+        ),
         Action(name="SECRET", handler=_noop, description="Hidden.", validate=_never),
         Action(name="BROKEN", handler=_noop, description="Raises.", validate=_raises),
         Action(name="MUTE_ROOM", handler=_noop, description="Stop listening."),
-    ]  # fmt: skip
+    ]
     runtime = make_runtime(providers=[ACTIONS], actions=actions)
     state = await runtime.compose_state(message(runtime, "hi"))
     assert state.values["actionNames"] == "Possible response actions: REPLY, MUTE_ROOM"
@@ -156,11 +167,18 @@ async def test_action_state_shows_earlier_results_of_the_run() -> None:
     msg = message(runtime, "roll and then tell me")
     empty = await runtime.compose_state(msg)
     assert empty.text == "" and empty.values["hasActionResults"] is False
-    state = State(data={"actionResults": [
-        ActionResult(text="rolled 7", values={"lastRoll": 7}, data={"actionName": "ROLL_DICE"}),
-        {"success": False, "error": "no key", "data": {"actionName": "GENERATE_IMAGE"}},
-        "not a result",
-    ], "actionPlan": {"steps": ["ROLL_DICE", "REPLY"]}})  # fmt: skip
+    state = State(
+        data={
+            "actionResults": [
+                ActionResult(
+                    text="rolled 7", values={"lastRoll": 7}, data={"actionName": "ROLL_DICE"}
+                ),
+                {"success": False, "error": "no key", "data": {"actionName": "GENERATE_IMAGE"}},
+                "not a result",
+            ],
+            "actionPlan": {"steps": ["ROLL_DICE", "REPLY"]},
+        }
+    )
     result = await ACTION_STATE.get(runtime, msg, state)
     assert "1. ROLL_DICE succeeded: rolled 7" in result.text
     assert '   values: {"lastRoll": 7}' in result.text
