@@ -21,7 +21,7 @@ OPERATIONS = ("merge", "replace", "remove")
 def _request(raw: str) -> dict[str, Any]:
     """The model's answer as {entity, operation, fields} (tolerating XML or broken JSON)."""
     data = parse_json_block(raw)
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not ({"fields", "entity"} & set(data)):
         data = dict(parse_key_values(raw))
         fields = parse_json_block(str(data.get("fields", "")))
         data["fields"] = fields if isinstance(fields, dict) else {}
