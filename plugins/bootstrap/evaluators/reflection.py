@@ -67,7 +67,7 @@ async def should_reflect(runtime: Runtime, message: Memory, state: State | None)
 
 def _xml_items(raw: str, group: str, item: str) -> list[dict[str, Any]]:
     block = parse_key_values(raw).get(group, "")
-    return [dict(parse_key_values(f"<r>{body}</r>")) for body in parse_tag_list(block, item)]
+    return [dict(parse_key_values(body)) for body in parse_tag_list(block, item)]
 
 
 def read_reflection(raw: str) -> dict[str, Any]:
