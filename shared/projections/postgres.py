@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from shared.events import RecordedEvent
+from shared.projections.connections import CONNECTION_ROUTES, CONNECTION_TABLES
 from shared.projections.tasks import TASK_ROUTES
 
 Row = tuple[Any, ...]
@@ -69,6 +70,7 @@ PROJECTION_TABLES: tuple[str, ...] = (
     "logs",
     "runs",
     "tasks",
+    *CONNECTION_TABLES,
 )
 _SQL = {
     "entities": _ENTITY_UPSERT,
@@ -230,6 +232,7 @@ ROUTES: dict[str, list[ProjectionRoute]] = {
     "run.ended": [*_routes("runs", _run), *_routes("logs", _run_log)],
     **TASK_ROUTES,
     "task.executed": _routes("logs", _task_log),
+    **CONNECTION_ROUTES,
 }
 
 

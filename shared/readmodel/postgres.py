@@ -1,0 +1,293 @@
+"""The Postgres AgentReadModel: agent-scoped queries of the projection tables.
+
+Every query filters on the agent's id, so two agents sharing a database never see each other's
+rows. Vector search uses pgvector's cosine distance on the untyped `memories.embedding` column,
+comparing only embeddings of the query's dimension. Needs a pool from
+`shared.eventstore.postgres.create_pool` (jsonb decoded, vector codec registered); embeddings
+come back as float32 values, as pgvector stores them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from shared.plugin import Memory
+from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
+
+_MEMORY_COLUMNS = (
+    'id, agent_id, entity_id, room_id, world_id, content, embedding, "unique", created_at, metadata'
+)
+_MEMORIES = f"""
+SELECT {_MEMORY_COLUMNS} FROM memories
+WHERE agent_id = $1 AND table_name = $2
+  AND ($3::uuid IS NULL OR room_id = $3) AND ($4::uuid IS NULL OR entity_id = $4)
+  AND ($5::uuid IS NULL OR world_id = $5)
+  AND ($6::bigint IS NULL OR created_at >= $6) AND ($7::bigint IS NULL OR created_at <= $7)
+ORDER BY created_at DESC, id DESC LIMIT $8
+"""
+_SEARCH = f"""
+SELECT * FROM (
+  SELECT {_MEMORY_COLUMNS}, 1 - (embedding <=> $2::vector) AS similarity FROM memories
+  WHERE agent_id = $1 AND table_name = $3 AND embedding IS NOT NULL
+    AND vector_dims(embedding) = $4
+    AND ($5::uuid IS NULL OR room_id = $5) AND ($6::uuid IS NULL OR entity_id = $6)
+    AND ($7::uuid IS NULL OR world_id = $7)
+) hits
+WHERE similarity >= $8 AND similarity <> 'NaN'::float8
+ORDER BY similarity DESC, created_at DESC, id DESC LIMIT $9
+"""
+_COMPONENT_COLUMNS = (
+    "id, agent_id, entity_id, room_id, world_id, source_entity_id, type, data, created_at"
+)
+_COMPONENTS = f"""
+SELECT {_COMPONENT_COLUMNS} FROM components
+WHERE agent_id = $1 AND entity_id = any($2::uuid[])
+  AND ($3::uuid IS NULL OR world_id = $3) AND ($4::uuid IS NULL OR source_entity_id = $4)
+  AND ($5::text IS NULL OR type = $5)
+ORDER BY created_at, id
+"""
+_ROOM_COLUMNS = "id, agent_id, name, source, type, channel_id, server_id, world_id, metadata"
+_WORLD_COLUMNS = "id, agent_id, name, server_id, metadata"
+_REL_COLUMNS = "id, agent_id, source_entity_id, target_entity_id, tags, metadata, created_at"
+
+
+def _memory(r: asyncpg.Record, scored: bool = False) -> Memory:
+    embedding = r["embedding"]
+    memory = Memory(
+        id=r["id"], entity_id=r["entity_id"], agent_id=r["agent_id"], room_id=r["room_id"],
+        world_id=r["world_id"], content=r["content"], created_at=r["created_at"],
+        embedding=[float(x) for x in embedding.to_list()] if embedding is not None else None,
+        unique=r["unique"], metadata=r["metadata"],
+    )  # fmt: skip
+    if scored:
+        memory.similarity = float(r["similarity"])  # type: ignore[attr-defined]  # an extra
+    return memory
+
+
+def _fields(r: asyncpg.Record) -> dict[str, Any]:
+    return dict(r.items())
+
+
+class PostgresAgentReadModel:
+    """AgentReadModel over the Postgres projections, for one agent."""
+
+    def __init__(self, pool: asyncpg.Pool, agent_id: uuid.UUID) -> None:
+        self.pool = pool
+        self._agent_id = agent_id
+
+    @property
+    def agent_id(self) -> uuid.UUID:
+        """The agent whose rows this read model returns."""
+        return self._agent_id
+
+    # --- memories ---------------------------------------------------------------------------
+
+    async def get_memories(
+        self,
+        *,
+        room_id: uuid.UUID | None = None,
+        table_name: str = "messages",
+        count: int | None = None,
+        entity_id: uuid.UUID | None = None,
+        world_id: uuid.UUID | None = None,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> list[Memory]:
+        """Memories of a table, newest first (as ElizaOS's getMemories), at most `count`."""
+        rows = await self.pool.fetch(
+            _MEMORIES, self._agent_id, table_name, room_id, entity_id, world_id, start, end, count
+        )
+        return [_memory(r) for r in rows]
+
+    async def get_memory_by_id(self, memory_id: uuid.UUID) -> Memory | None:
+        """One memory of this agent, or None."""
+        row = await self.pool.fetchrow(
+            f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE id = $1 AND agent_id = $2",
+            memory_id,
+            self._agent_id,
+        )
+        return _memory(row) if row else None
+
+    async def search_memories(
+        self,
+        *,
+        embedding: list[float],
+        table_name: str,
+        match_threshold: float = 0.5,
+        count: int = 10,
+        room_id: uuid.UUID | None = None,
+        world_id: uuid.UUID | None = None,
+        entity_id: uuid.UUID | None = None,
+    ) -> list[Memory]:
+        """Most similar first, similarity (1 - cosine distance) >= match_threshold."""
+        if not embedding:
+            return []
+        rows = await self.pool.fetch(
+            _SEARCH, self._agent_id, embedding, table_name, len(embedding), room_id, entity_id,
+            world_id, match_threshold, count,
+        )  # fmt: skip
+        return [_memory(r, scored=True) for r in rows]
+
+    # --- entities and components -------------------------------------------------------------
+
+    async def _components(
+        self,
+        entity_ids: list[uuid.UUID],
+        world_id: uuid.UUID | None = None,
+        source_entity_id: uuid.UUID | None = None,
+        type: str | None = None,
+    ) -> list[Component]:
+        rows = await self.pool.fetch(
+            _COMPONENTS, self._agent_id, entity_ids, world_id, source_entity_id, type
+        )
+        return [Component.model_validate(_fields(r)) for r in rows]
+
+    async def get_entity_by_id(self, entity_id: uuid.UUID) -> Entity | None:
+        """One entity of this agent (without components), or None."""
+        row = await self.pool.fetchrow(
+            "SELECT id, agent_id, names, metadata FROM entities WHERE id = $1 AND agent_id = $2",
+            entity_id,
+            self._agent_id,
+        )
+        return Entity.model_validate(_fields(row)) if row else None
+
+    async def get_entities_for_room(
+        self, room_id: uuid.UUID, include_components: bool = False
+    ) -> list[Entity]:
+        """The room's participants as entities, by id."""
+        rows = await self.pool.fetch(
+            "SELECT e.id, e.agent_id, e.names, e.metadata FROM participants p "
+            "JOIN entities e ON e.id = p.entity_id AND e.agent_id = p.agent_id "
+            "WHERE p.room_id = $1 AND p.agent_id = $2 ORDER BY e.id",
+            room_id,
+            self._agent_id,
+        )
+        entities = [Entity.model_validate(_fields(r)) for r in rows]
+        if include_components and entities:
+            by_entity: dict[uuid.UUID, list[Component]] = {}
+            for c in await self._components([e.id for e in entities]):
+                by_entity.setdefault(c.entity_id, []).append(c)
+            for entity in entities:
+                entity.components = by_entity.get(entity.id, [])
+        return entities
+
+    async def get_component(
+        self,
+        entity_id: uuid.UUID,
+        type: str,
+        world_id: uuid.UUID | None = None,
+        source_entity_id: uuid.UUID | None = None,
+    ) -> Component | None:
+        """The entity's oldest component of a type (optionally of one world and one source)."""
+        found = await self._components([entity_id], world_id, source_entity_id, type)
+        return found[0] if found else None
+
+    async def get_components(
+        self,
+        entity_id: uuid.UUID,
+        world_id: uuid.UUID | None = None,
+        source_entity_id: uuid.UUID | None = None,
+    ) -> list[Component]:
+        """An entity's components, oldest first."""
+        return await self._components([entity_id], world_id, source_entity_id)
+
+    # --- worlds, rooms, participants ---------------------------------------------------------
+
+    async def get_world(self, world_id: uuid.UUID) -> World | None:
+        """One world of this agent, or None."""
+        row = await self.pool.fetchrow(
+            f"SELECT {_WORLD_COLUMNS} FROM worlds WHERE id = $1 AND agent_id = $2",
+            world_id,
+            self._agent_id,
+        )
+        return World.model_validate(_fields(row)) if row else None
+
+    async def get_all_worlds(self) -> list[World]:
+        """Every world of this agent, by id."""
+        rows = await self.pool.fetch(
+            f"SELECT {_WORLD_COLUMNS} FROM worlds WHERE agent_id = $1 ORDER BY id", self._agent_id
+        )
+        return [World.model_validate(_fields(r)) for r in rows]
+
+    async def get_room(self, room_id: uuid.UUID) -> Room | None:
+        """One room of this agent, or None."""
+        row = await self.pool.fetchrow(
+            f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = $1 AND agent_id = $2",
+            room_id,
+            self._agent_id,
+        )
+        return Room.model_validate(_fields(row)) if row else None
+
+    async def get_rooms(self, world_id: uuid.UUID) -> list[Room]:
+        """The rooms of a world, by id."""
+        rows = await self.pool.fetch(
+            f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE world_id = $1 AND agent_id = $2 ORDER BY id",
+            world_id,
+            self._agent_id,
+        )
+        return [Room.model_validate(_fields(r)) for r in rows]
+
+    async def get_rooms_for_participant(self, entity_id: uuid.UUID) -> list[uuid.UUID]:
+        """The rooms the entity takes part in, by id."""
+        rows = await self.pool.fetch(
+            "SELECT room_id FROM participants WHERE entity_id = $1 AND agent_id = $2 "
+            "ORDER BY room_id",
+            entity_id,
+            self._agent_id,
+        )
+        return [r["room_id"] for r in rows]
+
+    async def get_participants_for_room(self, room_id: uuid.UUID) -> list[uuid.UUID]:
+        """The entities taking part in the room, by id."""
+        rows = await self.pool.fetch(
+            "SELECT entity_id FROM participants WHERE room_id = $1 AND agent_id = $2 "
+            "ORDER BY entity_id",
+            room_id,
+            self._agent_id,
+        )
+        return [r["entity_id"] for r in rows]
+
+    async def get_participant_user_state(
+        self, room_id: uuid.UUID, entity_id: uuid.UUID
+    ) -> ParticipantState | None:
+        """FOLLOWED, MUTED, or None (no state, or not a participant)."""
+        state = await self.pool.fetchval(
+            "SELECT user_state FROM participants "
+            "WHERE room_id = $1 AND entity_id = $2 AND agent_id = $3",
+            room_id,
+            entity_id,
+            self._agent_id,
+        )
+        return ParticipantState(state) if state else None
+
+    # --- relationships -----------------------------------------------------------------------
+
+    async def get_relationship(
+        self, source_entity_id: uuid.UUID, target_entity_id: uuid.UUID
+    ) -> Relationship | None:
+        """The relationship from source to target, or None."""
+        row = await self.pool.fetchrow(
+            f"SELECT {_REL_COLUMNS} FROM relationships "
+            "WHERE agent_id = $1 AND source_entity_id = $2 AND target_entity_id = $3",
+            self._agent_id,
+            source_entity_id,
+            target_entity_id,
+        )
+        return Relationship.model_validate(_fields(row)) if row else None
+
+    async def get_relationships(
+        self, entity_id: uuid.UUID, tags: list[str] | None = None
+    ) -> list[Relationship]:
+        """Relationships with the entity on either side carrying all `tags`, oldest first."""
+        rows = await self.pool.fetch(
+            f"SELECT {_REL_COLUMNS} FROM relationships "
+            "WHERE agent_id = $1 AND (source_entity_id = $2 OR target_entity_id = $2) "
+            "AND tags @> $3::text[] ORDER BY created_at, id",
+            self._agent_id,
+            entity_id,
+            list(tags or []),
+        )
+        return [Relationship.model_validate(_fields(r)) for r in rows]
