@@ -115,6 +115,27 @@ class RunEnded(EventData):
     error: str | None = None
 
 
+class OutboundMessage(BaseModel):
+    """One message a run publishes once it has committed: a reply or a runtime event."""
+
+    subject: str
+    msg_id: str
+    body: dict[str, Any]
+
+
+class RunOutbox(EventData):
+    """What a run publishes after its commit (transactional outbox).
+
+    Stored in the run's own append, so a redelivery after a crash between commit and publish
+    re-sends exactly these messages with the same `Nats-Msg-Id`s and JetStream drops repeats.
+    """
+
+    event_type: ClassVar[str] = "run.outbox"
+    run_id: uuid.UUID
+    agent_id: uuid.UUID
+    messages: list[OutboundMessage] = Field(default_factory=list)
+
+
 # --- connections --------------------------------------------------------------------------------
 
 
@@ -362,6 +383,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     for cls in (
         RunStarted,
         RunEnded,
+        RunOutbox,
         EntityCreated,
         EntityUpdated,
         WorldCreated,

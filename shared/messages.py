@@ -103,6 +103,7 @@ class ReplyContent(BusModel):
     actions: list[str] = Field(default_factory=list)
     thought: str | None = None
     providers: list[str] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list)
 
 
 class MessageSent(BusModel):

@@ -235,6 +235,23 @@ class Runtime(Protocol):
 
     async def emit_event(self, event: str | list[str], params: dict[str, Any]) -> None: ...
 
+    async def process_actions(
+        self,
+        message: Memory,
+        responses: list[Memory],
+        state: State | None = None,
+        callback: HandlerCallback | None = None,
+    ) -> list[ActionResult]: ...
+
+    async def evaluate(
+        self,
+        message: Memory,
+        state: State | None = None,
+        did_respond: bool = False,
+        callback: HandlerCallback | None = None,
+        responses: list[Memory] | None = None,
+    ) -> list[Evaluator]: ...
+
     async def create_memory(self, memory: Memory, table_name: str = "messages") -> uuid.UUID: ...
 
     # --- what the agent has registered (ACTIONS, PROVIDERS, EVALUATORS providers list them) ----
@@ -249,6 +266,25 @@ class Runtime(Protocol):
     def evaluators(self) -> list[Evaluator]: ...
 
     def get_all_services(self) -> dict[str, Service]: ...
+
+    # --- tasks (the orchestrator runs due ones with their workers) ------------------------------
+
+    def get_task_worker(self, name: str) -> TaskWorker | None: ...
+
+    async def create_task(self, name: str, **fields: Any) -> uuid.UUID: ...
+
+    async def get_tasks(
+        self,
+        *,
+        room_id: uuid.UUID | None = None,
+        tags: list[str] | None = None,
+        entity_id: uuid.UUID | None = None,
+        name: str | None = None,
+    ) -> list[Any]: ...
+
+    async def update_task(self, task_id: uuid.UUID, **changes: Any) -> None: ...
+
+    async def delete_task(self, task_id: uuid.UUID) -> None: ...
 
     # --- memories (reads see committed runs; a run's own writes commit with it) ----------------
 

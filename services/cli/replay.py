@@ -47,6 +47,9 @@ def describe(event: RecordedEvent) -> str:
             return f"{d['entity_id']} in {d['room_id']}"
         case "message.rejected":
             return f"{_clip(d['reason'], 80)}"
+        case "run.outbox":
+            subjects = [m["subject"] for m in d["messages"]]
+            return f"{len(subjects)} published after commit: {_clip(', '.join(subjects), 70)}"
     return _clip(json.dumps(d, default=str), 80)
 
 

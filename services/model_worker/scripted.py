@@ -11,6 +11,7 @@ from typing import Any
 
 from services.model_worker.embedding import hashed_embedding
 from shared.messages import ModelRequest, ModelType
+from shared.plugin import ModelHandlerFn, Plugin, Runtime
 
 TEXT_TYPES = frozenset(
     {
@@ -87,6 +88,18 @@ class ScriptedModel:
                 raise result
             return result
         return self.answer(request.model_type, request.params)
+
+    def as_plugin(self, name: str = "scripted-models", priority: int = 0) -> Plugin:
+        """This double as an in-process model plugin serving every model type (unit tests and
+        offline runs without a model worker)."""
+
+        def handler(model_type: ModelType) -> ModelHandlerFn:
+            async def call(runtime: Runtime, params: dict[str, Any]) -> Any:
+                return await self.handle(ModelRequest(model_type=model_type, params=params))
+
+            return call
+
+        return Plugin(name=name, priority=priority, models={t.value: handler(t) for t in ModelType})
 
     def answer(self, model_type: ModelType, params: Mapping[str, Any]) -> Any:
         """The double's default, deterministic result for one model type and its params."""

@@ -11,7 +11,9 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker
 from faststream.nats.message import NatsMessage
 
-from services.orchestrator.pipeline import AgentDirectory, MessagePipeline
+from services.orchestrator.agents import build_runtime
+from services.orchestrator.connections import ConnectionManager
+from services.orchestrator.message_run import AgentHost, MessageRunner
 from services.orchestrator.readmodel import PostgresReadModel
 from services.orchestrator.service import Delivery, Disposition, Orchestrator
 from shared import subjects
@@ -19,7 +21,6 @@ from shared.bus.nats_bus import NatsBus, ensure_streams
 from shared.character import Character, load_character
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import PostgresEventStore, create_pool
-from shared.model_client import BusModelClient
 from shared.projections import PostgresProjector
 from shared.settings import Settings
 
@@ -36,7 +37,7 @@ async def _the_message(message: NatsMessage) -> NatsMessage:
 
 
 def build_app(settings: Settings, characters: list[Character]) -> FastStream:
-    """Wire the orchestrator: bus, event store, model client, pipeline, subscriber."""
+    """Wire the orchestrator: bus, event store, one AgentRuntime per character, subscriber."""
     nats_url = settings.resolved_nats_url()
     database_url = settings.resolved_database_url()
     # per-message access logs at DEBUG: they are the hot path's most expensive lines at INFO
@@ -54,17 +55,14 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
         await ensure_streams(bus.js, settings.duplicate_window_seconds)
         pool = await create_pool(database_url)
         store = PostgresEventStore(pool, PostgresProjector())
-        pipeline = MessagePipeline(
-            store,
-            PostgresReadModel(pool),
-            BusModelClient(bus.nc, timeout=settings.model_timeout_seconds),
-            AgentDirectory(characters),
-            recent_count=settings.recent_messages_count,
-        )
-        await pipeline.ensure_agents()
-        parts.update(bus=bus, pool=pool)
+        host = AgentHost([build_runtime(c, store, pool, bus, settings) for c in characters])
+        await host.initialize()
+        for runtime in host.by_id.values():
+            runtime.start_task_scheduler()
+        parts.update(bus=bus, pool=pool, host=host)
+        runner = MessageRunner(store, ConnectionManager(PostgresReadModel(pool)))
         parts["service"] = Orchestrator(
-            pipeline, bus, store, max_deliver=MAX_DELIVER, fault=settings.fault
+            host, runner, bus, store, max_deliver=MAX_DELIVER, fault=settings.fault
         )
         names = ", ".join(f"{c.name} ({c.agent_id})" for c in characters)
         log.info("orchestrator ready: agents %s", names)
@@ -96,6 +94,8 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
 
     @app.on_shutdown
     async def stop() -> None:
+        if "host" in parts:
+            await parts["host"].stop()
         if "bus" in parts:
             await parts["bus"].close()
         if "pool" in parts:

@@ -1,26 +1,24 @@
-"""Collects a run's events in memory, with ids a redelivery recomputes, for one atomic append."""
+"""Collects a run's events and outbound messages in memory, for one atomic append."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from services.orchestrator.runtime.models import redact_response
-from shared.events import EventData, EventMetadata, ModelUsed, NewEvent, now_ms
+from services.orchestrator.runtime.context import Outbox
+from shared.events import EventData, EventMetadata, NewEvent
 from shared.ids import derived_id
-from shared.messages import ModelType
-from shared.model_client import ModelClient
 
 
 class RunRecorder:
-    """The events of one run, in order. Nothing is written until the pipeline appends them."""
+    """The events of one run, in order, and what it will publish. Nothing is written or
+    published until the orchestrator appends the events and then flushes the outbox."""
 
     def __init__(self, run_id: uuid.UUID, agent_id: uuid.UUID, correlation_id: uuid.UUID) -> None:
         self.run_id = run_id
         self.agent_id = agent_id
         self.correlation_id = correlation_id
         self.events: list[NewEvent] = []
-        self.action_context: dict[str, Any] | None = None
+        self.outbox = Outbox()
 
     def add(
         self,
@@ -54,33 +52,3 @@ class RunRecorder:
                 agent_id=self.agent_id, run_id=self.run_id, correlation_id=self.correlation_id
             )
             self.events.append(event)
-
-    async def use_model(
-        self,
-        client: ModelClient,
-        model_type: ModelType,
-        params: dict[str, Any],
-        room_id: uuid.UUID | None = None,
-    ) -> Any:
-        """Call a model and log the call as a `model.used` event (ElizaOS's useModel)."""
-        call = await client.call(model_type, params, run_id=self.run_id, agent_id=self.agent_id)
-        if self.action_context is not None:
-            self.action_context.setdefault("prompts", []).append(
-                {"model_type": model_type.value, "prompt": params.get("prompt"), "at": now_ms()}
-            )
-        self.add(
-            ModelUsed(
-                agent_id=self.agent_id,
-                room_id=room_id,
-                run_id=self.run_id,
-                model_type=model_type.value,
-                provider=call.provider,
-                params=params,
-                response=redact_response(call.result),
-                duration_ms=call.duration_ms,
-                action_context=dict(self.action_context) if self.action_context else None,
-                at=now_ms(),
-            ),
-            f"run-{self.run_id}",
-        )
-        return call.result

@@ -5,6 +5,7 @@ Kept apart from FastStream so the same logic runs under the real broker, TestBro
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import logging
@@ -12,8 +13,9 @@ import os
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
+from pydantic_core import to_json
 
-from services.orchestrator.pipeline import MessagePipeline, RunOutcome
+from services.orchestrator.message_run import AgentHost, MessageRunner, RunOutcome
 from shared import subjects
 from shared.bus import Bus
 from shared.events import EventMetadata, MessageRejected, NewEvent, now_ms
@@ -50,13 +52,15 @@ class Orchestrator:
 
     def __init__(
         self,
-        pipeline: MessagePipeline,
+        agents: AgentHost,
+        runner: MessageRunner,
         bus: Bus,
         store: EventStore,
         max_deliver: int = 5,
         fault: str | None = None,
     ) -> None:
-        self.pipeline = pipeline
+        self.agents = agents
+        self.runner = runner
         self.bus = bus
         self.store = store
         self.max_deliver = max_deliver
@@ -69,15 +73,15 @@ class Orchestrator:
         except ValidationError as exc:
             await self.reject(d, f"invalid message.received body: {_summary(exc)}")
             return Disposition.ACK
-        character = self.pipeline.agents.get(inbound.agent_id)
-        if character is None:
-            hosted = ", ".join(str(a) for a in self.pipeline.agents.by_id)
+        runtime = self.agents.get(inbound.agent_id)
+        if runtime is None:
+            hosted = ", ".join(str(a) for a in self.agents.by_id)
             await self.reject(
                 d, f"unknown agent_id {inbound.agent_id}: this orchestrator hosts {hosted}"
             )
             return Disposition.ACK
         try:
-            outcome = await self.pipeline.handle(inbound, character)
+            outcome = await self.runner.handle(inbound, runtime)
         except Exception as exc:
             if d.num_delivered >= self.max_deliver:
                 log.exception("giving up on message %s", inbound.id)
@@ -87,21 +91,22 @@ class Orchestrator:
                 "message %s failed (delivery %d), will retry: %r", inbound.id, d.num_delivered, exc
             )
             return Disposition.NAK
-        await self.send_reply(outcome)
+        await self.publish_outbox(outcome)
         if self.fault == FAULT_CRASH_BEFORE_ACK:
             log.error("fault injection: exiting before ack of %s", inbound.id)
             os._exit(70)
         return Disposition.ACK
 
-    async def send_reply(self, outcome: RunOutcome) -> None:
-        """Publish the run's reply; JetStream drops it if this reply id was already sent."""
-        if outcome.reply is None:
-            return
-        await self.bus.publish_durable(
-            subjects.message_sent(outcome.reply.source),
-            outcome.reply.model_dump_json().encode(),
-            msg_id=str(outcome.reply.id),
-        )
+    async def publish_outbox(self, outcome: RunOutcome) -> None:
+        """Publish the run's replies and runtime events at once; JetStream drops any whose
+        `Nats-Msg-Id` it has already stored (a redelivery re-sending a committed outbox)."""
+        if outcome.outbox:
+            await asyncio.gather(
+                *(
+                    self.bus.publish_durable(m.subject, to_json(m.body), msg_id=m.msg_id)
+                    for m in outcome.outbox
+                )
+            )
 
     async def reject(self, d: Delivery, reason: str) -> None:
         """Record `message.rejected` and move the body to `message.dlq`, each once."""

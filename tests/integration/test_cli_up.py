@@ -58,7 +58,7 @@ async def test_up_send_events_stop_and_up_again_keeps_the_data(tmp_path: Path) -
         code, out, _ = await run_cli(env, "events", "--run", run_id)
         assert code == 0
         kinds = [line.split()[2] for line in out.splitlines()]
-        assert kinds[0] == "run.started" and kinds[-1] == "run.ended"
+        assert kinds[0] == "run.started" and kinds[-2:] == ["run.ended", "run.outbox"]
         assert "memory.created" in kinds and "model.used" in kinds
     finally:
         up.send_signal(signal.SIGINT)

@@ -50,11 +50,16 @@ async def test_full_pipeline_reply_events_and_projections(stack: Stack) -> None:
     assert reply.content.text
     run = await stack.store.read_run(reply.run_id)
     types = [e.type for e in run]
-    assert types[0] == "run.started" and types[-1] == "run.ended"
-    assert types.count("model.used") == 3 and "message.sent" in types
+    assert types[0] == "run.started" and types[-2:] == ["run.ended", "run.outbox"]
+    # message embedding, the answer, reply embedding (a DM: no should-respond call)
+    used = [e.data["model_type"] for e in run if e.type == "model.used"]
+    assert used == ["TEXT_EMBEDDING", "TEXT_LARGE", "TEXT_EMBEDDING"]
+    assert "message.sent" in types
     assert [e.position for e in run] == sorted(e.position for e in run)
-    ended = run[-1].data
+    ended = run[-2].data
     assert ended["status"] == "completed" and ended["duration_ms"] > 0
+    outbox = [m["subject"] for m in run[-1].data["messages"]]
+    assert "message.sent.test" in outbox and "event.MESSAGE_RECEIVED" in outbox
 
     rows = await stack.pool.fetch(
         "SELECT entity_id, content, vector_dims(embedding) AS dims FROM memories "
@@ -63,9 +68,10 @@ async def test_full_pipeline_reply_events_and_projections(stack: Stack) -> None:
     assert [r["content"]["text"] for r in rows] == ["hello, who are you?", reply.content.text]
     assert all(r["dims"] == 384 for r in rows)
     assert await stack.pool.fetchval("SELECT count(*) FROM entities") == 2  # alice + the agent
-    assert await stack.pool.fetchval("SELECT count(*) FROM participants") == 2
-    assert await stack.pool.fetchval("SELECT count(*) FROM rooms") == 1
-    assert await stack.pool.fetchval("SELECT count(*) FROM worlds") == 1
+    # the agent's own room and world (created at initialize) and the lobby's
+    assert await stack.pool.fetchval("SELECT count(*) FROM participants") == 3
+    assert await stack.pool.fetchval("SELECT count(*) FROM rooms") == 2
+    assert await stack.pool.fetchval("SELECT count(*) FROM worlds") == 2
     logs = await stack.pool.fetch("SELECT type, body FROM logs WHERE run_id = $1", reply.run_id)
     log_types = sorted(r["type"] for r in logs)
     assert log_types.count("useModel:TEXT_EMBEDDING") == 2 and "useModel:TEXT_LARGE" in log_types

@@ -135,7 +135,8 @@ class ActionDispatcher:
         Returns one ActionResult per action found: its handler's result, or for an action whose
         `validate` declined, `success=False` with `data["skipped"] = True`. Names that match no
         action are logged and skipped. A handler error is recorded, stored as an error memory in
-        the message's room, and re-raised (the actions after it do not run).
+        the message's room, and re-raised (the actions after it do not run). Each result is also
+        appended to `state.data["actionResults"]`, as ElizaOS keeps them for the next actions.
         """
         results: list[ActionResult] = []
         for response in responses:
@@ -152,10 +153,10 @@ class ActionDispatcher:
                     )
                     continue
                 skipped = await self._declined(action, message, state)
-                if skipped is not None:
-                    results.append(skipped)
-                    continue
-                results.append(await self._run(action, message, responses, state, callback))
+                result = skipped or await self._run(action, message, responses, state, callback)
+                results.append(result)
+                if state is not None:  # later actions (and ACTION_STATE) see what ran before
+                    state.data.setdefault("actionResults", []).append(result)
         return results
 
     async def _declined(

@@ -18,16 +18,17 @@ from typing import Any
 from services.orchestrator.connections import fact_event
 from services.orchestrator.run_recorder import RunRecorder
 from services.orchestrator.runtime.actions import ActionDispatcher
-from services.orchestrator.runtime.context import current_run_id, in_run
+from services.orchestrator.runtime.context import current_run_id, in_outbox, in_run
 from services.orchestrator.runtime.database_api import DatabaseApi
 from services.orchestrator.runtime.evaluators import EvaluatorRunner
-from services.orchestrator.runtime.events import EventBus
+from services.orchestrator.runtime.events import EventBus, EventType
 from services.orchestrator.runtime.models import ModelRegistry
-from services.orchestrator.runtime.plugin_loader import load_plugin, order_plugins
+from services.orchestrator.runtime.plugin_loader import load_plugin, order_plugins, resolve_plugins
 from services.orchestrator.runtime.services import ServiceRegistry
-from services.orchestrator.runtime.settings_lookup import get_setting
+from services.orchestrator.runtime.settings_lookup import get_setting, secret_values
 from services.orchestrator.runtime.sinks import StoreSink, default_stream
 from services.orchestrator.runtime.state import StateComposer
+from services.orchestrator.runtime.task_api import TaskApi
 from shared.bus import Bus
 from shared.character import Character
 from shared.errors import ConfigurationError
@@ -40,6 +41,7 @@ from shared.events import (
     WorldCreated,
 )
 from shared.eventstore import EventStore
+from shared.ids import derived_id
 from shared.plugin import (
     Action,
     ActionResult,
@@ -55,6 +57,7 @@ from shared.plugin import (
     State,
     TaskWorker,
 )
+from shared.secrets import Scrubber
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +69,13 @@ def in_recorder(recorder: RunRecorder) -> Iterator[RunRecorder]:
     """Collect the runtime's writes in `recorder` (a message's run) instead of appending them."""
     token = _recorder.set(recorder)
     try:
-        with in_run(recorder.run_id):
+        with in_run(recorder.run_id), in_outbox(recorder.outbox):
             yield recorder
     finally:
         _recorder.reset(token)
 
 
-class AgentRuntime(DatabaseApi):
+class AgentRuntime(DatabaseApi, TaskApi):
     """One agent: its character, plugins and everything they registered."""
 
     def __init__(
@@ -83,6 +86,7 @@ class AgentRuntime(DatabaseApi):
         bus: Bus | None = None,
         nc: Any = None,
         db: Any = None,
+        pool: Any = None,
         plugins: Sequence[Plugin | str] = (),
         provider_timeout: float = 10.0,
         model_timeout: float = 60.0,
@@ -92,6 +96,9 @@ class AgentRuntime(DatabaseApi):
         self.store = store
         self.nc = nc
         self.db = db  # the agent's read model (shared.readmodel); None: no reads
+        self.pool = pool  # tasks and bulk connections read Postgres directly
+        self._task_store = None
+        self._scheduler = None
         self.actions: list[Action] = []
         self.providers: list[Provider] = []
         self.evaluators: list[Evaluator] = []
@@ -102,10 +109,11 @@ class AgentRuntime(DatabaseApi):
         self.embedding_dimension: int | None = None
         self._initial_plugins = list(plugins)
         self._initialized = False
-        self._sink = StoreSink(store, self._agent_id)
+        self.scrubber = Scrubber(secret_values(character))
+        self._sink = StoreSink(store, self._agent_id, self.scrubber)
         self.services = ServiceRegistry()
         self.events = EventBus(self._agent_id, bus)
-        self.models = ModelRegistry(self, self, timeout=model_timeout)
+        self.models = ModelRegistry(self, self, timeout=model_timeout, emit=self.emit_event)
         self.state = StateComposer(self, self.providers, self, timeout=provider_timeout)
         self.dispatcher = ActionDispatcher(
             self, self.actions, self, self._store_memory, self.emit_event
@@ -163,7 +171,7 @@ class AgentRuntime(DatabaseApi):
             log.warning("agent %s already initialized", self._character.name)
             return
         plugins = [load_plugin(p) if isinstance(p, str) else p for p in self._initial_plugins]
-        plugins += [load_plugin(name) for name in self._character.plugins]
+        plugins += resolve_plugins(self._character.plugins)
         for plugin in order_plugins(plugins):
             await self.register_plugin(plugin)
         await self.store.head()  # the store answers: fail early if the database does not
@@ -176,6 +184,7 @@ class AgentRuntime(DatabaseApi):
 
     async def stop(self) -> None:
         """Stop services, clear caches and handlers (the store's pool is the caller's)."""
+        await self.stop_task_scheduler()
         await self.services.stop_all()
         await self.models.stop()
         self.state.clear_cache()
@@ -200,11 +209,16 @@ class AgentRuntime(DatabaseApi):
         )  # fmt: skip
 
     async def _ensure_embedding_dimension(self) -> None:
-        try:
-            probe = await self.use_model("TEXT_EMBEDDING", {"text": None})
-        except Exception as exc:
-            log.warning("no embedding model answered (%s): memories get no embeddings", exc)
-            return
+        """Probe the embedding model. The call is logged as the agent's start-up run, whose event
+        ids are derived from the agent: the first start records it, restarts add nothing."""
+        startup = RunRecorder(derived_id(self._agent_id, "startup"), self._agent_id, self._agent_id)
+        with in_recorder(startup):
+            try:
+                probe = await self.use_model("TEXT_EMBEDDING", {"text": None})
+            except Exception as exc:
+                log.warning("no embedding model answered (%s): memories get no embeddings", exc)
+                probe = None
+        await self.store.append(startup.events)
         if isinstance(probe, list):
             self.embedding_dimension = len(probe)
 
@@ -322,6 +336,23 @@ class AgentRuntime(DatabaseApi):
     async def emit_event(self, event: str | list[str], params: dict[str, Any]) -> None:
         """Run the handlers and publish on `event.<name>`; handler errors are isolated."""
         await self.events.emit_event(event, params)
+
+    async def handle_message(self, message: Memory, callback: HandlerCallback) -> None:
+        """Emit MESSAGE_RECEIVED for a platform message (the bootstrap plugin's handler answers
+        it through `callback`). Unlike other events, a handler error is raised, so the delivery
+        is retried rather than lost."""
+        if not self.events.get_event(EventType.MESSAGE_RECEIVED):
+            raise ConfigurationError(
+                f"agent {self._character.name} has no MESSAGE_RECEIVED handler: load the "
+                "bootstrap plugin (plugins.bootstrap) or a plugin that handles messages"
+            )
+        params = {
+            "runtime": self,
+            "message": message,
+            "callback": callback,
+            "source": message.content.get("source"),
+        }
+        await self.events.emit_event(EventType.MESSAGE_RECEIVED, params, raise_errors=True)
 
     # --- state, actions, evaluators ---------------------------------------------------------
 

@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared.events import EventData, now_ms
+from shared.events import EventData, OutboundMessage, now_ms
 
 
 @dataclass
@@ -70,6 +70,39 @@ def in_action(action: ActionContext) -> Iterator[ActionContext]:
         yield action
     finally:
         _action.reset(token)
+
+
+class Outbox:
+    """Messages a run publishes only once its events are committed (a transactional outbox).
+
+    Inside a message's run, runtime events and replies are queued here instead of published; the
+    orchestrator stores them in the run's `run.outbox` event and publishes them after the commit.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[OutboundMessage] = []
+
+    def add(self, subject: str, body: dict[str, Any], msg_id: str) -> None:
+        """Queue one message for publishing after the commit."""
+        self.messages.append(OutboundMessage(subject=subject, msg_id=msg_id, body=body))
+
+
+_outbox: ContextVar[Outbox | None] = ContextVar("elizabus_outbox", default=None)
+
+
+def current_outbox() -> Outbox | None:
+    """The outbox of the run the calling task is in, if it has one."""
+    return _outbox.get()
+
+
+@contextmanager
+def in_outbox(outbox: Outbox) -> Iterator[Outbox]:
+    """Queue the block's publishes in `outbox` instead of publishing them."""
+    token = _outbox.set(outbox)
+    try:
+        yield outbox
+    finally:
+        _outbox.reset(token)
 
 
 class EventSink(Protocol):

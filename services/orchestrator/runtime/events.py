@@ -22,50 +22,19 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.orchestrator.runtime.context import current_run_id
+from services.orchestrator.runtime.context import current_outbox, current_run_id
 from shared import subjects
 from shared.bus import Bus
 from shared.events import now_ms
 from shared.plugin import EventHandler
+from shared.runtime_events import EventType
+
+__all__ = ["EmittedEvent", "EventBus", "EventType", "handler_name", "json_safe"]
 
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 32
 """Nesting below this depth in event params is published as a placeholder string."""
-
-
-class EventType(enum.StrEnum):
-    """The event names the ElizaOS runtime and its plugins emit (plugins may add plain strings)."""
-
-    WORLD_JOINED = "WORLD_JOINED"
-    WORLD_CONNECTED = "WORLD_CONNECTED"
-    WORLD_LEFT = "WORLD_LEFT"
-    ENTITY_JOINED = "ENTITY_JOINED"
-    ENTITY_LEFT = "ENTITY_LEFT"
-    ENTITY_UPDATED = "ENTITY_UPDATED"
-    ROOM_JOINED = "ROOM_JOINED"
-    ROOM_LEFT = "ROOM_LEFT"
-    MESSAGE_RECEIVED = "MESSAGE_RECEIVED"
-    MESSAGE_SENT = "MESSAGE_SENT"
-    MESSAGE_DELETED = "MESSAGE_DELETED"
-    CHANNEL_CLEARED = "CHANNEL_CLEARED"
-    VOICE_MESSAGE_RECEIVED = "VOICE_MESSAGE_RECEIVED"
-    VOICE_MESSAGE_SENT = "VOICE_MESSAGE_SENT"
-    REACTION_RECEIVED = "REACTION_RECEIVED"
-    POST_GENERATED = "POST_GENERATED"
-    INTERACTION_RECEIVED = "INTERACTION_RECEIVED"
-    RUN_STARTED = "RUN_STARTED"
-    RUN_ENDED = "RUN_ENDED"
-    RUN_TIMEOUT = "RUN_TIMEOUT"
-    ACTION_STARTED = "ACTION_STARTED"
-    ACTION_COMPLETED = "ACTION_COMPLETED"
-    EVALUATOR_STARTED = "EVALUATOR_STARTED"
-    EVALUATOR_COMPLETED = "EVALUATOR_COMPLETED"
-    MODEL_USED = "MODEL_USED"
-    EMBEDDING_GENERATION_REQUESTED = "EMBEDDING_GENERATION_REQUESTED"
-    EMBEDDING_GENERATION_COMPLETED = "EMBEDDING_GENERATION_COMPLETED"
-    EMBEDDING_GENERATION_FAILED = "EMBEDDING_GENERATION_FAILED"
-    CONTROL_MESSAGE = "CONTROL_MESSAGE"
 
 
 class EmittedEvent(BaseModel):
@@ -117,28 +86,49 @@ class EventBus:
         """Forget every handler (the runtime's stop)."""
         self._handlers.clear()
 
-    async def emit_event(self, event: str | Sequence[str], params: dict[str, Any]) -> None:
+    async def emit_event(
+        self, event: str | Sequence[str], params: dict[str, Any], *, raise_errors: bool = False
+    ) -> None:
         """Run the handlers of each named event and publish it on `event.<name>`.
 
         Names are handled one after the other; for each, its handlers and the publish run at
         once. A failing handler or publish is logged and never raised, so emitting is safe
-        anywhere in a run.
+        anywhere in a run. Inside a message's run the publish is queued in the run's outbox and
+        happens after the run commits, so a run that is redone publishes nothing twice.
+
+        `raise_errors` (the orchestrator's MESSAGE_RECEIVED): every handler still runs, then the
+        first handler error is raised, so the delivery is retried instead of lost.
         """
         names = [event] if isinstance(event, str) else list(event)
         for name in names:
             key = str(name)
-            jobs = [self._run_handler(key, handler, params) for handler in self.get_event(key)]
-            if self.bus is not None:
+            jobs = [
+                self._run_handler(key, handler, params, raise_errors)
+                for handler in self.get_event(key)
+            ]
+            outbox = current_outbox()
+            if outbox is not None:  # inside a run: published after the run commits
+                body = self.envelope(key, params)
+                outbox.add(subjects.event(key), body.model_dump(mode="json"), str(body.id))
+            elif self.bus is not None:
                 # the body is taken before any handler runs, so it is what was emitted
                 jobs.append(self._publish(self.bus, self.envelope(key, params)))
             if jobs:
-                await asyncio.gather(*jobs)
+                results = await asyncio.gather(*jobs, return_exceptions=raise_errors)
+                errors = [r for r in results if isinstance(r, BaseException)]
+                if errors:
+                    raise errors[0]
 
-    async def _run_handler(self, name: str, handler: EventHandler, params: dict[str, Any]) -> None:
-        """Await one handler; log its error with the event and handler names instead of raising."""
+    async def _run_handler(
+        self, name: str, handler: EventHandler, params: dict[str, Any], reraise: bool = False
+    ) -> None:
+        """Await one handler; log its error with the event and handler names (and re-raise it
+        only when asked)."""
         try:
             await handler(params)
         except Exception:
+            if reraise:
+                raise
             log.exception(
                 "event %s: handler %s failed (the other handlers still ran); fix the handler or "
                 "the plugin that registered it",

@@ -16,7 +16,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -41,6 +41,7 @@ from shared.events import ModelFailed, ModelUsed, now_ms
 from shared.messages import ModelType
 from shared.model_client import decode_response, encode_request
 from shared.plugin import ModelHandlerFn, Runtime
+from shared.runtime_events import EventType
 
 __all__ = ["BUS_PROVIDER", "ModelCandidate", "ModelRegistry", "loggable", "redact_response"]
 
@@ -115,7 +116,8 @@ class ModelRegistry:
     """Model handlers by priority, in process and on remote workers, with failover.
 
     `runtime` is handed to in-process handlers (may be None in tests); `sink` records the
-    `model.used` / `model.failed` events; `timeout` bounds each attempt, in process or remote.
+    `model.used` / `model.failed` events; `timeout` bounds each attempt, in process or remote;
+    `emit` (the runtime's emit_event) announces MODEL_USED after each successful call.
     Remote workers are seen only between `start(nc)` and `stop()`.
     """
 
@@ -128,8 +130,10 @@ class ModelRegistry:
         agent_id: uuid.UUID | None = None,
         bucket: str = MODELS_BUCKET,
         ttl: float = DEFAULT_HEARTBEAT_SECONDS * TTL_HEARTBEATS,
+        emit: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
         self.runtime = runtime
+        self.emit = emit
         self.sink = sink
         self.timeout = timeout
         self.bucket = bucket
@@ -384,12 +388,20 @@ class ModelRegistry:
         run_id: uuid.UUID | None,
     ) -> None:
         action = current_action()
+        duration_ms = (time.perf_counter() - started) * 1000.0
+        if self.emit is not None:  # ElizaOS's MODEL_USED event, for other services to follow
+            await self.emit(
+                EventType.MODEL_USED,
+                {"runId": str(run_id) if run_id else None, "type": candidate.model_type,
+                 "provider": candidate.provider, "durationMs": duration_ms,
+                 "actionName": action.action_name if action is not None else None},
+            )  # fmt: skip
         await self.sink.record(
             ModelUsed(
                 agent_id=self.agent_id, run_id=run_id, model_type=candidate.model_type,
                 provider=candidate.provider, params=loggable(params),
                 response=redact_response(result),
-                duration_ms=(time.perf_counter() - started) * 1000.0,
+                duration_ms=duration_ms,
                 action_context=action.as_dict() if action is not None else None, at=now_ms(),
             )
         )  # fmt: skip

@@ -2,19 +2,59 @@
 
 A character's `plugins` list names each plugin either by its Python entry point (group
 `elizabus.plugins`, as installed packages declare it) or by a dotted path to a `Plugin` object
-(`package.module:attribute` or `package.module.attribute`).
+(`package.module:attribute` or `package.module.attribute`). ElizaOS package names are understood
+too, so an ElizaOS character file loads unchanged: `@elizaos/plugin-bootstrap` is our bootstrap
+plugin, `@elizaos/plugin-sql` is built in (the event store), model-provider plugins are served by
+model workers, and other `@elizaos/` packages (Node.js code) are skipped with a warning.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 
 from shared.errors import ConfigurationError
 from shared.plugin import Plugin
 
+log = logging.getLogger(__name__)
+
 ENTRY_POINT_GROUP = "elizabus.plugins"
+
+ELIZAOS_ALIASES = {"@elizaos/plugin-bootstrap": "bootstrap"}
+"""ElizaOS package names with a Python port here, by entry point name."""
+
+BUILT_IN = {"@elizaos/plugin-sql": "the Postgres event store and its projections"}
+"""ElizaOS packages whose job the elizabus services do themselves."""
+
+MODEL_PROVIDER_PLUGINS = frozenset(
+    f"@elizaos/plugin-{name}"
+    for name in ("openai", "anthropic", "ollama", "openrouter", "google-genai", "groq",
+                 "local-ai", "local-embedding", "venice", "redpill", "deepseek", "mistral")
+)  # fmt: skip
+"""ElizaOS model-provider packages: in elizabus, model workers (`elizabus worker model`) serve
+their model types over the bus, configured by ELIZABUS_MODEL_* settings."""
+
+
+def resolve_plugins(specs: Iterable[str]) -> list[Plugin]:
+    """The plugins a character's `plugins` list names, ElizaOS names included (see the module
+    docstring). A Python entry point or dotted path that cannot be loaded is an error."""
+    plugins: list[Plugin] = []
+    for spec in specs:
+        if spec in BUILT_IN:
+            log.info("plugin %s: built in (%s)", spec, BUILT_IN[spec])
+        elif spec in MODEL_PROVIDER_PLUGINS:
+            log.info("plugin %s: its models are served by model workers on model.<TYPE>", spec)
+        elif spec.startswith("@") and spec not in ELIZAOS_ALIASES:
+            log.warning(
+                "plugin %s is a Node.js package with no Python port installed: the agent runs "
+                "without it (write one and name it by entry point or dotted path)",
+                spec,
+            )
+        else:
+            plugins.append(load_plugin(ELIZAOS_ALIASES.get(spec, spec)))
+    return plugins
 
 
 def load_plugin(spec: str) -> Plugin:

@@ -7,6 +7,7 @@ import uuid
 from services.orchestrator.runtime.context import current_run_id
 from shared.events import EventData, EventMetadata, NewEvent
 from shared.eventstore import EventStore
+from shared.secrets import Scrubber
 
 
 def default_stream(payload: EventData, agent_id: uuid.UUID) -> str:
@@ -19,21 +20,23 @@ def default_stream(payload: EventData, agent_id: uuid.UUID) -> str:
 class StoreSink:
     """EventSink that appends each event at once, in its own transaction."""
 
-    def __init__(self, store: EventStore, agent_id: uuid.UUID) -> None:
+    def __init__(
+        self, store: EventStore, agent_id: uuid.UUID, scrubber: Scrubber | None = None
+    ) -> None:
         self.store = store
         self.agent_id = agent_id
+        self.scrubber = scrubber or Scrubber()
 
     async def record(
         self, payload: EventData, stream_id: str | None = None, event_id: uuid.UUID | None = None
     ) -> None:
-        """Append one event now."""
-        await self.store.append(
-            [
-                NewEvent.of(
-                    payload,
-                    event_id=event_id or uuid.uuid4(),
-                    stream_id=stream_id or default_stream(payload, self.agent_id),
-                    metadata=EventMetadata(agent_id=self.agent_id, run_id=current_run_id()),
-                )
-            ]
+        """Append one event now, with the agent's secrets scrubbed from it."""
+        event = NewEvent.of(
+            payload,
+            event_id=event_id or uuid.uuid4(),
+            stream_id=stream_id or default_stream(payload, self.agent_id),
+            metadata=EventMetadata(agent_id=self.agent_id, run_id=current_run_id()),
         )
+        if self.scrubber:
+            event.data = self.scrubber.data(event.data)
+        await self.store.append([event])

@@ -1,0 +1,25 @@
+"""The bootstrap plugin: an ElizaOS agent's default behaviour, loaded into every agent unless the
+character's settings say IGNORE_BOOTSTRAP."""
+
+from __future__ import annotations
+
+from plugins.bootstrap.actions import BOOTSTRAP_ACTIONS
+from plugins.bootstrap.context import BOOTSTRAP_PROVIDERS
+from plugins.bootstrap.evaluators import BOOTSTRAP_EVALUATORS
+from plugins.bootstrap.message_handler import on_message_received
+from shared.plugin import Plugin
+from shared.runtime_events import EventType
+
+BOOTSTRAP_PLUGIN_NAME = "bootstrap"
+
+
+def bootstrap_plugin() -> Plugin:
+    """A fresh bootstrap Plugin (one per agent: registering mutates nothing shared)."""
+    return Plugin(
+        name=BOOTSTRAP_PLUGIN_NAME,
+        description="Message handling, core actions, providers and the reflection evaluator",
+        actions=list(BOOTSTRAP_ACTIONS),
+        providers=list(BOOTSTRAP_PROVIDERS),
+        evaluators=list(BOOTSTRAP_EVALUATORS),
+        events={EventType.MESSAGE_RECEIVED: [on_message_received]},
+    )

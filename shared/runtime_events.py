@@ -1,0 +1,43 @@
+"""The names of the runtime's events (ElizaOS's EventType), shared by the runtime and plugins.
+
+Plugins register handlers for these names (`Plugin.events`) and the runtime publishes each
+emission on JetStream subject `event.<name>`; plugins may add their own plain-string names.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class EventType(enum.StrEnum):
+    """The event names the ElizaOS runtime and its plugins emit (plugins may add plain strings)."""
+
+    WORLD_JOINED = "WORLD_JOINED"
+    WORLD_CONNECTED = "WORLD_CONNECTED"
+    WORLD_LEFT = "WORLD_LEFT"
+    ENTITY_JOINED = "ENTITY_JOINED"
+    ENTITY_LEFT = "ENTITY_LEFT"
+    ENTITY_UPDATED = "ENTITY_UPDATED"
+    ROOM_JOINED = "ROOM_JOINED"
+    ROOM_LEFT = "ROOM_LEFT"
+    MESSAGE_RECEIVED = "MESSAGE_RECEIVED"
+    MESSAGE_SENT = "MESSAGE_SENT"
+    MESSAGE_DELETED = "MESSAGE_DELETED"
+    CHANNEL_CLEARED = "CHANNEL_CLEARED"
+    VOICE_MESSAGE_RECEIVED = "VOICE_MESSAGE_RECEIVED"
+    VOICE_MESSAGE_SENT = "VOICE_MESSAGE_SENT"
+    REACTION_RECEIVED = "REACTION_RECEIVED"
+    POST_GENERATED = "POST_GENERATED"
+    INTERACTION_RECEIVED = "INTERACTION_RECEIVED"
+    RUN_STARTED = "RUN_STARTED"
+    RUN_ENDED = "RUN_ENDED"
+    RUN_TIMEOUT = "RUN_TIMEOUT"
+    ACTION_STARTED = "ACTION_STARTED"
+    ACTION_COMPLETED = "ACTION_COMPLETED"
+    EVALUATOR_STARTED = "EVALUATOR_STARTED"
+    EVALUATOR_COMPLETED = "EVALUATOR_COMPLETED"
+    MODEL_USED = "MODEL_USED"
+    EMBEDDING_GENERATION_REQUESTED = "EMBEDDING_GENERATION_REQUESTED"
+    EMBEDDING_GENERATION_COMPLETED = "EMBEDDING_GENERATION_COMPLETED"
+    EMBEDDING_GENERATION_FAILED = "EMBEDDING_GENERATION_FAILED"
+    CONTROL_MESSAGE = "CONTROL_MESSAGE"

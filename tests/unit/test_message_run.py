@@ -1,0 +1,256 @@
+"""The orchestrator's message runs on doubles: InMemoryEventStore and its read-model doubles, the
+scripted model as an in-process plugin, the in-memory bus; the bootstrap plugin does the work."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from plugins.bootstrap.plugin import bootstrap_plugin
+from services.model_worker.scripted import ScriptedModel
+from services.orchestrator.connections import ConnectionManager
+from services.orchestrator.message_run import AgentHost, MessageRunner
+from services.orchestrator.readmodel_memory import InMemoryReadModel
+from services.orchestrator.runtime.agent_runtime import AgentRuntime
+from services.orchestrator.service import Delivery, Disposition, Orchestrator
+from shared import subjects
+from shared.bus.memory_bus import InMemoryBus
+from shared.character import Character, load_character
+from shared.eventstore.memory import InMemoryEventStore
+from shared.messages import MessageSent, ModelType
+from shared.readmodel.memory import InMemoryAgentReadModel
+
+
+def runtime_for(
+    character: Character, store: InMemoryEventStore, model: ScriptedModel
+) -> AgentRuntime:
+    return AgentRuntime(
+        character, store, db=InMemoryAgentReadModel(store, character.agent_id),
+        plugins=[model.as_plugin(), bootstrap_plugin()],
+    )  # fmt: skip
+
+
+async def orchestrator(
+    characters: list[Character], store: InMemoryEventStore, model: ScriptedModel
+) -> tuple[Orchestrator, InMemoryBus]:
+    host = AgentHost([runtime_for(c, store, model) for c in characters])
+    await host.initialize()
+    bus = InMemoryBus()
+    runner = MessageRunner(store, ConnectionManager(InMemoryReadModel(store)))
+    return Orchestrator(host, runner, bus, store), bus
+
+
+async def make(script: dict[ModelType, list[object]] | None = None):
+    store = InMemoryEventStore()
+    model = ScriptedModel(script=script)
+    orch, bus = await orchestrator([load_character(None)], store, model)
+    return orch, store, bus, model
+
+
+def replies(bus: InMemoryBus) -> list[MessageSent]:
+    return [
+        MessageSent.model_validate_json(p.body)
+        for p in bus.published
+        if p.subject.startswith("message.sent.")
+    ]
+
+
+def inbound(text: str = "hello there", msg_id: uuid.UUID | None = None, **over: object) -> bytes:
+    body = {
+        "id": str(msg_id or uuid.uuid4()),
+        "source": "test",
+        "entity": {"id": "u1", "name": "Alice", "username": "alice"},
+        "room": {"id": "r1", "name": "general", "type": "GROUP", "server_id": "s1"},
+        "content": {"text": text},
+    } | over
+    return json.dumps(body).encode()
+
+
+async def test_a_message_gets_a_reply_and_its_run_is_recorded() -> None:
+    orch, store, bus, _ = await make()
+    before = len(store.events)  # the agent's own entity, world, room at initialize
+    assert await orch.process(Delivery(inbound("what is event sourcing?"))) is Disposition.ACK
+    [reply] = replies(bus)
+    assert reply.content.text and "REPLY" in reply.content.actions
+    run = store.events[before:]
+    types = [e.type for e in run]
+    assert types[0] == "run.started" and types[-2:] == ["run.ended", "run.outbox"]
+    expected_types = (
+        "entity.created",
+        "room.created",
+        "world.created",
+        "participant.added",
+        "memory.created",
+        "model.used",
+        "action.executed",
+        "message.sent",
+    )
+    for expected in expected_types:
+        assert expected in types, expected
+    assert {e.metadata.get("run_id") for e in run} == {str(reply.run_id)}
+    used = [e.data for e in run if e.type == "model.used"]
+    kinds = [u["model_type"] for u in used]
+    # message embedding, should-respond (GROUP room, not named), the answer, reply embedding
+    assert kinds[0] == "TEXT_EMBEDDING" and kinds.count("TEXT_LARGE") == 1
+    assert "TEXT_SMALL" in kinds and kinds[-1] == "TEXT_EMBEDDING"
+    assert used[0]["response"] == "[array]"
+    large = next(u for u in used if u["model_type"] == "TEXT_LARGE")
+    assert "what is event sourcing?" in large["params"]["prompt"]
+    # runtime events went out with the reply, after the commit, each once
+    events = [p.subject for p in bus.published if p.subject.startswith("event.")]
+    for name in ("RUN_STARTED", "MESSAGE_RECEIVED", "ACTION_STARTED", "ACTION_COMPLETED",
+                 "MESSAGE_SENT", "RUN_ENDED"):  # fmt: skip
+        assert subjects.event(name) in events, name
+    outbox = store.events[-1].data["messages"]
+    assert len(outbox) == len(bus.published)
+
+
+async def test_a_direct_message_is_answered_without_asking_the_model_whether_to() -> None:
+    orch, _store, bus, model = await make()
+    await orch.process(Delivery(inbound("hi", room={"id": "dm-1", "type": "DM"})))
+    assert len(replies(bus)) == 1
+    assert ModelType.TEXT_SMALL not in [c.model_type for c in model.calls]
+
+
+async def test_a_group_message_the_model_declines_gets_no_reply() -> None:
+    decline = "<response><reasoning>talking to Bob</reasoning><action>IGNORE</action></response>"
+    orch, store, bus, model = await make({ModelType.TEXT_SMALL: [decline]})
+    await orch.process(Delivery(inbound("Bob, lunch?")))
+    assert replies(bus) == []
+    assert ModelType.TEXT_LARGE not in [c.model_type for c in model.calls]
+    ended = [e.data for e in store.events if e.type == "run.ended"]
+    assert ended[0]["status"] == "ignored"
+
+
+async def test_naming_the_agent_in_a_group_answers_without_asking() -> None:
+    decline = "<response><action>IGNORE</action></response>"
+    orch, _, bus, _model = await make({ModelType.TEXT_SMALL: [decline]})
+    name = load_character(None).name
+    await orch.process(Delivery(inbound(f"hey {name}, what time is it?")))
+    assert len(replies(bus)) == 1
+
+
+async def test_a_duplicate_delivery_adds_nothing_and_resends_the_same_outbox() -> None:
+    orch, store, bus, model = await make()
+    body = inbound(msg_id=uuid.uuid4())
+    await orch.process(Delivery(body))
+    count, calls, published = len(store.events), len(model.calls), len(bus.published)
+    assert await orch.process(Delivery(body, num_delivered=2)) is Disposition.ACK
+    assert len(store.events) == count
+    assert len(model.calls) == calls  # checked before any handler ran: no model call at all
+    assert len(bus.published) == published  # the double dedupes by msg id, as JetStream does
+    assert all(p.msg_id is not None for p in bus.published)
+
+
+async def test_the_second_message_in_a_room_sees_the_first() -> None:
+    orch, store, _, _ = await make()
+    await orch.process(Delivery(inbound("my name is Alice and I like tea")))
+    await orch.process(Delivery(inbound("what do I like?")))
+    prompts = [
+        e.data["params"]["prompt"]
+        for e in store.events
+        if e.type == "model.used" and e.data["model_type"] == "TEXT_LARGE"
+    ]
+    assert "Alice: my name is Alice and I like tea" in prompts[1]
+    # the connection was recorded once
+    rooms = [e for e in store.events if e.type == "room.created" and e.data["type"] != "SELF"]
+    assert len(rooms) == 1
+
+
+async def test_malformed_bodies_go_to_the_dead_letter_subject_with_a_reason() -> None:
+    orch, store, bus, _ = await make()
+    assert await orch.process(Delivery(b"{not json", stream_sequence=7)) is Disposition.ACK
+    assert await orch.process(Delivery(inbound(source=""), stream_sequence=8)) is Disposition.ACK
+    assert [p.subject for p in bus.published] == [subjects.MESSAGE_DLQ] * 2
+    rejected = [e.data for e in store.events if e.type == "message.rejected"]
+    assert "invalid message.received body" in rejected[0]["reason"]
+    assert "source" in rejected[1]["reason"]
+    # a redelivery of the same bad message is not recorded twice
+    await orch.process(Delivery(b"{not json", stream_sequence=7, num_delivered=2))
+    assert len([e for e in store.events if e.type == "message.rejected"]) == 2
+
+
+async def test_an_unknown_agent_is_rejected_not_retried() -> None:
+    orch, store, bus, _ = await make()
+    body = inbound(agent_id=str(uuid.uuid4()))
+    assert await orch.process(Delivery(body, stream_sequence=1)) is Disposition.ACK
+    assert bus.published[0].subject == subjects.MESSAGE_DLQ
+    assert "unknown agent_id" in store.events[-1].data["reason"]
+
+
+async def test_an_ignore_answer_sends_no_reply() -> None:
+    ignore = (
+        "<response><thought>not for me</thought><actions>IGNORE</actions><text></text></response>"
+    )
+    orch, store, bus, _ = await make({ModelType.TEXT_LARGE: [ignore]})
+    await orch.process(Delivery(inbound()))
+    assert replies(bus) == []
+    ended = [e.data for e in store.events if e.type == "run.ended"]
+    assert ended[0]["status"] == "ignored"
+
+
+async def test_two_agents_on_one_orchestrator_never_see_each_others_data() -> None:
+    store = InMemoryEventStore()
+    ada = Character(name="Ada", secrets={"API_TOKEN": "sk-ada-secret-123"})
+    bob = Character(name="Bob")
+    orch, _ = await orchestrator([ada, bob], store, ScriptedModel())
+    # the same platform user and room talk to both agents
+    await orch.process(Delivery(inbound("my locker code is 4711", agent_id=str(ada.agent_id))))
+    await orch.process(Delivery(inbound("hello Bob", agent_id=str(bob.agent_id))))
+    prompts = {
+        e.metadata["agent_id"]: e.data["params"]["prompt"]
+        for e in store.events
+        if e.type == "model.used" and e.data["model_type"] == "TEXT_LARGE"
+    }
+    assert "4711" in prompts[str(ada.agent_id)]
+    assert "4711" not in prompts[str(bob.agent_id)]
+    rooms = {
+        e.data["agent_id"]: e.data["id"]
+        for e in store.events
+        if e.type == "room.created" and e.data["type"] != "SELF"
+    }
+    assert rooms[str(ada.agent_id)] != rooms[str(bob.agent_id)]  # agent-scoped ids
+    # and a character's secrets never reach the log
+    assert all("sk-ada-secret-123" not in e.model_dump_json() for e in store.events)
+
+
+async def test_the_reply_is_stored_strictly_after_the_message() -> None:
+    orch, store, _, _ = await make()
+    for i in range(20):
+        await orch.process(Delivery(inbound(f"quick message {i}")))
+    memories = [
+        e.data for e in store.events
+        if e.type == "memory.created" and e.data.get("table_name", "messages") == "messages"
+    ]  # fmt: skip
+    for message, reply in zip(memories[::2], memories[1::2], strict=True):
+        assert reply["content"]["inReplyTo"] == message["id"]
+        assert reply["created_at"] > message["created_at"]
+
+
+async def test_send_message_to_another_room_goes_to_that_rooms_channel() -> None:
+    send = "<response><actions>SEND_MESSAGE</actions><text></text></response>"
+    where = (
+        "<response><targetType>room</targetType><target>random</target>"
+        "<text>Alice is running late</text></response>"
+    )
+    orch, _, bus, _ = await make()
+    # the agent knows #random from an earlier message there
+    await orch.process(
+        Delivery(inbound("hi all", room={"id": "r2", "name": "random", "type": "DM"}))
+    )
+    models = orch.agents.default.models
+    models.register_model("TEXT_LARGE", answer(send), "script", priority=10)
+    models.register_model("TEXT_SMALL", answer(where), "script", priority=10)
+    await orch.process(
+        Delivery(inbound("tell #random I'm late", room={"id": "dm-9", "type": "DM"}))
+    )
+    sent = replies(bus)[-1]
+    assert sent.room.id == "r2" and sent.content.text == "Alice is running late"
+    assert sent.content.actions == ["SEND_MESSAGE"]
+
+
+def answer(text: str):  # type: ignore[no-untyped-def]
+    async def handler(runtime: object, params: object) -> str:
+        return text
+
+    return handler
