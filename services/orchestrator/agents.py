@@ -10,6 +10,7 @@ from shared.bus.nats_bus import NatsBus
 from shared.character import Character
 from shared.eventstore import EventStore
 from shared.plugin import Plugin
+from shared.readmodel.postgres import PostgresAgentReadModel
 from shared.settings import Settings
 
 
@@ -27,8 +28,6 @@ def build_runtime(
     settings: Settings,
 ) -> AgentRuntime:
     """One agent's runtime: its own plugins, models, caches and agent-scoped reads."""
-    from shared.readmodel.postgres import PostgresAgentReadModel  # the data layer's read side
-
     return AgentRuntime(
         character,
         store,

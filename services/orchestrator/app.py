@@ -15,6 +15,7 @@ from services.orchestrator.agents import build_runtime
 from services.orchestrator.connections import ConnectionManager
 from services.orchestrator.message_run import AgentHost, MessageRunner
 from services.orchestrator.readmodel import PostgresReadModel
+from services.orchestrator.runtime.settings_lookup import secret_values
 from services.orchestrator.service import Delivery, Disposition, Orchestrator
 from shared import subjects
 from shared.bus.nats_bus import NatsBus, ensure_streams
@@ -22,6 +23,7 @@ from shared.character import Character, load_character
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.projections import PostgresProjector
+from shared.secrets import Scrubber, install_log_scrubber
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,5 +109,7 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
 async def run_orchestrator(settings: Settings, character_paths: list[Path]) -> None:
     """Run the orchestrator until SIGINT/SIGTERM."""
     characters = [load_character(p) for p in character_paths] or [load_character(None)]
+    # the hosted characters' secrets never reach a log line
+    install_log_scrubber(Scrubber(v for c in characters for v in secret_values(c)))
     app = build_app(settings, characters)
     await app.run()

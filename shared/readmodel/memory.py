@@ -90,10 +90,11 @@ def _uuid(value: Any) -> uuid.UUID | None:
     return uuid.UUID(value) if value else None
 
 
-def _memory(d: Row, similarity: float | None = None) -> Memory:
+def _memory(d: Row, similarity: float | None = None, embedding: bool = False) -> Memory:
     memory = Memory(
         id=d["id"], entity_id=d["entity_id"], agent_id=d["agent_id"], room_id=d["room_id"],
-        world_id=d.get("world_id"), content=d["content"], embedding=d.get("embedding"),
+        world_id=d.get("world_id"), content=d["content"],
+        embedding=d.get("embedding") if embedding else None,
         created_at=d["created_at"], unique=d.get("unique", True), metadata=d.get("metadata") or {},
     )  # fmt: skip
     if similarity is not None:
@@ -168,7 +169,7 @@ class InMemoryAgentReadModel:
     async def get_memory_by_id(self, memory_id: uuid.UUID) -> Memory | None:
         """One memory of this agent, or None."""
         row = self._tables().memories.get(str(memory_id))
-        return _memory(row) if row else None
+        return _memory(row, embedding=True) if row else None
 
     async def search_memories(
         self,

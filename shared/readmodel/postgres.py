@@ -18,8 +18,11 @@ from shared.plugin import Memory
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
 
 _MEMORY_COLUMNS = (
-    'id, agent_id, entity_id, room_id, world_id, content, embedding, "unique", created_at, metadata'
+    'id, agent_id, entity_id, room_id, world_id, content, NULL::vector AS embedding, "unique", '
+    "created_at, metadata"
 )
+"""Lists and searches leave embeddings out (384+ floats a row to decode); by id includes it."""
+_MEMORY_COLUMNS_WITH_EMBEDDING = _MEMORY_COLUMNS.replace("NULL::vector AS embedding", "embedding")
 _MEMORIES = f"""
 SELECT {_MEMORY_COLUMNS} FROM memories
 WHERE agent_id = $1 AND table_name = $2
@@ -105,7 +108,8 @@ class PostgresAgentReadModel:
     async def get_memory_by_id(self, memory_id: uuid.UUID) -> Memory | None:
         """One memory of this agent, or None."""
         row = await self.pool.fetchrow(
-            f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE id = $1 AND agent_id = $2",
+            f"SELECT {_MEMORY_COLUMNS_WITH_EMBEDDING} FROM memories "
+            "WHERE id = $1 AND agent_id = $2",
             memory_id,
             self._agent_id,
         )

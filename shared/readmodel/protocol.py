@@ -31,10 +31,13 @@ class AgentReadModel(Protocol):
         end: int | None = None,
     ) -> list[Memory]:
         """Memories of a table, newest first (created_at descending, as ElizaOS's getMemories),
-        at most `count`; `start`/`end` bound created_at inclusively."""
+        at most `count`; `start`/`end` bound created_at inclusively. Without their embeddings
+        (decoding hundreds of floats a row is most of a list's cost): use get_memory_by_id."""
         ...
 
-    async def get_memory_by_id(self, memory_id: uuid.UUID) -> Memory | None: ...
+    async def get_memory_by_id(self, memory_id: uuid.UUID) -> Memory | None:
+        """One memory of this agent, with its embedding, or None."""
+        ...
 
     async def search_memories(
         self,
@@ -49,7 +52,7 @@ class AgentReadModel(Protocol):
     ) -> list[Memory]:
         """Memories whose cosine similarity to `embedding` is at least `match_threshold`, most
         similar first, at most `count`; only embeddings of the query's dimension are compared.
-        Each memory carries its score as the extra field `similarity`."""
+        Each memory carries its score as the extra field `similarity`, and no embedding."""
         ...
 
     async def get_entity_by_id(self, entity_id: uuid.UUID) -> Entity | None: ...

@@ -24,6 +24,7 @@ from services.orchestrator.runtime.evaluators import EvaluatorRunner
 from services.orchestrator.runtime.events import EventBus, EventType
 from services.orchestrator.runtime.models import ModelRegistry
 from services.orchestrator.runtime.plugin_loader import load_plugin, order_plugins, resolve_plugins
+from services.orchestrator.runtime.read_cache import run_read_cache
 from services.orchestrator.runtime.services import ServiceRegistry
 from services.orchestrator.runtime.settings_lookup import get_setting, secret_values
 from services.orchestrator.runtime.sinks import StoreSink, default_stream
@@ -69,7 +70,7 @@ def in_recorder(recorder: RunRecorder) -> Iterator[RunRecorder]:
     """Collect the runtime's writes in `recorder` (a message's run) instead of appending them."""
     token = _recorder.set(recorder)
     try:
-        with in_run(recorder.run_id), in_outbox(recorder.outbox):
+        with in_run(recorder.run_id), in_outbox(recorder.outbox), run_read_cache():
             yield recorder
     finally:
         _recorder.reset(token)

@@ -1,13 +1,14 @@
 """The read half of the agent's database surface: delegates to the agent's read model.
 
 Reads see what is committed: inside a message's run, the run's own writes are not visible until
-the run commits its single append.
+the run commits its single append, and a repeated read is answered from the first (read_cache).
 """
 
 from __future__ import annotations
 
 import uuid
 
+from services.orchestrator.runtime.read_cache import cached_read
 from shared.errors import ConfigurationError
 from shared.plugin import Memory
 from shared.readmodel.protocol import AgentReadModel
@@ -44,10 +45,12 @@ class DatabaseReads:
     ) -> list[Memory]:
         """Memories of a table, newest first (as ElizaOS), at most `count`; `start`/`end` bound
         created_at (epoch ms, inclusive)."""
-        return await self._db().get_memories(
+        db = self._db()
+        key = ("get_memories", room_id, table_name, count, entity_id, world_id, start, end)
+        return await cached_read(key, lambda: db.get_memories(
             room_id=room_id, table_name=table_name, count=count, entity_id=entity_id,
             world_id=world_id, start=start, end=end,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     async def get_memory_by_id(self, memory_id: uuid.UUID) -> Memory | None:
         """One memory of this agent, or None."""
@@ -82,13 +85,16 @@ class DatabaseReads:
 
     async def get_entity_by_id(self, entity_id: uuid.UUID) -> Entity | None:
         """One entity this agent knows, or None."""
-        return await self._db().get_entity_by_id(entity_id)
+        db = self._db()
+        return await cached_read(("entity", entity_id), lambda: db.get_entity_by_id(entity_id))
 
     async def get_entities_for_room(
         self, room_id: uuid.UUID, include_components: bool = False
     ) -> list[Entity]:
         """The room's participants as entities (with their components when asked)."""
-        return await self._db().get_entities_for_room(room_id, include_components)
+        db = self._db()
+        key = ("room_entities", room_id, include_components)
+        return await cached_read(key, lambda: db.get_entities_for_room(room_id, include_components))
 
     async def get_component(
         self,
@@ -113,7 +119,8 @@ class DatabaseReads:
 
     async def get_world(self, world_id: uuid.UUID) -> World | None:
         """One world of this agent, or None."""
-        return await self._db().get_world(world_id)
+        db = self._db()
+        return await cached_read(("world", world_id), lambda: db.get_world(world_id))
 
     async def get_all_worlds(self) -> list[World]:
         """Every world of this agent."""
@@ -121,7 +128,8 @@ class DatabaseReads:
 
     async def get_room(self, room_id: uuid.UUID) -> Room | None:
         """One room of this agent, or None."""
-        return await self._db().get_room(room_id)
+        db = self._db()
+        return await cached_read(("room", room_id), lambda: db.get_room(room_id))
 
     async def get_rooms(self, world_id: uuid.UUID) -> list[Room]:
         """The rooms of a world."""
@@ -133,13 +141,17 @@ class DatabaseReads:
 
     async def get_participants_for_room(self, room_id: uuid.UUID) -> list[uuid.UUID]:
         """The ids of the entities taking part in the room."""
-        return await self._db().get_participants_for_room(room_id)
+        db = self._db()
+        return await cached_read(("participants", room_id),
+                                 lambda: db.get_participants_for_room(room_id))  # fmt: skip
 
     async def get_participant_user_state(
         self, room_id: uuid.UUID, entity_id: uuid.UUID
     ) -> ParticipantState | None:
         """FOLLOWED, MUTED, or None."""
-        return await self._db().get_participant_user_state(room_id, entity_id)
+        db = self._db()
+        key = ("user_state", room_id, entity_id)
+        return await cached_read(key, lambda: db.get_participant_user_state(room_id, entity_id))
 
     # --- relationships -----------------------------------------------------------------------
 
@@ -153,4 +165,6 @@ class DatabaseReads:
         self, entity_id: uuid.UUID, tags: list[str] | None = None
     ) -> list[Relationship]:
         """Relationships with the entity on either side carrying every one of `tags`."""
-        return await self._db().get_relationships(entity_id, tags)
+        db = self._db()
+        key = ("relationships", entity_id, tuple(tags) if tags else None)
+        return await cached_read(key, lambda: db.get_relationships(entity_id, tags))

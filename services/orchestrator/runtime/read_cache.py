@@ -1,0 +1,52 @@
+"""Reads made during one run, answered once.
+
+Inside a message's run the providers, actions and evaluators often ask the same question (the
+room's recent messages, its entities, its world). A run sees the projections as they were when
+it started plus nothing of its own writes (those commit with the run), so answering a repeated
+read from the first answer changes nothing a run can observe, and saves a database round trip.
+Concurrent identical reads share one query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_reads: ContextVar[dict[Hashable, asyncio.Future[Any]] | None] = ContextVar(
+    "elizabus_run_reads", default=None
+)
+
+
+@contextmanager
+def run_read_cache() -> Iterator[None]:
+    """Answer repeated reads inside the block from their first answer."""
+    token = _reads.set({})
+    try:
+        yield
+    finally:
+        _reads.reset(token)
+
+
+async def cached_read(key: Hashable, fetch: Callable[[], Awaitable[T]]) -> T:
+    """The answer to read `key`: fetched the first time in this run, shared afterwards (a list
+    answer is copied, so a caller that sorts or extends it in place affects no one else). Outside
+    a run every call fetches."""
+    reads = _reads.get()
+    if reads is None:
+        return await fetch()
+    future = reads.get(key)
+    if future is None:
+        future = asyncio.ensure_future(fetch())
+        reads[key] = future
+    try:
+        result: T = await asyncio.shield(future)
+    except BaseException:
+        if reads.get(key) is future and future.done():
+            del reads[key]  # a failed read is not remembered: the next caller tries again
+        raise
+    return list(result) if isinstance(result, list) else result  # type: ignore[return-value]
