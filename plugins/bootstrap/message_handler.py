@@ -12,9 +12,12 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
+from plugins.bootstrap.context.format import conversation_length
+from plugins.bootstrap.evaluators.reflection import REFLECTIONS_TABLE
 from plugins.bootstrap.parsing import parse_response, parse_should_respond
 from plugins.bootstrap.templates import render, template_for
 from shared.plugin import HandlerCallback, Memory, Runtime
@@ -72,11 +75,27 @@ async def should_respond(
     return ResponseDecision(answer.respond, f"the model chose {answer.decision}: {why}")
 
 
+def warm_reads(runtime: Runtime, message: Memory) -> list[Awaitable[object]]:
+    """The reads the providers and evaluators make of every message, started at once: a run
+    answers repeated reads from the first, so the providers then find them done instead of
+    querying one after the other."""
+    reads: list[Awaitable[object]] = [
+        runtime.get_memories(room_id=message.room_id, count=conversation_length(runtime)),
+        runtime.get_memories(room_id=message.room_id, table_name=REFLECTIONS_TABLE, count=5),
+        runtime.get_entities_for_room(message.room_id),
+        runtime.get_room(message.room_id),
+    ]
+    if message.world_id is not None:
+        reads.append(runtime.get_world(message.world_id))
+    return reads
+
+
 async def handle_message(runtime: Runtime, message: Memory, callback: HandlerCallback) -> None:
     """Answer one message as an ElizaOS agent does (see the module docstring)."""
-    _, room_state = await asyncio.gather(
+    _, room_state, *_ = await asyncio.gather(
         runtime.create_memory(message),
         runtime.get_participant_user_state(message.room_id, runtime.agent_id),
+        *warm_reads(runtime, message),
     )
     decision = await should_respond(runtime, message, room_state)
     log.debug("message %s: respond=%s (%s)", message.id, decision.respond, decision.reason)

@@ -58,8 +58,9 @@ _REL_COLUMNS = "id, agent_id, source_entity_id, target_entity_id, tags, metadata
 
 
 def _memory(r: asyncpg.Record, scored: bool = False) -> Memory:
+    """A row as a Memory, unvalidated: the projector wrote it from a validated event."""
     embedding = r["embedding"]
-    memory = Memory(
+    memory = Memory.model_construct(
         id=r["id"], entity_id=r["entity_id"], agent_id=r["agent_id"], room_id=r["room_id"],
         world_id=r["world_id"], content=r["content"], created_at=r["created_at"],
         embedding=[float(x) for x in embedding.to_list()] if embedding is not None else None,

@@ -50,15 +50,12 @@ def _find_option(task: Any, wanted: str) -> str | None:
 async def _finish(runtime: Runtime, task: Any, option: str) -> None:
     """Run the task's worker with the option (unless ABORT), then delete the task."""
     if option != ABORT:
-        get_worker = getattr(runtime, "get_task_worker", None)
-        worker = get_worker(task.name) if get_worker else None
+        worker = runtime.get_task_worker(task.name)
         if worker is not None:
             await worker.execute(runtime, {"option": option}, task)
         else:
             log.warning("no task worker for %s: option %s recorded only", task.name, option)
-    delete = getattr(runtime, "delete_task", None)
-    if delete is not None:
-        await delete(task.id)
+    await runtime.delete_task(task.id)
 
 
 async def choose_option_handler(

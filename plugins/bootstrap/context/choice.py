@@ -1,9 +1,7 @@
 """CHOICE: decisions waiting for someone in this room to pick an option.
 
-Pending decisions are tasks tagged AWAITING_CHOICE with `metadata["options"]`. The plugin-facing
-`Runtime` protocol has no task methods yet, so they are read through the runtime's
-`get_tasks(room_id=..., tags=[...])` when it has one; otherwise (or when the runtime has no task
-store) there are none.
+Pending decisions are tasks tagged AWAITING_CHOICE with `metadata["options"]`, read with
+`runtime.get_tasks(room_id=..., tags=[...])`; a runtime without a task store has none.
 """
 
 from __future__ import annotations
@@ -36,11 +34,8 @@ def option_names(task: Any) -> list[dict[str, str]]:
 
 async def pending_choices(runtime: Runtime, message: Memory) -> list[Any]:
     """The room's tasks awaiting a choice that have options ([] when tasks cannot be read)."""
-    get_tasks = getattr(runtime, "get_tasks", None)
-    if get_tasks is None:
-        return []
     try:
-        tasks = await get_tasks(room_id=message.room_id, tags=[AWAITING_CHOICE])
+        tasks = await runtime.get_tasks(room_id=message.room_id, tags=[AWAITING_CHOICE])
     except ConfigurationError as exc:  # a runtime without a task store
         log.info("CHOICE has no tasks to read (%s)", exc)
         return []

@@ -10,7 +10,6 @@ from plugins.bootstrap.context.format import (
     add_header,
     conversation_length,
     format_message,
-    memory_data,
     room_names,
 )
 from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
@@ -54,7 +53,7 @@ async def get_recent_messages(runtime: Runtime, message: Memory, state: State) -
             "senderName": sender,
             "receivedMessageHeader": latest,
         },
-        data={"recentMessages": [memory_data(m) for m in history]},
+        data={"recentMessages": history},  # the Memory objects, as ElizaOS keeps them
     )
 
 

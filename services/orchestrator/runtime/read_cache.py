@@ -40,6 +40,9 @@ async def cached_read(key: Hashable, fetch: Callable[[], Awaitable[T]]) -> T:
     if reads is None:
         return await fetch()
     future = reads.get(key)
+    if future is not None and future.done() and not future.cancelled() and not future.exception():
+        result_now: T = future.result()
+        return list(result_now) if isinstance(result_now, list) else result_now  # type: ignore[return-value]
     if future is None:
         future = asyncio.ensure_future(fetch())
         reads[key] = future

@@ -20,6 +20,7 @@ from services.orchestrator.runtime.bulk_connections import (
 from services.orchestrator.runtime.bulk_connections import (
     ensure_connections as bulk_ensure_connections,
 )
+from services.orchestrator.runtime.read_cache import cached_read
 from services.orchestrator.runtime.tasks import Task, TaskScheduler, TaskStore
 from shared.errors import ConfigurationError
 from shared.eventstore import EventStore
@@ -65,9 +66,12 @@ class TaskApi:
         entity_id: uuid.UUID | None = None,
         name: str | None = None,
     ) -> list[Task]:
-        """This agent's tasks matching every filter given (all tags must be present)."""
-        return await self._tasks().get_tasks(
-            room_id=room_id, tags=tags, entity_id=entity_id, name=name
+        """This agent's tasks matching every filter given (all tags must be present); inside a
+        run a repeated query is answered from the first (see read_cache)."""
+        store = self._tasks()
+        key = ("tasks", room_id, tuple(tags) if tags else None, entity_id, name)
+        return await cached_read(
+            key, lambda: store.get_tasks(room_id=room_id, tags=tags, entity_id=entity_id, name=name)
         )
 
     async def update_task(self, task_id: uuid.UUID, **changes: Any) -> None:

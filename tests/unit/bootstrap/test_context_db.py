@@ -31,7 +31,7 @@ async def test_recent_messages_names_speakers_and_includes_the_unstored_message(
     assert "# Latest message\nBob: what's up?" in state.text
     assert state.values["senderName"] == "Bob"
     data = state.data["providers"]["RECENT_MESSAGES"]["data"]["recentMessages"]
-    assert [m["content"]["text"] for m in data][-1] == "what's up?"
+    assert [m.text for m in data][-1] == "what's up?"
 
 
 async def test_recent_messages_keeps_the_last_conversation_length_messages() -> None:
