@@ -98,15 +98,20 @@ class Orchestrator:
         return Disposition.ACK
 
     async def publish_outbox(self, outcome: RunOutcome) -> None:
-        """Publish the run's replies and runtime events at once; JetStream drops any whose
-        `Nats-Msg-Id` it has already stored (a redelivery re-sending a committed outbox)."""
-        if outcome.outbox:
-            await asyncio.gather(
-                *(
-                    self.bus.publish_durable(m.subject, to_json(m.body), msg_id=m.msg_id)
-                    for m in outcome.outbox
+        """Publish the run's replies, then its runtime events (the person waits for the reply,
+        not for the fan-out); JetStream drops any whose `Nats-Msg-Id` it has already stored (a
+        redelivery re-sending a committed outbox). Returns once all are stored."""
+        fan_out = f"{subjects.EVENT_PREFIX}."
+        replies = [m for m in outcome.outbox if not m.subject.startswith(fan_out)]
+        events = [m for m in outcome.outbox if m.subject.startswith(fan_out)]
+        for batch in (replies, events):
+            if batch:
+                await asyncio.gather(
+                    *(
+                        self.bus.publish_durable(m.subject, to_json(m.body), msg_id=m.msg_id)
+                        for m in batch
+                    )
                 )
-            )
 
     async def reject(self, d: Delivery, reason: str) -> None:
         """Record `message.rejected` and move the body to `message.dlq`, each once."""
