@@ -19,11 +19,11 @@ from tests.integration.support import Stack, wait_for
 pytestmark = pytest.mark.integration
 
 
-async def stored_count(stack: Stack, subject: str) -> int:
-    """How many messages the JetStream stream holds on one subject."""
+async def stored_count(stack: Stack, subject: str, stream: str = subjects.MESSAGES_STREAM) -> int:
+    """How many messages a JetStream stream holds on one subject."""
     nc = await nats.connect(stack.nats.url)
     try:
-        info = await nc.jetstream().stream_info(subjects.MESSAGES_STREAM, subjects_filter=subject)
+        info = await nc.jetstream().stream_info(stream, subjects_filter=subject)
         return int((info.state.subjects or {}).get(subject, 0))
     finally:
         await nc.close()
@@ -60,6 +60,14 @@ async def test_full_pipeline_reply_events_and_projections(stack: Stack) -> None:
     assert ended["status"] == "completed" and ended["duration_ms"] > 0
     outbox = [m["subject"] for m in run[-1].data["messages"]]
     assert "message.sent.test" in outbox and "event.MESSAGE_RECEIVED" in outbox
+    # the fan-out reaches JetStream (just after the reply): other services can follow every run
+    for name in ("RUN_STARTED", "MESSAGE_RECEIVED", "MESSAGE_SENT", "RUN_ENDED"):
+        subject = subjects.event(name)
+
+        async def stored(subject: str = subject) -> bool:
+            return await stored_count(stack, subject, subjects.EVENTS_STREAM) >= 1
+
+        await wait_for(stored, timeout=10)
 
     rows = await stack.pool.fetch(
         "SELECT entity_id, content, vector_dims(embedding) AS dims FROM memories "
