@@ -53,14 +53,14 @@ async def should_respond(
 ) -> ResponseDecision:
     """ElizaOS's should-respond decision, cheapest checks first; the model only decides the
     group messages no rule settles."""
-    room_type = str(message.content.get("channelType") or "GROUP").upper()
-    if room_type in ALWAYS_ANSWERED_ROOMS:
-        return ResponseDecision(True, f"{room_type} rooms are always answered")
     mentioned = mentions_agent(runtime, message.text)
-    if room_state is ParticipantState.MUTED:
+    if room_state is ParticipantState.MUTED:  # first, as ElizaOS: a muted DM stays quiet too
         if mentioned:
             return ResponseDecision(True, "the room is muted, but the agent was named")
         return ResponseDecision(False, "the room is muted")
+    room_type = str(message.content.get("channelType") or "GROUP").upper()
+    if room_type in ALWAYS_ANSWERED_ROOMS:
+        return ResponseDecision(True, f"{room_type} rooms are always answered")
     if mentioned:
         return ResponseDecision(True, "the agent was named")
     if room_state is ParticipantState.FOLLOWED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -10,13 +11,14 @@ from faststream import FastStream
 from faststream.middlewares import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker
 from faststream.nats.message import NatsMessage
+from nats.aio.msg import Msg
 
 from services.orchestrator.agents import build_runtime
 from services.orchestrator.connections import ConnectionManager
 from services.orchestrator.message_run import AgentHost, MessageRunner
 from services.orchestrator.readmodel import PostgresReadModel
 from services.orchestrator.runtime.settings_lookup import secret_values
-from services.orchestrator.service import Delivery, Disposition, Orchestrator
+from services.orchestrator.service import Delivery, Disposition, Orchestrator, retry_delay
 from shared import subjects
 from shared.bus.nats_bus import NatsBus, ensure_streams
 from shared.character import Character, load_character
@@ -28,8 +30,19 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-NAK_DELAY_SECONDS = 1.0
-MAX_DELIVER = 5
+MAX_DELIVER = 8
+"""Deliveries before a failing message is dead-lettered; with retry_delay's back-off the last one
+comes about a minute and a half after the first, so short outages are ridden out."""
+
+
+async def _keep_in_progress(raw: Msg, every: float) -> None:
+    """Send JetStream "in progress" for `raw` every `every` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(max(every, 0.5))
+        try:
+            await raw.in_progress()
+        except Exception as exc:  # a lost heartbeat only risks a redelivery, which is harmless
+            log.debug("in-progress heartbeat failed: %r", exc)
 
 
 async def _the_message(message: NatsMessage) -> NatsMessage:
@@ -44,9 +57,15 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
     database_url = settings.resolved_database_url()
     # per-message access logs at DEBUG: they are the hot path's most expensive lines at INFO
     # apply_types=False: no dependency injection per message; the handler gets the message itself
+    # logger: FastStream's records go through the root handlers, where secrets are scrubbed
     broker = NatsBroker(
-        nats_url, name="elizabus-orchestrator", log_level=logging.DEBUG, apply_types=False
+        nats_url,
+        name="elizabus-orchestrator",
+        log_level=logging.DEBUG,
+        apply_types=False,
+        logger=logging.getLogger("elizabus.faststream"),
     )
+    scrubber = Scrubber(v for c in characters for v in secret_values(c))
     app = FastStream(broker)
     parts: dict[str, Any] = {}
 
@@ -64,7 +83,13 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
         parts.update(bus=bus, pool=pool, host=host)
         runner = MessageRunner(store, ConnectionManager(PostgresReadModel(pool)))
         parts["service"] = Orchestrator(
-            host, runner, bus, store, max_deliver=MAX_DELIVER, fault=settings.fault
+            host,
+            runner,
+            bus,
+            store,
+            max_deliver=MAX_DELIVER,
+            fault=settings.fault,
+            scrubber=scrubber,
         )
         names = ", ".join(f"{c.name} ({c.agent_id})" for c in characters)
         log.info("orchestrator ready: agents %s", names)
@@ -88,11 +113,17 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
             stream_sequence=meta.sequence.stream,
             num_delivered=meta.num_delivered,
         )
-        disposition = await parts["service"].process(delivery)
+        # a run may outlast ack_wait (several model calls): tell JetStream it is being worked on,
+        # or it would deliver the message again to another orchestrator meanwhile
+        beat = asyncio.create_task(_keep_in_progress(raw, settings.ack_wait_seconds / 3))
+        try:
+            disposition = await parts["service"].process(delivery)
+        finally:
+            beat.cancel()
         if disposition is Disposition.ACK:
             await msg.ack()
         else:
-            await msg.nack(delay=NAK_DELAY_SECONDS)
+            await msg.nack(delay=retry_delay(meta.num_delivered))
 
     @app.on_shutdown
     async def stop() -> None:
@@ -109,7 +140,7 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
 async def run_orchestrator(settings: Settings, character_paths: list[Path]) -> None:
     """Run the orchestrator until SIGINT/SIGTERM."""
     characters = [load_character(p) for p in character_paths] or [load_character(None)]
+    app = build_app(settings, characters)
     # the hosted characters' secrets never reach a log line
     install_log_scrubber(Scrubber(v for c in characters for v in secret_values(c)))
-    app = build_app(settings, characters)
     await app.run()

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 
 from services.orchestrator.connections import Connection, ConnectionManager
-from services.orchestrator.replies import ReplySink, reply_id
+from services.orchestrator.replies import ReplySink
 from services.orchestrator.run_recorder import RunRecorder
 from services.orchestrator.runtime.agent_runtime import AgentRuntime, in_recorder
 from services.orchestrator.runtime.events import EventType
@@ -25,7 +25,7 @@ from shared.errors import ConfigurationError
 from shared.events import OutboundMessage, RunEnded, RunOutbox, RunStarted, now_ms
 from shared.eventstore import EventStore
 from shared.ids import create_unique_uuid, derived_id
-from shared.messages import MessageReceived, MessageSent
+from shared.messages import MessageReceived
 from shared.plugin import Memory
 
 
@@ -38,15 +38,6 @@ class RunOutcome:
     outbox: list[OutboundMessage]
     duplicate: bool
 
-    @property
-    def replies(self) -> list[MessageSent]:
-        """The agent's messages among the outbox."""
-        return [
-            MessageSent.model_validate(m.body)
-            for m in self.outbox
-            if m.subject.startswith("message.sent.")
-        ]
-
 
 @dataclass(frozen=True)
 class RunIds:
@@ -57,7 +48,6 @@ class RunIds:
     run_started: uuid.UUID
     run_ended: uuid.UUID
     outbox: uuid.UUID
-    reply_id: uuid.UUID
 
     @classmethod
     def of(cls, agent_id: uuid.UUID, inbound: MessageReceived) -> RunIds:
@@ -70,7 +60,6 @@ class RunIds:
             run_started=derived_id(run_id, "run.started"),
             run_ended=derived_id(run_id, "run.ended"),
             outbox=derived_id(run_id, "run.outbox"),
-            reply_id=reply_id(run_id, 0),
         )
 
 
@@ -81,6 +70,13 @@ class AgentHost:
     def __init__(self, runtimes: list[AgentRuntime]) -> None:
         if not runtimes:
             raise ConfigurationError("an orchestrator needs at least one character")
+        ids = [r.agent_id for r in runtimes]
+        twice = sorted({str(i) for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ConfigurationError(
+                f"two characters have the agent id {', '.join(twice)} (the same name and no "
+                "`id`): give one of them another name or an explicit `id`"
+            )
         self.default = runtimes[0]
         self.by_id = {r.agent_id: r for r in runtimes}
 
@@ -213,8 +209,9 @@ class MessageRunner:
                 outbound.body = runtime.scrubber.data(outbound.body)
         result = await self.store.append(rec.events)
         self.connections.remember(conn)
-        if ids.run_ended in result.duplicates:
-            # Another delivery committed this run first: its outbox is the one that counts.
+        if ids.run_started in result.duplicates:
+            # Another delivery committed this run first (the store kept this whole batch out, see
+            # EventStore): its outbox is the one that counts.
             recorded = await self.recorded_outcome(ids)
             assert recorded is not None
             return recorded

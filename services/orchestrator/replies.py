@@ -72,7 +72,7 @@ class ReplySink:
             log.warning("message not sent: its target %r is not a known room or user of this "
                         "agent", content.get("target"))  # fmt: skip
             return []
-        source, room, room_id = route
+        source, room, room_id, world_id = route
         run_id, index = self.recorder.run_id, len(self.sent)
         sent_id = reply_id(run_id, index)
         actions = [str(a) for a in content.get("actions") or []]
@@ -82,7 +82,7 @@ class ReplySink:
             entity_id=self.conn.agent_id,
             agent_id=self.conn.agent_id,
             room_id=room_id,
-            world_id=self.conn.world_id,
+            world_id=world_id,
             content={
                 "text": text,
                 "thought": thought,
@@ -121,15 +121,19 @@ class ReplySink:
         self.sent.append(reply)
         await self.runtime.emit_event(
             EventType.MESSAGE_SENT,
-            {"message": memory, "source": source, "runId": str(run_id)},
+            {
+                "message": memory.model_copy(update={"embedding": None}),
+                "source": source,
+                "runId": str(run_id),
+            },  # the embedding is not worth 8 KB on every fan-out
         )
         return [memory]
 
-    async def _route(self, target: Any) -> tuple[str, RoomRef, uuid.UUID] | None:
-        """Where a message goes: (source, platform room, agent-scoped room id); the message's
-        own room without a target, None when the target cannot be found."""
+    async def _route(self, target: Any) -> tuple[str, RoomRef, uuid.UUID, uuid.UUID | None] | None:
+        """Where a message goes: (source, platform room, agent-scoped room and world ids); the
+        message's own room without a target, None when the target cannot be found."""
         if not isinstance(target, dict):
-            return self.inbound.source, self.inbound.room, self.conn.room_id
+            return self.inbound.source, self.inbound.room, self.conn.room_id, self.conn.world_id
         source = str(target.get("source") or self.inbound.source)
         try:
             if target.get("type") == "room" and target.get("roomId"):
@@ -138,15 +142,17 @@ class ReplySink:
                     return None
                 ref = RoomRef(id=room.channel_id, name=room.name, type=ChannelType(room.type),
                               server_id=room.server_id)  # fmt: skip
-                return room.source or source, ref, room.id
+                return room.source or source, ref, room.id, room.world_id
             if target.get("type") == "user" and target.get("entityId"):
                 entity = await self.runtime.get_entity_by_id(uuid.UUID(str(target["entityId"])))
                 account = entity.metadata.get(source) if entity is not None else None
                 if not isinstance(account, dict) or not account.get("id"):
                     return None
                 user_id = str(account["id"])
+                # the DM channel is the user's id, as adapters address it; the room id is the one
+                # that DM's own messages get (connection_of), so both share one history
                 ref = RoomRef(id=user_id, name=account.get("name"), type=ChannelType.DM)
-                return source, ref, create_unique_uuid(self.conn.agent_id, f"dm:{user_id}")
+                return source, ref, create_unique_uuid(self.conn.agent_id, user_id), None
         except ValueError:  # a malformed id or room type from the model
             return None
         return None

@@ -22,11 +22,21 @@ from shared.events import EventMetadata, MessageRejected, NewEvent, now_ms
 from shared.eventstore import EventStore
 from shared.ids import string_to_uuid
 from shared.messages import DeadLetter, MessageReceived
+from shared.secrets import Scrubber
 
 log = logging.getLogger(__name__)
 
 # Test-only: exit hard at this point, to prove a redelivery after a crash has no double effect.
 FAULT_CRASH_BEFORE_ACK = "crash_before_ack"
+
+
+MAX_RETRY_DELAY_SECONDS = 30.0
+
+
+def retry_delay(num_delivered: int) -> float:
+    """Seconds before redelivering a failed message: 1, 2, 4, ... up to 30, so a short outage
+    of the database or a model worker is ridden out instead of dead-lettering the message."""
+    return min(2.0 ** max(num_delivered - 1, 0), MAX_RETRY_DELAY_SECONDS)
 
 
 class Disposition(enum.Enum):
@@ -58,7 +68,9 @@ class Orchestrator:
         store: EventStore,
         max_deliver: int = 5,
         fault: str | None = None,
+        scrubber: Scrubber | None = None,
     ) -> None:
+        self.scrubber = scrubber or Scrubber()
         self.agents = agents
         self.runner = runner
         self.bus = bus
@@ -91,7 +103,15 @@ class Orchestrator:
                 "message %s failed (delivery %d), will retry: %r", inbound.id, d.num_delivered, exc
             )
             return Disposition.NAK
-        await self.publish_outbox(outcome)
+        if outcome.duplicate:
+            log.info("message %s was handled before (a redelivery): re-sending its outbox",
+                     inbound.id)  # fmt: skip
+        try:
+            await self.publish_outbox(outcome)
+        except Exception as exc:  # committed: the redelivery re-sends the stored outbox
+            log.warning("publishing the outbox of message %s failed, will retry: %r",
+                        inbound.id, exc)  # fmt: skip
+            return Disposition.NAK
         if self.fault == FAULT_CRASH_BEFORE_ACK:
             log.error("fault injection: exiting before ack of %s", inbound.id)
             os._exit(70)
@@ -118,13 +138,15 @@ class Orchestrator:
         key = f"{d.subject}:{d.stream_sequence}" if d.stream_sequence else None
         key = key or hashlib.sha256(d.body).hexdigest()
         event_id = string_to_uuid(f"message.rejected:{key}")
-        body = d.body.decode("utf-8", errors="replace")
+        body = self.scrubber.text(d.body.decode("utf-8", errors="replace"))
+        reason = self.scrubber.text(reason)
+        headers = {k: self.scrubber.text(v) for k, v in d.headers.items()}
         log.warning("rejected a message to %s: %s", subjects.MESSAGE_DLQ, reason)
         rejected = MessageRejected(
             reason=reason,
             subject=d.subject,
             body=body,
-            headers=d.headers,
+            headers=headers,
             stream_sequence=d.stream_sequence,
             rejected_at=now_ms(),
         )
@@ -142,7 +164,7 @@ class Orchestrator:
             reason=reason,
             subject=d.subject,
             body=body,
-            headers=d.headers,
+            headers=headers,
             stream_sequence=d.stream_sequence,
         )
         await self.bus.publish_durable(

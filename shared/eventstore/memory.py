@@ -25,6 +25,8 @@ class InMemoryEventStore:
         staged: list[RecordedEvent] = []
         duplicates: list[uuid.UUID] = []
         seen: set[uuid.UUID] = set()
+        if any(e.expected_version is not None and e.event_id in self._ids for e in events):
+            return AppendResult(duplicates=[e.event_id for e in events])
         for event in events:
             if event.event_id in self._ids or event.event_id in seen:
                 duplicates.append(event.event_id)

@@ -108,6 +108,8 @@ class PostgresEventStore:
         duplicates: list[uuid.UUID] = []
         seen: set[uuid.UUID] = set()
         stream_versions: list[int] = []
+        if any(e.expected_version is not None and e.event_id in existing for e in events):
+            return AppendResult(duplicates=ids)  # this batch's claim is already recorded
         for event in events:
             if event.event_id in existing or event.event_id in seen:
                 duplicates.append(event.event_id)

@@ -28,7 +28,10 @@ class EventStore(Protocol):
 
     `append` is atomic: all new events of the call are recorded, with their projections, or none.
     An event whose `event_id` is already recorded is skipped, so a redelivered command appends
-    nothing twice. An `expected_version` that does not match raises ConcurrencyError.
+    nothing twice. An `expected_version` that does not match raises ConcurrencyError. An event
+    that states an `expected_version` (a claim, such as a run's start) and is already recorded
+    makes the whole call a no-op, every id reported as a duplicate: the batch was committed
+    before, or another writer won the claim, and none of this batch may mix with it.
     """
 
     async def append(self, events: Sequence[NewEvent]) -> AppendResult: ...

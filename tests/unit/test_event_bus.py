@@ -294,3 +294,31 @@ async def test_in_process_only_and_clear() -> None:
 def test_subject_of_an_event() -> None:
     assert subjects.event(EventType.MODEL_USED) == "event.MODEL_USED"
     assert subjects.event("a.b c>*") == "event.a_b_c__"
+
+
+async def test_raise_errors_runs_every_handler_then_raises_the_first_error() -> None:
+    events = EventBus(AGENT)
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def broken(params: dict[str, Any]) -> None:
+        raise ValueError("handler broke")
+
+    events.register_event("MESSAGE_RECEIVED", broken)
+    events.register_event("MESSAGE_RECEIVED", recorder(calls, "after"))
+    with pytest.raises(ValueError, match="handler broke"):
+        await events.emit_event("MESSAGE_RECEIVED", {}, raise_errors=True)
+    assert [label for label, _ in calls] == ["after"]
+    await events.emit_event("MESSAGE_RECEIVED", {})  # by default isolated and logged
+    assert len(calls) == 2
+
+
+async def test_inside_a_run_emissions_wait_in_the_outbox_until_the_commit() -> None:
+    from services.orchestrator.runtime.context import Outbox, in_outbox
+
+    bus = InMemoryBus()
+    events = EventBus(AGENT, bus)
+    outbox = Outbox()
+    with in_outbox(outbox):
+        await events.emit_event(EventType.RUN_STARTED, {"runId": "r"})
+    assert bus.published == []
+    assert [m.subject for m in outbox.messages] == [subjects.event("RUN_STARTED")]

@@ -12,6 +12,7 @@ from services.orchestrator.connections import ConnectionManager
 from services.orchestrator.message_run import AgentHost, MessageRunner
 from services.orchestrator.readmodel_memory import InMemoryReadModel
 from services.orchestrator.runtime.agent_runtime import AgentRuntime
+from services.orchestrator.runtime.settings_lookup import secret_values
 from services.orchestrator.service import Delivery, Disposition, Orchestrator
 from shared import subjects
 from shared.bus.memory_bus import InMemoryBus
@@ -19,6 +20,7 @@ from shared.character import Character, load_character
 from shared.eventstore.memory import InMemoryEventStore
 from shared.messages import MessageSent, ModelType
 from shared.readmodel.memory import InMemoryAgentReadModel
+from shared.secrets import Scrubber
 
 
 def runtime_for(
@@ -31,13 +33,17 @@ def runtime_for(
 
 
 async def orchestrator(
-    characters: list[Character], store: InMemoryEventStore, model: ScriptedModel
+    characters: list[Character],
+    store: InMemoryEventStore,
+    model: ScriptedModel,
+    runtimes: list[AgentRuntime] | None = None,
 ) -> tuple[Orchestrator, InMemoryBus]:
-    host = AgentHost([runtime_for(c, store, model) for c in characters])
+    host = AgentHost(runtimes or [runtime_for(c, store, model) for c in characters])
     await host.initialize()
     bus = InMemoryBus()
     runner = MessageRunner(store, ConnectionManager(InMemoryReadModel(store)))
-    return Orchestrator(host, runner, bus, store), bus
+    scrubber = Scrubber(v for r in host.by_id.values() for v in secret_values(r.character))
+    return Orchestrator(host, runner, bus, store, scrubber=scrubber), bus
 
 
 async def make(script: dict[ModelType, list[object]] | None = None):

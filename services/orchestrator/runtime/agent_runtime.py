@@ -146,7 +146,7 @@ class AgentRuntime(DatabaseApi, TaskApi):
     ) -> None:
         """EventSink: join the current run's append, or append now when there is no run."""
         recorder = _recorder.get()
-        if recorder is None:
+        if recorder is None or recorder.agent_id != self._agent_id:  # not this agent's run
             await self._sink.record(payload, stream_id, event_id)
         else:
             recorder.add(
@@ -210,16 +210,19 @@ class AgentRuntime(DatabaseApi, TaskApi):
         )  # fmt: skip
 
     async def _ensure_embedding_dimension(self) -> None:
-        """Probe the embedding model. The call is logged as the agent's start-up run, whose event
-        ids are derived from the agent: the first start records it, restarts add nothing."""
+        """Probe the embedding model. The call is logged as the agent's start-up run, recorded by
+        the first start only: restarts add nothing to the log."""
         startup = RunRecorder(derived_id(self._agent_id, "startup"), self._agent_id, self._agent_id)
-        with in_recorder(startup):
+        with in_recorder(startup):  # its MODEL_USED fan-out is dropped: nobody follows a probe
             try:
                 probe = await self.use_model("TEXT_EMBEDDING", {"text": None})
             except Exception as exc:
                 log.warning("no embedding model answered (%s): memories get no embeddings", exc)
                 probe = None
-        await self.store.append(startup.events)
+        if startup.events and not await self.store.read_run(startup.run_id):
+            for event in startup.events:
+                event.data = self.scrubber.data(event.data)
+            await self.store.append(startup.events)
         if isinstance(probe, list):
             self.embedding_dimension = len(probe)
 

@@ -33,7 +33,8 @@ def run_read_cache() -> Iterator[None]:
 
 
 async def cached_read(key: Hashable, fetch: Callable[[], Awaitable[T]]) -> T:
-    """The answer to read `key`: fetched the first time in this run, shared afterwards (a list
+    """The answer to read `key` (which names the agent reading, so one agent's answer never
+    serves another): fetched the first time in this run, shared afterwards (a list
     answer is copied, so a caller that sorts or extends it in place affects no one else). Outside
     a run every call fetches."""
     reads = _reads.get()
