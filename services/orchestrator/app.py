@@ -7,11 +7,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import nats.js.errors
 from faststream import FastStream
 from faststream.middlewares import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker
 from faststream.nats.message import NatsMessage
 from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
 
 from services.orchestrator.agents import build_runtime
 from services.orchestrator.connections import ConnectionManager
@@ -33,6 +35,23 @@ log = logging.getLogger(__name__)
 MAX_DELIVER = 8
 """Deliveries before a failing message is dead-lettered; with retry_delay's back-off the last one
 comes about a minute and a half after the first, so short outages are ridden out."""
+
+
+async def update_consumer_limits(js: JetStreamContext, ack_wait: float, max_deliver: int) -> None:
+    """Bring an existing orchestrator consumer to today's ack wait and delivery limit: JetStream
+    keeps a durable consumer's config when a subscriber binds to it, so a data dir from an older
+    version would otherwise keep the old limits (a message could run out of deliveries before
+    the orchestrator dead-letters it)."""
+    try:
+        info = await js.consumer_info(subjects.MESSAGES_STREAM, subjects.ORCHESTRATOR_DURABLE)
+    except nats.js.errors.NotFoundError:
+        return  # the subscriber creates it with these limits
+    config = info.config
+    if config.max_deliver != max_deliver or config.ack_wait != ack_wait:
+        config.max_deliver, config.ack_wait = max_deliver, ack_wait
+        await js.add_consumer(subjects.MESSAGES_STREAM, config)
+        log.info("updated consumer %s: ack_wait %ss, max_deliver %d",
+                 subjects.ORCHESTRATOR_DURABLE, ack_wait, max_deliver)  # fmt: skip
 
 
 async def _keep_in_progress(raw: Msg, every: float) -> None:
@@ -74,6 +93,7 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
         await migrate(database_url)
         bus = await NatsBus.connect(nats_url, name="elizabus-orchestrator-bus")
         await ensure_streams(bus.js, settings.duplicate_window_seconds)
+        await update_consumer_limits(bus.js, settings.ack_wait_seconds, MAX_DELIVER + 1)
         pool = await create_pool(database_url)
         store = PostgresEventStore(pool, PostgresProjector())
         host = AgentHost([build_runtime(c, store, pool, bus, settings) for c in characters])
