@@ -76,3 +76,35 @@ async def _apply(conn: asyncpg.Connection, path: Path, sql: str) -> None:
             "and run `elizabus migrate` again"
         ) from exc
     log.info("applied migration %s", path.stem)
+
+
+async def apply_plugin_schema(pool: asyncpg.Pool, plugin: str, statements: list[str]) -> list[str]:
+    """Apply a plugin's `schema` statements (its migrations) once each, in order, recorded in
+    `schema_migrations` as `plugin:<name>:<n>`; returns the versions applied now. A failing
+    statement is rolled back and stops the caller's start-up with an error naming it."""
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATIONS_LOCK_ID)
+        try:
+            await conn.execute(_CREATE_TABLE)
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for n, sql in enumerate(statements):
+                version = f"plugin:{plugin}:{n}"
+                if version in done:
+                    continue
+                try:
+                    async with conn.transaction():
+                        await conn.execute(sql)
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (version) VALUES ($1)", version
+                        )
+                except asyncpg.PostgresError as exc:
+                    raise EventStoreError(
+                        f"plugin {plugin}'s schema statement {n} failed and was rolled back: "
+                        f"{exc}. Fix the plugin's `schema` list"
+                    ) from exc
+                log.info("applied %s", version)
+                applied.append(version)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATIONS_LOCK_ID)
+    return applied

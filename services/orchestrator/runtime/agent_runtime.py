@@ -42,6 +42,7 @@ from shared.events import (
     WorldCreated,
 )
 from shared.eventstore import EventStore
+from shared.eventstore.migrations import apply_plugin_schema
 from shared.ids import derived_id
 from shared.plugin import (
     Action,
@@ -176,6 +177,9 @@ class AgentRuntime(DatabaseApi, TaskApi):
         for plugin in order_plugins(plugins):
             await self.register_plugin(plugin)
         await self.store.head()  # the store answers: fail early if the database does not
+        if self.pool is not None:  # plugin migrations, once each (ElizaOS's runPluginMigrations)
+            for name, statements in self.plugin_schemas.items():
+                await apply_plugin_schema(self.pool, name, statements)
         if self.nc is not None:
             await self.models.start(self.nc)
         await self._ensure_agent()
