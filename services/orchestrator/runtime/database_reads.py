@@ -51,7 +51,7 @@ class DatabaseReads:
         created_at (epoch ms, inclusive)."""
         db = self._db()
         key = ("get_memories", room_id, table_name, count, entity_id, world_id, start, end)
-        return await cached_read((self.agent_id, key), lambda: db.get_memories(
+        return await cached_read(self.agent_id, key, lambda: db.get_memories(
             room_id=room_id, table_name=table_name, count=count, entity_id=entity_id,
             world_id=world_id, start=start, end=end,
         ))  # fmt: skip
@@ -91,7 +91,7 @@ class DatabaseReads:
         """One entity this agent knows, or None."""
         db = self._db()
         return await cached_read(
-            (self.agent_id, "entity", entity_id), lambda: db.get_entity_by_id(entity_id)
+            self.agent_id, ("entity", entity_id), lambda: db.get_entity_by_id(entity_id)
         )
 
     async def get_entities_for_room(
@@ -101,7 +101,7 @@ class DatabaseReads:
         db = self._db()
         key = ("room_entities", room_id, include_components)
         return await cached_read(
-            (self.agent_id, key), lambda: db.get_entities_for_room(room_id, include_components)
+            self.agent_id, key, lambda: db.get_entities_for_room(room_id, include_components)
         )
 
     async def get_component(
@@ -128,7 +128,7 @@ class DatabaseReads:
     async def get_world(self, world_id: uuid.UUID) -> World | None:
         """One world of this agent, or None."""
         db = self._db()
-        return await cached_read((self.agent_id, "world", world_id), lambda: db.get_world(world_id))
+        return await cached_read(self.agent_id, ("world", world_id), lambda: db.get_world(world_id))
 
     async def get_all_worlds(self) -> list[World]:
         """Every world of this agent."""
@@ -137,7 +137,7 @@ class DatabaseReads:
     async def get_room(self, room_id: uuid.UUID) -> Room | None:
         """One room of this agent, or None."""
         db = self._db()
-        return await cached_read((self.agent_id, "room", room_id), lambda: db.get_room(room_id))
+        return await cached_read(self.agent_id, ("room", room_id), lambda: db.get_room(room_id))
 
     async def get_rooms(self, world_id: uuid.UUID) -> list[Room]:
         """The rooms of a world."""
@@ -150,7 +150,7 @@ class DatabaseReads:
     async def get_participants_for_room(self, room_id: uuid.UUID) -> list[uuid.UUID]:
         """The ids of the entities taking part in the room."""
         db = self._db()
-        return await cached_read((self.agent_id, "participants", room_id),
+        return await cached_read(self.agent_id, ("participants", room_id),
                                  lambda: db.get_participants_for_room(room_id))  # fmt: skip
 
     async def get_participant_user_state(
@@ -160,7 +160,7 @@ class DatabaseReads:
         db = self._db()
         key = ("user_state", room_id, entity_id)
         return await cached_read(
-            (self.agent_id, key), lambda: db.get_participant_user_state(room_id, entity_id)
+            self.agent_id, key, lambda: db.get_participant_user_state(room_id, entity_id)
         )
 
     # --- relationships -----------------------------------------------------------------------
@@ -177,6 +177,4 @@ class DatabaseReads:
         """Relationships with the entity on either side carrying every one of `tags`."""
         db = self._db()
         key = ("relationships", entity_id, tuple(tags) if tags else None)
-        return await cached_read(
-            (self.agent_id, key), lambda: db.get_relationships(entity_id, tags)
-        )
+        return await cached_read(self.agent_id, key, lambda: db.get_relationships(entity_id, tags))

@@ -10,6 +10,7 @@ Concurrent identical reads share one query.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -32,14 +33,15 @@ def run_read_cache() -> Iterator[None]:
         _reads.reset(token)
 
 
-async def cached_read(key: Hashable, fetch: Callable[[], Awaitable[T]]) -> T:
-    """The answer to read `key` (which names the agent reading, so one agent's answer never
-    serves another): fetched the first time in this run, shared afterwards (a list
+async def cached_read(agent_id: uuid.UUID, key: Hashable, fetch: Callable[[], Awaitable[T]]) -> T:
+    """The answer to read `key` by agent `agent_id` (one agent's answer never serves another):
+    fetched the first time in this run, shared afterwards (a list
     answer is copied, so a caller that sorts or extends it in place affects no one else). Outside
     a run every call fetches."""
     reads = _reads.get()
     if reads is None:
         return await fetch()
+    key = (agent_id, key)
     future = reads.get(key)
     if future is not None and future.done() and not future.cancelled() and not future.exception():
         result_now: T = future.result()

@@ -69,9 +69,11 @@ class TaskApi:
         """This agent's tasks matching every filter given (all tags must be present); inside a
         run a repeated query is answered from the first (see read_cache)."""
         store = self._tasks()
-        key = (self.agent_id, "tasks", room_id, tuple(tags) if tags else None, entity_id, name)
+        key = ("tasks", room_id, tuple(tags) if tags else None, entity_id, name)
         return await cached_read(
-            key, lambda: store.get_tasks(room_id=room_id, tags=tags, entity_id=entity_id, name=name)
+            self.agent_id,
+            key,
+            lambda: store.get_tasks(room_id=room_id, tags=tags, entity_id=entity_id, name=name),
         )
 
     async def update_task(self, task_id: uuid.UUID, **changes: Any) -> None:
