@@ -68,6 +68,10 @@ class _ScrubbingFilter(logging.Filter):
 
 
 def install_log_scrubber(scrubber: Scrubber) -> None:
-    """Scrub every record that reaches the root logger's handlers."""
+    """Scrub every record that reaches the root logger's handlers (once per handler: a filter
+    already there is replaced, so starting a service twice in one process stacks nothing)."""
     for handler in logging.getLogger().handlers:
-        handler.addFilter(scrubber.log_filter())
+        for old in [f for f in handler.filters if isinstance(f, _ScrubbingFilter)]:
+            handler.removeFilter(old)
+        if scrubber:
+            handler.addFilter(scrubber.log_filter())

@@ -90,6 +90,7 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
 
     @app.on_startup
     async def start() -> None:
+        install_log_scrubber(scrubber)  # the hosted characters' secrets never reach a log line
         await migrate(database_url)
         bus = await NatsBus.connect(nats_url, name="elizabus-orchestrator-bus")
         await ensure_streams(bus.js, settings.duplicate_window_seconds)
@@ -161,6 +162,4 @@ async def run_orchestrator(settings: Settings, character_paths: list[Path]) -> N
     """Run the orchestrator until SIGINT/SIGTERM."""
     characters = [load_character(p) for p in character_paths] or [load_character(None)]
     app = build_app(settings, characters)
-    # the hosted characters' secrets never reach a log line
-    install_log_scrubber(Scrubber(v for c in characters for v in secret_values(c)))
     await app.run()
