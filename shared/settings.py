@@ -30,7 +30,6 @@ class Settings(BaseSettings):
     ack_wait_seconds: float = 30.0
     duplicate_window_seconds: float = 3600.0
     model_timeout_seconds: float = 60.0
-    recent_messages_count: int = 32
     log_level: str = "INFO"
 
     model_provider: str = Field(

@@ -164,7 +164,8 @@ class TaskScheduler:
             self._loop = asyncio.create_task(self._run(), name="elizabus-task-scheduler")
 
     async def stop(self) -> None:
-        """Stop the loop (a task run in progress is cancelled and will run again)."""
+        """Stop the loop. A task run in progress is cancelled; its slot stays claimed, so a
+        repeating task runs again at its next interval and a one-shot task does not run again."""
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
