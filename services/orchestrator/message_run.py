@@ -202,11 +202,7 @@ class MessageRunner:
             run_stream,
             event_id=ids.outbox,
         )
-        if runtime.scrubber:  # the character's secrets never reach the log or the bus
-            for event in rec.events:
-                event.data = runtime.scrubber.data(event.data)
-            for outbound in rec.outbox.messages:
-                outbound.body = runtime.scrubber.data(outbound.body)
+        rec.scrub(runtime.scrubber)  # the character's secrets never reach the log or the bus
         result = await self.store.append(rec.events)
         self.connections.remember(conn)
         if ids.run_started in result.duplicates:

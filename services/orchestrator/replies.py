@@ -31,9 +31,10 @@ from shared.plugin import Content, Memory
 log = logging.getLogger(__name__)
 
 
-def reply_id(run_id: uuid.UUID, index: int) -> uuid.UUID:
-    """The id of a run's `index`-th message (0 for its first reply)."""
-    return derived_id(run_id, "reply" if index == 0 else f"reply:{index}")
+def nth_id(run_id: uuid.UUID, name: str, index: int) -> uuid.UUID:
+    """The id of the `index`-th `name` of a run (`name` itself for the first), so a redone run
+    derives the same ids for its first, second, ... reply."""
+    return derived_id(run_id, name if index == 0 else f"{name}:{index}")
 
 
 class ReplySink:
@@ -74,7 +75,7 @@ class ReplySink:
             return []
         source, room, room_id, world_id = route
         run_id, index = self.recorder.run_id, len(self.sent)
-        sent_id = reply_id(run_id, index)
+        sent_id = nth_id(run_id, "reply", index)
         actions = [str(a) for a in content.get("actions") or []]
         thought = str(content.get("thought") or "") or None
         memory = Memory(
@@ -113,7 +114,7 @@ class ReplySink:
         )
         subject = subjects.message_sent(source)
         body = reply.model_dump(mode="json")
-        event_id = derived_id(run_id, "message.sent" if index == 0 else f"message.sent:{index}")
+        event_id = nth_id(run_id, "message.sent", index)
         self.recorder.add(
             MessageSentEvent(message=body, subject=subject), f"run-{run_id}", event_id=event_id
         )

@@ -7,6 +7,7 @@ import uuid
 from services.orchestrator.runtime.context import Outbox
 from shared.events import EventData, EventMetadata, NewEvent
 from shared.ids import derived_id
+from shared.secrets import Scrubber
 
 
 class RunRecorder:
@@ -44,6 +45,16 @@ class RunRecorder:
         )
         self.events.append(event)
         return event
+
+    def scrub(self, scrubber: Scrubber) -> None:
+        """Remove the agent's secrets from every queued event and outbound message (before the
+        append: nothing secret reaches the log or the bus)."""
+        if not scrubber:
+            return
+        for event in self.events:
+            event.data = scrubber.data(event.data)
+        for outbound in self.outbox.messages:
+            outbound.body = scrubber.data(outbound.body)
 
     def add_all(self, events: list[NewEvent]) -> None:
         """Queue events built elsewhere (connections), stamping them with this run."""

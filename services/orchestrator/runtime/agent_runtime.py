@@ -224,8 +224,7 @@ class AgentRuntime(DatabaseApi, TaskApi):
                 log.warning("no embedding model answered (%s): memories get no embeddings", exc)
                 probe = None
         if startup.events and not await self.store.read_run(startup.run_id):
-            for event in startup.events:
-                event.data = self.scrubber.data(event.data)
+            startup.scrub(self.scrubber)
             await self.store.append(startup.events)
         if isinstance(probe, list):
             self.embedding_dimension = len(probe)
