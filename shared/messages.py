@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events import now_ms
+from shared.plugin import Memory, State
 
 
 class ChannelType(StrEnum):
@@ -146,10 +149,124 @@ class DeadLetter(BusModel):
     stream_sequence: int | None = None
 
 
-BUS_MESSAGES: tuple[type[BusModel], ...] = (
+class ModelAnnouncement(BaseModel):
+    """The value of one entry of `elizabus_models`: a worker serves a model type for a provider."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model_type: str
+    provider: str
+    priority: int = 0
+    worker_id: str
+    heartbeat_at: int
+
+
+class RemoteState(BaseModel):
+    """The composed state a remote action or provider is given: values, data and text."""
+
+    values: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    text: str = ""
+
+    @classmethod
+    def of(cls, state: State) -> RemoteState:
+        """A local State as it is sent (not validated: values may hold any object)."""
+        return cls.model_construct(values=state.values, data=state.data, text=state.text)
+
+    def to_state(self) -> State:
+        """The received state as a local State."""
+        return State(self.values, self.data, self.text)
+
+
+class RemoteProviderRequest(BaseModel):
+    """Body of a request on `provider.<name>`: which provider, the message, the current state."""
+
+    provider: str
+    message: Memory
+    state: RemoteState = Field(default_factory=RemoteState)
+    agent_id: uuid.UUID | None = None
+    run_id: uuid.UUID | None = None
+
+
+class RemoteProviderResult(BaseModel):
+    """What a remote provider contributes, as ProviderResult."""
+
+    text: str = ""
+    values: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class RemoteProviderReply(BaseModel):
+    """Reply on `provider.<name>`: `ok` with a result, or not `ok` with an error to act on."""
+
+    ok: bool
+    provider: str
+    result: RemoteProviderResult | None = None
+    error: str | None = None
+
+
+class RemoteActionRequest(BaseModel):
+    """Body of a request on `action.<name>`: the handler's arguments, and the run and action ids."""
+
+    action: str
+    message: Memory
+    state: RemoteState | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    responses: list[Memory] = Field(default_factory=list)
+    agent_id: uuid.UUID | None = None
+    run_id: uuid.UUID | None = None
+    action_id: uuid.UUID | None = None
+
+
+class RemoteActionReply(BaseModel):
+    """Reply on `action.<name>`.
+
+    `outcome` is "completed" (the handler returned; `success`, `text`, `values`, `data`, `error`
+    are its ActionResult), "skipped" (the remote `validate` declined) or "failed" (the handler
+    raised, or the request or result was unusable; `error` says what to do). `callback_contents`
+    is every content the handler passed to its callback, in order; `prompts` the model prompts
+    it made.
+    """
+
+    action: str
+    outcome: Literal["completed", "skipped", "failed"]
+    success: bool
+    text: str | None = None
+    values: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    callback_contents: list[dict[str, Any]] = Field(default_factory=list)
+    prompts: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class EmittedEvent(BaseModel):
+    """The JSON body of a runtime event on subject `event.<name>` (stream ELIZABUS_EVENTS).
+
+    `id` is also the message's `Nats-Msg-Id`; `params` is the emitter's params made JSON-safe
+    (UUIDs and dates as strings, models and dataclasses as objects, other objects as
+    `"<TypeName>"`, callables left out); `emitted_at` is epoch milliseconds.
+    """
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    name: str
+    agent_id: uuid.UUID
+    run_id: uuid.UUID | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    emitted_at: int = Field(default_factory=now_ms)
+
+
+BUS_MESSAGES: tuple[type[BaseModel], ...] = (
     MessageReceived,
     MessageSent,
     ModelRequest,
     ModelResponse,
     DeadLetter,
+    EmittedEvent,
+    ModelAnnouncement,
+    RemoteActionRequest,
+    RemoteActionReply,
+    RemoteProviderRequest,
+    RemoteProviderReply,
 )
+"""Every message the services exchange on the bus; `elizabus schemas export` writes their JSON
+Schemas to schemas/json/bus."""

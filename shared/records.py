@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -86,3 +87,19 @@ class Relationship(_Record):
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: int = Field(default_factory=now_ms)
+
+
+@dataclass
+class Task:
+    """A task as the `tasks` projection holds it."""
+
+    id: uuid.UUID
+    name: str
+    description: str = ""
+    room_id: uuid.UUID | None = None
+    world_id: uuid.UUID | None = None
+    entity_id: uuid.UUID | None = None
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: int = 0
+    updated_at: int = 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -14,15 +13,9 @@ from shared.messages import BUS_MESSAGES
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas" / "json"
 
 
-def schema_documents(extra_bus: Sequence[type[BaseModel]] = ()) -> dict[str, str]:
-    """File name -> JSON text of every exported schema, deterministic for a given code version.
-
-    `extra_bus` adds bus messages defined outside shared/ (the services' own request/reply and
-    event bodies), so shared/ need not import the services.
-    """
-    models: dict[str, type[BaseModel]] = {
-        f"bus/{m.__name__}.json": m for m in (*BUS_MESSAGES, *extra_bus)
-    }
+def schema_documents() -> dict[str, str]:
+    """File name -> JSON text of every exported schema, deterministic for a given code version."""
+    models: dict[str, type[BaseModel]] = {f"bus/{m.__name__}.json": m for m in BUS_MESSAGES}
     models |= {f"events/{t}.json": m for t, m in EVENT_TYPES.items()}
     models["events/EventMetadata.json"] = EventMetadata
     return {
@@ -31,11 +24,9 @@ def schema_documents(extra_bus: Sequence[type[BaseModel]] = ()) -> dict[str, str
     }
 
 
-def export_schemas(
-    directory: Path = SCHEMA_DIR, extra_bus: Sequence[type[BaseModel]] = ()
-) -> list[Path]:
+def export_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
     """Write every schema under `directory`, removing stale files; returns the files written."""
-    documents = schema_documents(extra_bus)
+    documents = schema_documents()
     written: list[Path] = []
     for name, text in documents.items():
         path = directory / name

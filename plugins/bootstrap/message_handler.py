@@ -16,9 +16,9 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from plugins.bootstrap.context.format import conversation_length
 from plugins.bootstrap.evaluators.reflection import REFLECTIONS_TABLE
 from plugins.bootstrap.parsing import parse_response, parse_should_respond
+from plugins.bootstrap.providers.format import conversation_length
 from plugins.bootstrap.templates import render, template_for
 from shared.plugin import HandlerCallback, Memory, Runtime
 from shared.records import ParticipantState

@@ -4,11 +4,11 @@ character's settings say IGNORE_BOOTSTRAP."""
 from __future__ import annotations
 
 from plugins.bootstrap.actions import BOOTSTRAP_ACTIONS
-from plugins.bootstrap.context import BOOTSTRAP_PROVIDERS
 from plugins.bootstrap.evaluators import BOOTSTRAP_EVALUATORS
 from plugins.bootstrap.message_handler import on_message_received
+from plugins.bootstrap.providers import BOOTSTRAP_PROVIDERS
 from shared.plugin import Plugin
-from shared.runtime_events import EventType
+from shared.runtime.event_types import EventType
 
 BOOTSTRAP_PLUGIN_NAME = "bootstrap"
 

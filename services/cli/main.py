@@ -187,10 +187,9 @@ def projections_rebuild() -> None:
 @schemas_app.command("export")
 def schemas_export() -> None:
     """Write the JSON Schemas of bus messages and events to schemas/json."""
-    from services.cli.schemas import SERVICE_BUS_MESSAGES
     from shared.schema_export import export_schemas
 
-    typer.echo(f"wrote {len(export_schemas(extra_bus=SERVICE_BUS_MESSAGES))} schema files")
+    typer.echo(f"wrote {len(export_schemas())} schema files")
 
 
 def main() -> None:

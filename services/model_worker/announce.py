@@ -1,14 +1,6 @@
-"""Model workers announce what they serve in the JetStream KV bucket `elizabus_models`.
-
-Each worker puts one entry per model type it serves, key `<MODEL_TYPE>.<provider>.<worker_id>`,
-value a `ModelAnnouncement`, and refreshes it every heartbeat. The bucket's TTL (3 heartbeats by
-default) makes the entries of a worker that died without a word expire; a clean stop deletes them
-at once. Orchestrators watch the bucket (see `services.orchestrator.runtime.models`) and send
-requests to `model.<MODEL_TYPE>.<provider>`, trying providers by priority.
-
-The wire format and bucket helpers live here, on the worker side, because they need nothing but
-nats-py and pydantic; the orchestrator imports them from this module.
-"""
+"""A model worker announces what it serves in the KV bucket `elizabus_models`
+(`shared.bus.models_bucket` says how the bucket works) and keeps its entries alive while it
+serves."""
 
 from __future__ import annotations
 
@@ -23,100 +15,27 @@ from collections.abc import Iterable
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
-from nats.js.api import KeyValueConfig
-from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
-from pydantic import BaseModel, ConfigDict
 
 from shared import subjects
+from shared.bus.models_bucket import (
+    DEFAULT_HEARTBEAT_SECONDS,
+    TTL_HEARTBEATS,
+    announcement_key,
+    open_models_bucket,
+)
 from shared.events import now_ms
+from shared.messages import ModelAnnouncement
 
-__all__ = [
-    "DEFAULT_HEARTBEAT_SECONDS",
-    "MODELS_BUCKET",
-    "Announcer",
-    "ModelAnnouncement",
-    "announcement_key",
-    "default_worker_id",
-    "key_token",
-    "open_models_bucket",
-    "provider_queue",
-    "provider_subject",
-]
+__all__ = ["Announcer", "default_worker_id"]
 
 log = logging.getLogger(__name__)
-
-MODELS_BUCKET = "elizabus_models"
-DEFAULT_HEARTBEAT_SECONDS = 2.0
-TTL_HEARTBEATS = 3
-"""An entry lives this many heartbeats without a refresh before the bucket drops it."""
-
-
-class ModelAnnouncement(BaseModel):
-    """The value of one entry of `elizabus_models`: a worker serves a model type for a provider."""
-
-    model_config = ConfigDict(extra="allow")
-
-    model_type: str
-    provider: str
-    priority: int = 0
-    worker_id: str
-    heartbeat_at: int
-
-
-def key_token(text: str) -> str:
-    """`text` as one KV-key and subject token: ASCII letters, digits, `-` and `_` only."""
-    cleaned = "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "_" for c in text)
-    return cleaned or "_"
-
-
-def announcement_key(model_type: str, provider: str, worker_id: str) -> str:
-    """The KV key of a worker's entry: `<MODEL_TYPE>.<provider>.<worker_id>`."""
-    return f"{key_token(model_type)}.{key_token(provider)}.{key_token(worker_id)}"
-
-
-def provider_subject(model_type: str, provider: str) -> str:
-    """The request/reply subject of one provider's workers: `model.<MODEL_TYPE>.<provider>`."""
-    return f"{subjects.model(model_type)}.{key_token(provider)}"
-
-
-def provider_queue(provider: str) -> str:
-    """The queue group the workers of one provider share: `model-workers-<provider>`."""
-    return f"{subjects.MODEL_WORKERS_QUEUE}-{key_token(provider)}"
 
 
 def default_worker_id() -> str:
     """A worker id unique enough across hosts and restarts: `<host>-<pid>-<random>`."""
-    return key_token(f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-async def open_models_bucket(
-    js: JetStreamContext,
-    ttl: float = DEFAULT_HEARTBEAT_SECONDS * TTL_HEARTBEATS,
-    bucket: str = MODELS_BUCKET,
-) -> KeyValue:
-    """The `elizabus_models` KV bucket, created with `ttl` (seconds) when it does not exist.
-
-    The bucket also asks the server for expiry markers, so watchers learn when an entry ages
-    out; on a server without them it is created without. Safe when several processes race to
-    create it: the loser opens the winner's bucket.
-    """
-    with contextlib.suppress(nats.js.errors.BucketNotFoundError):
-        return await js.key_value(bucket)
-    config = KeyValueConfig(
-        bucket=bucket,
-        description="elizabus model workers: <MODEL_TYPE>.<provider>.<worker_id>",
-        history=1,
-        ttl=ttl,
-        limit_marker_ttl=ttl,
-    )
-    try:
-        try:
-            return await js.create_key_value(config)
-        except nats.js.errors.KeyValueLimitMarkerTTLNotSupportedError:
-            return await js.create_key_value(config.evolve(limit_marker_ttl=None))
-    except nats.js.errors.BadRequestError:
-        return await js.key_value(bucket)  # created by another process meanwhile
+    worker = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return subjects.token(worker, ascii_only=True)
 
 
 class Announcer:
@@ -136,12 +55,14 @@ class Announcer:
         worker_id: str | None = None,
         heartbeat: float = DEFAULT_HEARTBEAT_SECONDS,
         ttl: float | None = None,
-        bucket: str = MODELS_BUCKET,
+        bucket: str = subjects.MODELS_BUCKET,
     ) -> None:
         self.model_types = sorted({str(t) for t in model_types})
-        self.provider = key_token(provider)
+        self.provider = subjects.token(provider, ascii_only=True)
         self.priority = priority
-        self.worker_id = key_token(worker_id) if worker_id else default_worker_id()
+        self.worker_id = (
+            subjects.token(worker_id, ascii_only=True) if worker_id else default_worker_id()
+        )
         self.heartbeat = heartbeat
         self.ttl = ttl if ttl is not None else heartbeat * TTL_HEARTBEATS
         self.bucket = bucket

@@ -19,13 +19,13 @@ from typing import Any
 from faststream import FastStream
 from faststream.nats import NatsBroker, NatsMessage
 
-from services.model_worker.announce import Announcer, key_token, provider_queue, provider_subject
+from services.model_worker.announce import Announcer
 from services.model_worker.openai_compat import OpenAICompatibleModel
 from services.model_worker.scripted import ScriptedModel
 from shared import subjects
 from shared.errors import ConfigurationError
 from shared.messages import ModelRequest, ModelType
-from shared.model_client import ModelHandler, serve_model_request
+from shared.model_wire import ModelHandler, serve_model_request
 from shared.settings import Settings
 
 __all__ = [
@@ -96,7 +96,7 @@ def worker_provider_name(settings: Settings, handler: ModelHandler) -> str:
     `ELIZABUS_MODEL_PROVIDER_NAME`, else the handler's provider; as one subject token."""
     configured = getattr(settings, "model_provider_name", None)
     name = configured or os.environ.get("ELIZABUS_MODEL_PROVIDER_NAME") or handler.provider
-    return key_token(str(name).strip())
+    return subjects.token(str(name).strip(), ascii_only=True)
 
 
 def worker_priority(settings: Settings) -> int:
@@ -149,7 +149,11 @@ def build_worker_app(
     the worker serves `model.<TYPE>.<provider>` as and announces in KV unless `announce=False`.
     """
     handler: ModelHandler = model if model is not None else build_model(settings)
-    name = key_token(provider_name) if provider_name else worker_provider_name(settings, handler)
+    name = (
+        subjects.token(provider_name, ascii_only=True)
+        if provider_name
+        else worker_provider_name(settings, handler)
+    )
     if name != handler.provider:
         handler = NamedHandler(handler, name)
     announcer = Announcer(
@@ -174,8 +178,8 @@ def build_worker_app(
             title=f"model-worker:{model_type.value}",
         )(_responder(handler, model_type))
         broker.subscriber(
-            provider_subject(model_type.value, name),
-            queue=provider_queue(name),
+            subjects.model_provider(model_type.value, name),
+            queue=subjects.model_provider_queue(name),
             decoder=_raw_body,
             max_workers=max(1, max_workers),
             title=f"model-worker:{model_type.value}:{name}",

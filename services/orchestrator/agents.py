@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncpg
 
 from plugins.bootstrap.plugin import bootstrap_plugin
-from services.orchestrator.runtime.agent_runtime import AgentRuntime
 from shared.bus.nats_bus import NatsBus
 from shared.character import Character
 from shared.eventstore import EventStore
 from shared.plugin import Plugin
 from shared.readmodel.postgres import PostgresAgentReadModel
+from shared.runtime.agent_runtime import AgentRuntime
 from shared.settings import Settings
 
 

@@ -16,17 +16,17 @@ from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
 from services.orchestrator.agents import build_runtime
-from services.orchestrator.connections import ConnectionManager
+from services.orchestrator.delivery import Delivery, Disposition, Orchestrator, retry_delay
 from services.orchestrator.message_run import AgentHost, MessageRunner
 from services.orchestrator.readmodel import PostgresReadModel
-from services.orchestrator.runtime.settings_lookup import secret_values
-from services.orchestrator.service import Delivery, Disposition, Orchestrator, retry_delay
 from shared import subjects
 from shared.bus.nats_bus import NatsBus, ensure_streams
 from shared.character import Character, load_character
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.projections import PostgresProjector
+from shared.runtime.connections import ConnectionManager
+from shared.runtime.settings_lookup import secret_values
 from shared.secrets import Scrubber, install_log_scrubber
 from shared.settings import Settings
 

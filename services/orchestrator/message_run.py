@@ -16,17 +16,17 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from services.orchestrator.connections import Connection, ConnectionManager
 from services.orchestrator.replies import ReplySink
-from services.orchestrator.run_recorder import RunRecorder
-from services.orchestrator.runtime.agent_runtime import AgentRuntime, in_recorder
-from services.orchestrator.runtime.events import EventType
 from shared.errors import ConfigurationError
 from shared.events import OutboundMessage, RunEnded, RunOutbox, RunStarted, now_ms
 from shared.eventstore import EventStore
 from shared.ids import create_unique_uuid, derived_id
 from shared.messages import MessageReceived
 from shared.plugin import Memory
+from shared.runtime.agent_runtime import AgentRuntime, in_recorder
+from shared.runtime.connections import Connection, ConnectionManager
+from shared.runtime.event_bus import EventType
+from shared.runtime.run_recorder import RunRecorder
 
 
 @dataclass(frozen=True)

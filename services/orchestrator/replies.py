@@ -11,10 +11,6 @@ import logging
 import uuid
 from typing import Any
 
-from services.orchestrator.connections import Connection
-from services.orchestrator.run_recorder import RunRecorder
-from services.orchestrator.runtime.agent_runtime import AgentRuntime
-from services.orchestrator.runtime.events import EventType
 from shared import subjects
 from shared.events import MessageSentEvent, now_ms
 from shared.ids import create_unique_uuid, derived_id
@@ -27,6 +23,10 @@ from shared.messages import (
     RoomRef,
 )
 from shared.plugin import Content, Memory
+from shared.runtime.agent_runtime import AgentRuntime
+from shared.runtime.connections import Connection
+from shared.runtime.event_bus import EventType
+from shared.runtime.run_recorder import RunRecorder
 
 log = logging.getLogger(__name__)
 

@@ -6,15 +6,15 @@ import uuid
 
 import pytest
 
-from services.orchestrator.runtime.bulk_connections import (
+from shared.eventstore.postgres import PostgresEventStore, create_pool
+from shared.ids import create_unique_uuid
+from shared.projections import PostgresProjector, rebuild_projections
+from shared.runtime.bulk_connections import (
     EntitySpec,
     RoomSpec,
     WorldSpec,
     ensure_connections,
 )
-from shared.eventstore.postgres import PostgresEventStore, create_pool
-from shared.ids import create_unique_uuid
-from shared.projections import PostgresProjector, rebuild_projections
 from tests.integration.support import fresh_database
 
 pytestmark = pytest.mark.integration

@@ -15,10 +15,11 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import DeliverPolicy, RetentionPolicy
 
-from services.orchestrator.runtime.context import in_run
-from services.orchestrator.runtime.events import EmittedEvent, EventBus, EventType
 from shared import subjects
 from shared.bus.nats_bus import EVENTS_MAX_AGE_SECONDS, NatsBus, ensure_streams
+from shared.messages import EmittedEvent
+from shared.runtime.event_bus import EventBus, EventType
+from shared.runtime.run_scope import in_run
 from shared.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -18,22 +18,17 @@ import nats.errors
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from services.model_worker.announce import (
-    ModelAnnouncement,
-    announcement_key,
-    open_models_bucket,
-    provider_subject,
-)
 from services.model_worker.app import build_worker_app
 from services.model_worker.scripted import ScriptedModel
-from services.orchestrator.runtime.context import ListSink
-from services.orchestrator.runtime.models import ModelRegistry
 from shared import subjects
+from shared.bus.models_bucket import announcement_key, open_models_bucket
 from shared.embedded.nats_server import EmbeddedNats
 from shared.errors import NoModelHandlerError
 from shared.events import ModelFailed, ModelUsed, now_ms
-from shared.messages import ModelRequest, ModelResponse, ModelType
+from shared.messages import ModelAnnouncement, ModelRequest, ModelResponse, ModelType
 from shared.plugin import Runtime
+from shared.runtime.model_registry import ModelRegistry
+from shared.runtime.run_scope import ListSink
 from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -60,7 +55,7 @@ async def serving(
     out before asserting on what the registry records."""
     subject = subjects.model(model_type.value)
     if provider is not None:
-        subject = provider_subject(model_type.value, provider)
+        subject = subjects.model_provider(model_type.value, provider)
     body = ModelRequest(model_type=model_type, params={"prompt": "probe", "text": "probe"})
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -142,7 +137,9 @@ async def test_primary_serves_until_killed_then_backup_answers(
         # the primary process answers on its own subject, under its configured name
         request = ModelRequest(model_type=ModelType.TEXT_SMALL, params={"prompt": "x"})
         raw = await nc.request(
-            provider_subject("TEXT_SMALL", "primary"), request.model_dump_json().encode(), 5.0
+            subjects.model_provider("TEXT_SMALL", "primary"),
+            request.model_dump_json().encode(),
+            5.0,
         )
         assert ModelResponse.model_validate_json(raw.data).provider == "primary"
 

@@ -17,7 +17,7 @@ from shared import subjects
 from shared.bus.request import request as bus_request
 from shared.errors import ModelError, NoModelHandlerError
 from shared.messages import ModelRequest, ModelResponse, ModelType
-from shared.model_client import BusModelClient
+from shared.model_wire import BusModelClient
 from shared.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,6 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from services.orchestrator.runtime.agent_runtime import AgentRuntime
 from shared.character import Character
 from shared.eventstore.memory import InMemoryEventStore
 from shared.eventstore.postgres import PostgresEventStore, create_pool
@@ -21,6 +20,7 @@ from shared.projections import PROJECTION_TABLES, PostgresProjector, rebuild_pro
 from shared.readmodel.memory import InMemoryAgentReadModel
 from shared.readmodel.postgres import PostgresAgentReadModel
 from shared.records import Component, ParticipantState, Relationship, Room, World
+from shared.runtime.agent_runtime import AgentRuntime
 from tests.integration.support import fresh_database
 
 pytestmark = pytest.mark.integration

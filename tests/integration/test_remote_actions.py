@@ -10,18 +10,18 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from services.orchestrator.runtime.actions import ActionDispatcher
-from services.orchestrator.runtime.context import ListSink, current_run_id, in_run
-from services.orchestrator.runtime.remote_actions import (
-    RemoteActionReply,
-    action_subject,
-    remote_action,
-    serve_actions,
-)
+from shared import subjects
 from shared.bus.request import request as bus_request
 from shared.errors import ElizabusError
 from shared.events import ActionExecuted
+from shared.messages import RemoteActionReply
 from shared.plugin import Action, ActionResult, Content, HandlerCallback, Memory, State
+from shared.runtime.actions import ActionDispatcher
+from shared.runtime.remote_actions import (
+    remote_action,
+    serve_actions,
+)
+from shared.runtime.run_scope import ListSink, current_run_id, in_run
 from tests.unit.test_actions import FakeRuntime, message, noop
 
 pytestmark = pytest.mark.integration
@@ -174,7 +174,7 @@ async def test_no_responders_raises_a_clear_error(caller: NatsClient) -> None:
     local = remote_action(caller, name, timeout=5.0)
     with pytest.raises(ElizabusError, match="no process serves action") as info:
         await local.handler(FakeRuntime(), message(), None, {}, None, [])
-    assert action_subject(name) in str(info.value) and "serve_actions" in str(info.value)
+    assert subjects.action(name) in str(info.value) and "serve_actions" in str(info.value)
 
 
 async def test_an_invalid_request_gets_a_failed_reply(
@@ -182,6 +182,6 @@ async def test_an_invalid_request_gets_a_failed_reply(
 ) -> None:
     name = unique("STRICT")
     async with await serve_actions(server_nc, [Action(name=name, handler=noop)], FakeRuntime()):
-        reply = await bus_request(caller, action_subject(name), b'{"not": "a request"}', 5)
+        reply = await bus_request(caller, subjects.action(name), b'{"not": "a request"}', 5)
     body = RemoteActionReply.model_validate_json(reply.data)
     assert body.outcome == "failed" and "invalid RemoteActionRequest" in (body.error or "")

@@ -10,18 +10,18 @@ import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from services.orchestrator.runtime.context import ListSink, current_run_id, in_run
-from services.orchestrator.runtime.remote_providers import (
-    RemoteProviderReply,
-    provider_subject,
-    remote_provider,
-    serve_providers,
-)
-from services.orchestrator.runtime.state import StateComposer
+from shared import subjects
 from shared.bus.request import request as bus_request
 from shared.errors import ElizabusError
 from shared.events import ProviderFailed
+from shared.messages import RemoteProviderReply
 from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
+from shared.runtime.remote_providers import (
+    remote_provider,
+    serve_providers,
+)
+from shared.runtime.run_scope import ListSink, current_run_id, in_run
+from shared.runtime.state import StateComposer
 from tests.unit.test_compose_state import FakeRuntime, message, static
 
 pytestmark = pytest.mark.integration
@@ -59,7 +59,7 @@ async def test_compose_state_through_a_remote_provider(
         )
 
     name = unique("WEATHER.now *")  # dots, spaces and wildcards become one subject token
-    assert provider_subject(name).count(".") == 1
+    assert subjects.provider(name).count(".") == 1
     served = await serve_providers(server_nc, [Provider(name=name, get=weather)], view)
     try:
         remote = remote_provider(client_nc, name, position=10, timeout=5.0)
@@ -155,7 +155,7 @@ async def test_a_bad_request_body_gets_an_error_reply(
     name = unique("STRICT")
     served = await serve_providers(server_nc, [static(name)], FakeRuntime())
     try:
-        reply = await bus_request(client_nc, provider_subject(name), b"{not json", 5.0)
+        reply = await bus_request(client_nc, subjects.provider(name), b"{not json", 5.0)
     finally:
         await served.stop()
     decoded = RemoteProviderReply.model_validate_json(reply.data)

@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.model_worker.scripted import ScriptedModel
-from services.orchestrator.runtime.agent_runtime import AgentRuntime
 from shared.character import Character
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.plugin import Plugin, Runtime, TaskWorker
 from shared.projections import PostgresProjector
 from shared.readmodel.postgres import PostgresAgentReadModel
+from shared.runtime.agent_runtime import AgentRuntime
 from tests.integration.support import fresh_database, wait_for
 
 

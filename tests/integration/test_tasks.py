@@ -11,11 +11,12 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from services.orchestrator.runtime.sinks import StoreSink
-from services.orchestrator.runtime.tasks import Task, TaskScheduler, TaskStore
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.plugin import TaskWorker
 from shared.projections import PostgresProjector, rebuild_projections
+from shared.records import Task
+from shared.runtime.sinks import StoreSink
+from shared.runtime.tasks import TaskScheduler, TaskStore
 from tests.integration.support import fresh_database
 
 pytestmark = pytest.mark.integration

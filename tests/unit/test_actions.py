@@ -8,12 +8,10 @@ from typing import Any
 import pytest
 
 from services.model_worker.scripted import ScriptedModel
-from services.orchestrator.runtime.actions import ActionDispatcher, find_action
-from services.orchestrator.runtime.context import ListSink, current_action, in_run
 from shared.character import Character
 from shared.events import ActionExecuted
 from shared.messages import ModelType
-from shared.model_client import InProcessModelClient
+from shared.model_wire import InProcessModelClient
 from shared.plugin import (
     Action,
     ActionResult,
@@ -23,6 +21,8 @@ from shared.plugin import (
     Service,
     State,
 )
+from shared.runtime.actions import ActionDispatcher, find_action
+from shared.runtime.run_scope import ListSink, current_action, in_run
 
 AGENT = uuid.uuid4()
 ROOM = uuid.uuid4()

@@ -11,13 +11,13 @@ import pytest
 from plugins.dice import dice_plugin
 from plugins.dice.plugin import DiceStats
 from services.model_worker.scripted import ScriptedModel
-from services.orchestrator.run_recorder import RunRecorder
-from services.orchestrator.runtime.agent_runtime import AgentRuntime, in_recorder
 from shared.character import Character
 from shared.errors import ConfigurationError
 from shared.eventstore.memory import InMemoryEventStore
 from shared.messages import ModelRequest, ModelType
 from shared.plugin import Content, Memory, Plugin, Runtime
+from shared.runtime.agent_runtime import AgentRuntime, in_recorder
+from shared.runtime.run_recorder import RunRecorder
 
 SCRIPTED = ScriptedModel()
 

@@ -8,18 +8,18 @@ from typing import Any
 
 import pytest
 
-from services.orchestrator.runtime.context import ListSink, in_run
-from services.orchestrator.runtime.remote_providers import (
-    RemoteProviderRequest,
-    answer_request,
-    decode_reply,
-    encode_request,
-)
-from services.orchestrator.runtime.state import StateComposer, choose_providers
 from shared.character import Character, load_character
 from shared.errors import ConfigurationError, ElizabusError
 from shared.events import ProviderFailed
+from shared.messages import RemoteProviderRequest
 from shared.plugin import Memory, Provider, ProviderResult, Runtime, Service, State
+from shared.runtime.remote_providers import (
+    answer_request,
+    decode_reply,
+    encode_provider_request,
+)
+from shared.runtime.run_scope import ListSink, in_run
+from shared.runtime.state import StateComposer, choose_providers
 
 
 class FakeRuntime:
@@ -355,7 +355,7 @@ async def test_remote_encoding_round_trip_without_a_bus() -> None:
 
     msg = message("round trip")
     state = State(values={"odd": Opaque()}, data={"memory": msg, "result": ProviderResult("x")})
-    body = encode_request("ECHO", FakeRuntime(), msg, state)
+    body = encode_provider_request("ECHO", FakeRuntime(), msg, state)
     assert RemoteProviderRequest.model_validate_json(body).message == msg
     result = decode_reply("ECHO", await answer_request(static("ECHO"), FakeRuntime(), body))
     assert result.text == "text of ECHO"

@@ -9,8 +9,6 @@ from typing import Any
 import pytest
 
 from services.model_worker.scripted import ScriptedModel
-from services.orchestrator.run_recorder import RunRecorder
-from services.orchestrator.runtime.agent_runtime import AgentRuntime, in_recorder
 from shared.character import Character
 from shared.errors import ConfigurationError
 from shared.eventstore.memory import InMemoryEventStore
@@ -18,6 +16,8 @@ from shared.messages import ModelRequest, ModelType
 from shared.plugin import Memory, Plugin, Runtime
 from shared.readmodel.memory import InMemoryAgentReadModel
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
+from shared.runtime.agent_runtime import AgentRuntime, in_recorder
+from shared.runtime.run_recorder import RunRecorder
 
 SCRIPTED = ScriptedModel()
 

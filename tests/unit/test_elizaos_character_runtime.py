@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from services.model_worker.scripted import ScriptedModel
-from services.orchestrator.connections import ConnectionManager
+from services.orchestrator.delivery import Delivery, Orchestrator
 from services.orchestrator.message_run import AgentHost, MessageRunner
 from services.orchestrator.readmodel_memory import InMemoryReadModel
-from services.orchestrator.runtime.agent_runtime import AgentRuntime
-from services.orchestrator.service import Delivery, Orchestrator
 from shared.bus.memory_bus import InMemoryBus
 from shared.character import load_character
 from shared.eventstore.memory import InMemoryEventStore
 from shared.readmodel.memory import InMemoryAgentReadModel
+from shared.runtime.agent_runtime import AgentRuntime
+from shared.runtime.connections import ConnectionManager
 from shared.secrets import REDACTED, Scrubber
 
 CHARACTER = Path(__file__).parents[1] / "fixtures" / "elizaos_character.json"

@@ -6,10 +6,10 @@ import asyncio
 import uuid
 from typing import Any
 
-from services.orchestrator.runtime.context import ListSink, in_run
-from services.orchestrator.runtime.evaluators import EvaluatorRunner
 from shared.events import EvaluatorExecuted
 from shared.plugin import ActionResult, Evaluator, Memory, State
+from shared.runtime.evaluators import EvaluatorRunner
+from shared.runtime.run_scope import ListSink, in_run
 from tests.unit.test_actions import AGENT, ROOM, FakeRuntime, message
 
 

@@ -15,16 +15,16 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from services.orchestrator.runtime.context import in_run
-from services.orchestrator.runtime.events import (
+from shared import subjects
+from shared.bus.memory_bus import InMemoryBus
+from shared.plugin import EventHandler, Memory
+from shared.runtime.event_bus import (
     EmittedEvent,
     EventBus,
     EventType,
     json_safe,
 )
-from shared import subjects
-from shared.bus.memory_bus import InMemoryBus
-from shared.plugin import EventHandler, Memory
+from shared.runtime.run_scope import in_run
 
 AGENT = uuid.UUID("00000000-0000-4000-8000-00000000a9e7")
 
@@ -313,7 +313,7 @@ async def test_raise_errors_runs_every_handler_then_raises_the_first_error() -> 
 
 
 async def test_inside_a_run_emissions_wait_in_the_outbox_until_the_commit() -> None:
-    from services.orchestrator.runtime.context import Outbox, in_outbox
+    from shared.runtime.run_scope import Outbox, in_outbox
 
     bus = InMemoryBus()
     events = EventBus(AGENT, bus)

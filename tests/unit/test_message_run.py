@@ -8,18 +8,18 @@ import uuid
 
 from plugins.bootstrap.plugin import bootstrap_plugin
 from services.model_worker.scripted import ScriptedModel
-from services.orchestrator.connections import ConnectionManager
+from services.orchestrator.delivery import Delivery, Disposition, Orchestrator
 from services.orchestrator.message_run import AgentHost, MessageRunner
 from services.orchestrator.readmodel_memory import InMemoryReadModel
-from services.orchestrator.runtime.agent_runtime import AgentRuntime
-from services.orchestrator.runtime.settings_lookup import secret_values
-from services.orchestrator.service import Delivery, Disposition, Orchestrator
 from shared import subjects
 from shared.bus.memory_bus import InMemoryBus
 from shared.character import Character, load_character
 from shared.eventstore.memory import InMemoryEventStore
 from shared.messages import MessageSent, ModelType
 from shared.readmodel.memory import InMemoryAgentReadModel
+from shared.runtime.agent_runtime import AgentRuntime
+from shared.runtime.connections import ConnectionManager
+from shared.runtime.settings_lookup import secret_values
 from shared.secrets import Scrubber
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from services.model_worker.scripted import ScriptedModel
+from services.orchestrator.delivery import Delivery, Disposition, retry_delay
 from services.orchestrator.message_run import AgentHost
-from services.orchestrator.service import Delivery, Disposition, retry_delay
 from shared import subjects
 from shared.bus.memory_bus import InMemoryBus
 from shared.character import Character
@@ -125,9 +125,9 @@ def test_two_characters_with_one_agent_id_are_refused() -> None:
 
 
 async def test_one_agents_run_never_serves_its_reads_or_takes_writes_of_another() -> None:
-    from services.orchestrator.run_recorder import RunRecorder
-    from services.orchestrator.runtime.agent_runtime import in_recorder
     from shared.plugin import Memory
+    from shared.runtime.agent_runtime import in_recorder
+    from shared.runtime.run_recorder import RunRecorder
 
     store = InMemoryEventStore()
     ada = runtime_for(Character(name="Ada"), store, ScriptedModel())

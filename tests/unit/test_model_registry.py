@@ -10,14 +10,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.model_worker.announce import Announcer, announcement_key, provider_subject
+from services.model_worker.announce import Announcer
 from services.model_worker.app import worker_priority, worker_provider_name
 from services.model_worker.scripted import ScriptedModel
-from services.orchestrator.runtime.context import ActionContext, ListSink, in_action, in_run
-from services.orchestrator.runtime.models import ModelRegistry, loggable, redact_response
+from shared import subjects
+from shared.bus.models_bucket import announcement_key
 from shared.errors import ConfigurationError, ModelError, NoModelHandlerError
 from shared.events import ModelFailed, ModelUsed
 from shared.plugin import ModelHandlerFn, Runtime
+from shared.runtime.model_registry import ModelRegistry, loggable, redact_response
+from shared.runtime.run_scope import ActionContext, ListSink, in_action, in_run
 from shared.settings import Settings
 
 AGENT = uuid.UUID("00000000-0000-4000-8000-00000000a11c")
@@ -259,7 +261,7 @@ def test_announcement_keys_and_subjects_are_safe_tokens() -> None:
     assert announcement_key("TEXT_LARGE", "gpu box.1", "host.a-1") == (
         "TEXT_LARGE.gpu_box_1.host_a-1"
     )
-    assert provider_subject("TEXT_LARGE", "gpu box") == "model.TEXT_LARGE.gpu_box"
+    assert subjects.model_provider("TEXT_LARGE", "gpu box") == "model.TEXT_LARGE.gpu_box"
     announcer = Announcer(["TEXT_SMALL", "TEXT_EMBEDDING"], "my.provider", 4, worker_id="w.1")
     assert announcer.keys == ["TEXT_EMBEDDING.my_provider.w_1", "TEXT_SMALL.my_provider.w_1"]
     entry = announcer.announcement("TEXT_SMALL")

@@ -17,7 +17,7 @@ from services.model_worker.openai_compat import OpenAICompatibleModel
 from services.model_worker.scripted import ScriptedModel
 from shared.errors import ConfigurationError, ModelError
 from shared.messages import ModelRequest, ModelType
-from shared.model_client import ModelHandler
+from shared.model_wire import ModelHandler
 from shared.settings import Settings
 
 Handler = Callable[[httpx.Request], httpx.Response]

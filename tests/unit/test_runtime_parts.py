@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from services.orchestrator.runtime.plugin_loader import load_plugin, order_plugins
-from services.orchestrator.runtime.semaphore import Semaphore
-from services.orchestrator.runtime.services import ServiceRegistry
-from services.orchestrator.runtime.settings_lookup import get_setting, secret_values
 from shared.character import Character
 from shared.errors import ConfigurationError
 from shared.plugin import Plugin, Service
+from shared.runtime.plugin_loader import load_plugin, order_plugins
+from shared.runtime.semaphore import Semaphore
+from shared.runtime.service_registry import ServiceRegistry
+from shared.runtime.settings_lookup import get_setting, secret_values
 
 EXAMPLE = Plugin(name="example-for-loader-test")
 
@@ -125,9 +125,9 @@ def test_get_setting_order_and_booleans(monkeypatch: pytest.MonkeyPatch) -> None
 def test_a_fact_gets_one_id_and_one_stream_whichever_path_records_it() -> None:
     import uuid
 
-    from services.orchestrator.connections import entity_created_event, fact_event
     from shared.events import ParticipantAdded, RoomCreated
     from shared.ids import derived_id
+    from shared.runtime.connections import entity_created_event, fact_event
 
     room, member, agent = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     joined = fact_event(ParticipantAdded(room_id=room, entity_id=member, agent_id=agent), room,

@@ -12,8 +12,8 @@ import logging
 from typing import Any
 
 from plugins.bootstrap.actions.common import ask, say, sender_name, transcript
-from plugins.bootstrap.context.choice import format_task, option_names, pending_choices
 from plugins.bootstrap.parsing import parse_key_values
+from plugins.bootstrap.providers.choice import format_task, option_names, pending_choices
 from shared.plugin import Action, ActionResult, HandlerCallback, Memory, Runtime, State
 
 log = logging.getLogger(__name__)

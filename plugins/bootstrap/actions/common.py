@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from plugins.bootstrap.context.format import as_uuid, entity_name, format_message, room_names
-from plugins.bootstrap.context.recent_messages import recent_dialogue
+from plugins.bootstrap.providers.format import as_uuid, entity_name, format_message, room_names
+from plugins.bootstrap.providers.recent_messages import recent_dialogue
 from plugins.bootstrap.templates import render, template_for
 from shared.plugin import Content, HandlerCallback, Memory, Runtime, State
 from shared.records import Entity

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from plugins.bootstrap.actions.common import ask, find_entity, format_entities, say, transcript
-from plugins.bootstrap.context.format import compact_json, entity_name
 from plugins.bootstrap.parsing import parse_json_block, parse_key_values
+from plugins.bootstrap.providers.format import compact_json, entity_name
 from shared.plugin import Action, ActionResult, HandlerCallback, Memory, Runtime, State
 from shared.records import Component
 

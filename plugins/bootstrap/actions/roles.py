@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from plugins.bootstrap.actions.common import ask, find_entity, say, sender_name, transcript
-from plugins.bootstrap.context.format import channel_type, entity_name, room_and_world
-from plugins.bootstrap.context.roles import ADMIN, NONE, OWNER, normalize_role, world_roles
 from plugins.bootstrap.parsing import parse_json_block
+from plugins.bootstrap.providers.format import channel_type, entity_name, room_and_world
+from plugins.bootstrap.providers.roles import ADMIN, NONE, OWNER, normalize_role, world_roles
 from shared.plugin import Action, ActionResult, HandlerCallback, Memory, Runtime, State
 
 

@@ -18,8 +18,8 @@ from plugins.bootstrap.actions.common import (
     sender_name,
     transcript,
 )
-from plugins.bootstrap.context.format import as_uuid
 from plugins.bootstrap.parsing import parse_key_values
+from plugins.bootstrap.providers.format import as_uuid
 from shared.plugin import Action, ActionResult, HandlerCallback, Memory, Runtime, State
 from shared.records import Room
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from plugins.bootstrap.actions.common import ask, say, sender_name, transcript
-from plugins.bootstrap.context.roles import OWNER, role_of
-from plugins.bootstrap.context.settings import (
+from plugins.bootstrap.parsing import parse_json_block
+from plugins.bootstrap.providers.roles import OWNER, role_of
+from plugins.bootstrap.providers.settings import (
     format_setting,
     public_view,
     settings_world,
     world_settings,
 )
-from plugins.bootstrap.parsing import parse_json_block
 from shared.plugin import Action, ActionResult, HandlerCallback, Memory, Runtime, State
 
 

@@ -20,8 +20,8 @@ import uuid
 from typing import Any
 
 from plugins.bootstrap.actions.common import ask, find_entity, format_entities, transcript
-from plugins.bootstrap.context.format import conversation_length
 from plugins.bootstrap.parsing import parse_json_block, parse_key_values, parse_tag_list
+from plugins.bootstrap.providers.format import conversation_length
 from shared.plugin import (
     ActionResult,
     Evaluator,

@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from services.model_worker.embedding import hashed_embedding
-from services.orchestrator.runtime.agent_runtime import AgentRuntime
 from shared.character import Character
 from shared.eventstore.memory import InMemoryEventStore
 from shared.plugin import Action, Content, Evaluator, Memory, Provider, Runtime
+from shared.runtime.agent_runtime import AgentRuntime
 
 DIMENSIONS = 384
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from plugins.bootstrap.context import (
+from plugins.bootstrap.providers import (
     ATTACHMENTS,
     ENTITIES,
     FACTS,

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from plugins.bootstrap.context import (
+from plugins.bootstrap.providers import (
     ACTION_STATE,
     ACTIONS,
     ANXIETY,
@@ -18,7 +18,7 @@ from plugins.bootstrap.context import (
     PROVIDERS,
     TIME,
 )
-from plugins.bootstrap.context.anxiety import DM_GUIDANCE, GROUP_GUIDANCE
+from plugins.bootstrap.providers.anxiety import DM_GUIDANCE, GROUP_GUIDANCE
 from shared.character import Character
 from shared.plugin import (
     Action,

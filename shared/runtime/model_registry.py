@@ -1,0 +1,400 @@
+"""Models chosen by priority, in process or on remote workers, with failover (ElizaOS's useModel).
+
+In-process handlers come from plugins (`register_model`). Remote workers announce themselves in
+the JetStream KV bucket `elizabus_models` (see `services.model_worker.announce`); a KV watcher
+keeps a local view of them, so a call costs one NATS request and no KV read. `use_model` tries
+the candidates by priority (ties: in-process first, then registration or announce order),
+records a `model.failed` event for each attempt that raises, times out or finds no responders,
+and a `model.used` event for the one that answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import nats.errors
+from nats.aio.client import Client as NatsClient
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from pydantic import ValidationError
+
+from shared import subjects
+from shared.bus.models_bucket import DEFAULT_HEARTBEAT_SECONDS, TTL_HEARTBEATS, open_models_bucket
+from shared.bus.request import request as bus_request
+from shared.errors import ModelError, NoModelHandlerError
+from shared.events import ModelFailed, ModelUsed, now_ms
+from shared.messages import ModelAnnouncement, ModelType
+from shared.model_wire import decode_response, encode_request
+from shared.plugin import ModelHandlerFn, Runtime
+from shared.runtime.event_types import EventType
+from shared.runtime.run_scope import EventSink, current_action, current_run_id
+
+__all__ = ["BUS_PROVIDER", "ModelCandidate", "ModelRegistry", "loggable", "redact_response"]
+
+log = logging.getLogger(__name__)
+
+BUS_PROVIDER = "bus"
+"""The provider name of the old-style shared subject `model.<TYPE>`, tried last."""
+
+_NIL = uuid.UUID(int=0)
+_REMOTE_TYPES = frozenset(t.value for t in ModelType)
+
+
+@dataclass(frozen=True)
+class ModelCandidate:
+    """One way to answer a model type: an in-process handler, or a remote provider's subject.
+
+    `order` is the registration (in-process) or first-announce (remote) counter; `fallback`
+    marks the old-style shared subject, tried only when nothing better answers.
+    """
+
+    model_type: str
+    provider: str
+    priority: int
+    order: int
+    handler: ModelHandlerFn | None = None
+    subject: str | None = None
+    fallback: bool = False
+
+    @property
+    def remote(self) -> bool:
+        """Whether this candidate is a NATS subject rather than an in-process handler."""
+        return self.handler is None
+
+
+@dataclass
+class _Announced:
+    announcement: ModelAnnouncement
+    seen_at: float
+    order: int
+
+
+class _NoResponders(ModelError):
+    """Nobody listens on the candidate's subject."""
+
+
+def redact_response(response: Any) -> Any:
+    """The response as `model.used` logs it: a list of numbers (an embedding) is "[array]"."""
+    if isinstance(response, list | tuple) and all(
+        isinstance(x, int | float) and not isinstance(x, bool) for x in response
+    ):
+        return "[array]"
+    return loggable(response)
+
+
+def loggable(value: Any) -> Any:
+    """A JSON-safe copy of `value` for an event: odd objects become their `str`."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): loggable(v) for k, v in value.items() if k != "runtime"}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [loggable(v) for v in value]
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return loggable(dump(mode="json"))
+    return str(value)
+
+
+class ModelRegistry:
+    """Model handlers by priority, in process and on remote workers, with failover.
+
+    `runtime` is handed to in-process handlers (may be None in tests); `sink` records the
+    `model.used` / `model.failed` events; `timeout` bounds each attempt, in process or remote;
+    `emit` (the runtime's emit_event) announces MODEL_USED after each successful call.
+    Remote workers are seen only between `start(nc)` and `stop()`.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime | None,
+        sink: EventSink,
+        *,
+        timeout: float = 60.0,
+        agent_id: uuid.UUID | None = None,
+        bucket: str = subjects.MODELS_BUCKET,
+        ttl: float = DEFAULT_HEARTBEAT_SECONDS * TTL_HEARTBEATS,
+        emit: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.emit = emit
+        self.sink = sink
+        self.timeout = timeout
+        self.bucket = bucket
+        self.ttl = ttl
+        self._agent_id = agent_id
+        self._counter = itertools.count()
+        self._local: dict[str, list[ModelCandidate]] = {}
+        self._remote: dict[str, _Announced] = {}
+        self._nc: NatsClient | None = None
+        self._watcher: KeyValue.KeyWatcher | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def agent_id(self) -> uuid.UUID:
+        """The agent the events are about: the given id, else the runtime's."""
+        if self._agent_id is not None:
+            return self._agent_id
+        return self.runtime.agent_id if self.runtime is not None else _NIL
+
+    # --- in-process handlers ----------------------------------------------------------------
+
+    def register_model(
+        self, model_type: str, handler: ModelHandlerFn, provider: str, priority: int = 0
+    ) -> None:
+        """Add an in-process handler; higher priority first, then registration order."""
+        key = str(model_type)
+        entry = ModelCandidate(key, provider, priority or 0, next(self._counter), handler=handler)
+        handlers = [*self._local.get(key, []), entry]
+        handlers.sort(key=lambda c: (-c.priority, c.order))
+        self._local[key] = handlers
+
+    def get_model(self, model_type: str, provider: str | None = None) -> ModelHandlerFn | None:
+        """The handler `use_model` would try first (a remote one calls `use_model` for its
+        provider), or None when no handler is registered nor any worker announced."""
+        first = next((c for c in self.candidates(model_type, provider) if not c.fallback), None)
+        if first is None or first.handler is not None:
+            return first.handler if first is not None else None
+
+        async def call_remote(runtime: Runtime, params: dict[str, Any]) -> Any:
+            return await self.use_model(first.model_type, params, first.provider)
+
+        return call_remote
+
+    # --- remote workers ---------------------------------------------------------------------
+
+    async def start(self, nc: NatsClient) -> None:
+        """Open (or create) the KV bucket and watch it; returns once the current entries are in
+        the local view. Until then, and without `start`, only in-process handlers are used."""
+        if self._task is not None:
+            return
+        kv = await open_models_bucket(nc.jetstream(), ttl=self.ttl, bucket=self.bucket)
+        bucket_ttl = (await kv.status()).ttl
+        if bucket_ttl:
+            self.ttl = bucket_ttl
+        self._nc = nc
+        self._watcher = await kv.watchall()
+        ready = asyncio.Event()
+        self._task = asyncio.create_task(self._watch(self._watcher, ready), name="model-kv-watch")
+        waiter = asyncio.create_task(ready.wait())
+        await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if not ready.is_set():
+            await self.stop()
+            raise ModelError(
+                f"the watcher of KV bucket {self.bucket} ended before reading it: "
+                "check that NATS is running with JetStream enabled"
+            )
+
+    async def stop(self) -> None:
+        """Stop watching the bucket and forget the remote workers."""
+        watcher, self._watcher = self._watcher, None
+        task, self._task = self._task, None
+        if watcher is not None:
+            with contextlib.suppress(nats.errors.Error, OSError):
+                await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves it untyped
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._remote.clear()
+        self._nc = None
+
+    async def _watch(self, watcher: KeyValue.KeyWatcher, ready: asyncio.Event) -> None:
+        async for entry in watcher:
+            if entry is None:  # the initial values have all been delivered
+                ready.set()
+                continue
+            deleted = entry.operation in (KV_DEL, KV_PURGE)
+            self.apply_announcement(entry.key, None if deleted else entry.value)
+
+    def apply_announcement(self, key: str, value: bytes | None) -> None:
+        """Update the local view with one KV entry: a `ModelAnnouncement` JSON, or None when
+        the entry was deleted or expired. Called by the watcher; usable directly in tests."""
+        if value is None:
+            self._remote.pop(key, None)
+            return
+        try:
+            announcement = ModelAnnouncement.model_validate_json(value)
+        except ValidationError as exc:
+            log.warning("ignoring KV entry %s of %s: not a ModelAnnouncement (%s)", key,
+                        self.bucket, exc.errors(include_url=False)[:1])  # fmt: skip
+            return
+        known = self._remote.get(key)
+        order = known.order if known is not None else next(self._counter)
+        self._remote[key] = _Announced(announcement, time.monotonic(), order)
+
+    def _announced(self, model_type: str) -> list[ModelCandidate]:
+        """Live remote providers of a type, one per provider (its workers share a queue group)."""
+        now = time.monotonic()
+        stale = [k for k, a in self._remote.items() if now - a.seen_at > self.ttl]
+        for key in stale:  # the watcher missed the expiry: drop what outlived the TTL
+            del self._remote[key]
+        best: dict[str, ModelCandidate] = {}
+        for seen in self._remote.values():
+            ann = seen.announcement
+            if ann.model_type != model_type:
+                continue
+            prior = best.get(ann.provider)
+            best[ann.provider] = ModelCandidate(
+                model_type,
+                ann.provider,
+                max(ann.priority, prior.priority) if prior else ann.priority,
+                min(seen.order, prior.order) if prior else seen.order,
+                subject=subjects.model_provider(model_type, ann.provider),
+            )
+        return list(best.values())
+
+    # --- choosing and calling ---------------------------------------------------------------
+
+    def candidates(self, model_type: str, provider: str | None = None) -> list[ModelCandidate]:
+        """What `use_model` tries, in order: by priority (higher first), in-process before
+        remote on a tie, then registration/announce order; the shared subject last."""
+        key = str(model_type)
+        announced = self._announced(key) if self._nc is not None else []
+        ranked = sorted(
+            [*self._local.get(key, []), *announced],
+            key=lambda c: (-c.priority, c.remote, c.order),
+        )
+        remote_type = key in _REMOTE_TYPES
+        if self._nc is not None and remote_type and (not announced or provider == BUS_PROVIDER):
+            ranked.append(
+                ModelCandidate(key, BUS_PROVIDER, 0, -1, subject=subjects.model(key), fallback=True)
+            )
+        if provider is not None:
+            ranked = [c for c in ranked if c.provider == provider]
+        return ranked
+
+    async def use_model(
+        self, model_type: str, params: Mapping[str, Any] | None, provider: str | None = None
+    ) -> Any:
+        """Run a model (ElizaOS's useModel): the best candidate, failing over to the next.
+
+        Raises NoModelHandlerError when nothing is registered or announced for the type (and
+        provider), ModelError listing each provider's error when every candidate failed.
+        """
+        key = str(model_type)
+        call_params = dict(params or {})
+        run_id = current_run_id()
+        action = current_action()
+        if action is not None and isinstance(call_params.get("prompt"), str):
+            action.add_prompt(key, call_params["prompt"])
+        failures: list[tuple[str, str]] = []
+        for candidate in self.candidates(key, provider):
+            started = time.perf_counter()
+            try:
+                result = await self._attempt(candidate, call_params, run_id)
+            except _NoResponders as exc:
+                if candidate.fallback:
+                    continue  # nobody on the shared subject: there was no candidate, not a failure
+                error = str(exc)
+            except ModelError as exc:
+                error = str(exc)
+            except Exception as exc:
+                log.exception("model handler %s failed on %s", candidate.provider, key)
+                error = f"{type(exc).__name__}: {exc}"
+            else:
+                await self._record_used(candidate, call_params, result, started, run_id)
+                return result
+            failures.append((candidate.provider, error))
+            log.warning("model %s via %s failed, trying the next: %s", key, candidate.provider,
+                        error)  # fmt: skip
+            await self.sink.record(
+                ModelFailed(
+                    agent_id=self.agent_id, run_id=run_id, model_type=key,
+                    provider=candidate.provider, error=error,
+                    duration_ms=(time.perf_counter() - started) * 1000.0, at=now_ms(),
+                )
+            )  # fmt: skip
+        if not failures:
+            wanted = f" from provider {provider!r}" if provider else ""
+            raise NoModelHandlerError(
+                f"no model handler for {key}{wanted}: no plugin registered one and no worker "
+                f"announced one in KV {self.bucket} or answers on {subjects.model(key)}; start "
+                "`elizabus worker model` or register a plugin model"
+            )
+        listed = "; ".join(f"{name}: {error}" for name, error in failures)
+        raise ModelError(
+            f"every provider of {key} failed ({listed}): check those model workers' logs and "
+            "settings, or start another worker"
+        )
+
+    async def _attempt(
+        self, candidate: ModelCandidate, params: dict[str, Any], run_id: uuid.UUID | None
+    ) -> Any:
+        if candidate.handler is not None:
+            try:
+                # handlers are typed against Runtime; tests may build the registry without one
+                runtime = cast(Runtime, self.runtime)
+                return await asyncio.wait_for(candidate.handler(runtime, params), self.timeout)
+            except TimeoutError as exc:
+                raise ModelError(
+                    f"in-process {candidate.model_type} handler of {candidate.provider} gave no "
+                    f"result within {self.timeout:g}s: fix the handler or raise "
+                    "ELIZABUS_MODEL_TIMEOUT_SECONDS"
+                ) from exc
+        return await self._request(candidate, params, run_id)
+
+    async def _request(
+        self, candidate: ModelCandidate, params: dict[str, Any], run_id: uuid.UUID | None
+    ) -> Any:
+        nc, subject = self._nc, candidate.subject or subjects.model(candidate.model_type)
+        if nc is None:
+            raise ModelError(f"not connected to NATS: call start(nc) before using {subject}")
+        model_type = ModelType(candidate.model_type)
+        body = encode_request(model_type, params, run_id, self.agent_id)
+        started = time.perf_counter()
+        try:
+            reply = await bus_request(nc, subject, body, self.timeout, retries=2)
+        except nats.errors.NoRespondersError as exc:
+            raise _NoResponders(
+                f"no worker answers on {subject} (its KV entry outlived it): start a worker of "
+                f"provider {candidate.provider!r} or wait for the entry to expire"
+            ) from exc
+        except nats.errors.TimeoutError as exc:
+            raise ModelError(
+                f"no reply within {self.timeout:g}s on {subject}: check that worker's log, or "
+                "raise ELIZABUS_MODEL_TIMEOUT_SECONDS"
+            ) from exc
+        except nats.errors.Error as exc:
+            raise ModelError(
+                f"could not send the request on {subject} ({exc}): check that NATS is running "
+                "and the connection is open"
+            ) from exc
+        return decode_response(model_type, reply.data, started).result
+
+    async def _record_used(
+        self,
+        candidate: ModelCandidate,
+        params: dict[str, Any],
+        result: Any,
+        started: float,
+        run_id: uuid.UUID | None,
+    ) -> None:
+        action = current_action()
+        duration_ms = (time.perf_counter() - started) * 1000.0
+        if self.emit is not None:  # ElizaOS's MODEL_USED event, for other services to follow
+            await self.emit(
+                EventType.MODEL_USED,
+                {"runId": str(run_id) if run_id else None, "type": candidate.model_type,
+                 "provider": candidate.provider, "durationMs": duration_ms,
+                 "actionName": action.action_name if action is not None else None},
+            )  # fmt: skip
+        await self.sink.record(
+            ModelUsed(
+                agent_id=self.agent_id, run_id=run_id, model_type=candidate.model_type,
+                provider=candidate.provider, params=loggable(params),
+                response=redact_response(result),
+                duration_ms=duration_ms,
+                action_context=action.as_dict() if action is not None else None, at=now_ms(),
+            )
+        )  # fmt: skip

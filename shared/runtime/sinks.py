@@ -1,0 +1,42 @@
+"""EventSinks: where runtime components' events go when they are not part of a message's run."""
+
+from __future__ import annotations
+
+import uuid
+
+from shared.events import EventData, EventMetadata, NewEvent
+from shared.eventstore import EventStore
+from shared.runtime.run_scope import current_run_id
+from shared.secrets import Scrubber
+
+
+def default_stream(payload: EventData, agent_id: uuid.UUID) -> str:
+    """`<kind>-<id>` for payloads about one thing (a task, an entity), else `agent-<agent id>`."""
+    kind = payload.event_type.split(".", 1)[0]
+    subject = getattr(payload, "id", None)
+    return f"{kind}-{subject}" if subject is not None else f"agent-{agent_id}"
+
+
+class StoreSink:
+    """EventSink that appends each event at once, in its own transaction."""
+
+    def __init__(
+        self, store: EventStore, agent_id: uuid.UUID, scrubber: Scrubber | None = None
+    ) -> None:
+        self.store = store
+        self.agent_id = agent_id
+        self.scrubber = scrubber or Scrubber()
+
+    async def record(
+        self, payload: EventData, stream_id: str | None = None, event_id: uuid.UUID | None = None
+    ) -> None:
+        """Append one event now, with the agent's secrets scrubbed from it."""
+        event = NewEvent.of(
+            payload,
+            event_id=event_id or uuid.uuid4(),
+            stream_id=stream_id or default_stream(payload, self.agent_id),
+            metadata=EventMetadata(agent_id=self.agent_id, run_id=current_run_id()),
+        )
+        if self.scrubber:
+            event.data = self.scrubber.data(event.data)
+        await self.store.append([event])
