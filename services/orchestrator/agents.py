@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncpg
 
-from plugins.bootstrap.plugin import bootstrap_plugin
 from shared.bus.nats_bus import NatsBus
 from shared.character import Character
 from shared.eventstore import EventStore
-from shared.plugin import Plugin
 from shared.readmodel.postgres import PostgresAgentReadModel
 from shared.runtime.agent_runtime import AgentRuntime
 from shared.settings import Settings
 
+BOOTSTRAP_PLUGIN = "bootstrap"
+"""The bootstrap plugin's entry point name (group `elizabus.plugins`): the service loads it like
+any other plugin, by name, and never imports a plugin package."""
 
-def default_plugins(character: Character) -> list[Plugin]:
+
+def default_plugins(character: Character) -> list[str]:
     """The bootstrap plugin, unless the character's settings say IGNORE_BOOTSTRAP (as ElizaOS)."""
     ignore = str(character.settings.get("IGNORE_BOOTSTRAP", "")).lower() in ("1", "true", "yes")
-    return [] if ignore else [bootstrap_plugin()]
+    return [] if ignore else [BOOTSTRAP_PLUGIN]
 
 
 def build_runtime(

@@ -18,14 +18,12 @@ from nats.js.client import JetStreamContext
 from services.orchestrator.agents import build_runtime
 from services.orchestrator.delivery import Delivery, Disposition, Orchestrator, retry_delay
 from services.orchestrator.message_run import AgentHost, MessageRunner
-from services.orchestrator.readmodel import PostgresReadModel
 from shared import subjects
 from shared.bus.nats_bus import NatsBus, ensure_streams
 from shared.character import Character, load_character
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.projections import PostgresProjector
-from shared.runtime.connections import ConnectionManager
 from shared.runtime.settings_lookup import secret_values
 from shared.secrets import Scrubber, install_log_scrubber
 from shared.settings import Settings
@@ -102,7 +100,7 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
         for runtime in host.by_id.values():
             runtime.start_task_scheduler()
         parts.update(bus=bus, pool=pool, host=host)
-        runner = MessageRunner(store, ConnectionManager(PostgresReadModel(pool)))
+        runner = MessageRunner(store)
         parts["service"] = Orchestrator(
             host,
             runner,

@@ -23,10 +23,10 @@ from shared.eventstore import EventStore
 from shared.ids import create_unique_uuid, derived_id
 from shared.messages import MessageReceived
 from shared.plugin import Memory
-from shared.runtime.agent_runtime import AgentRuntime, in_recorder
-from shared.runtime.connections import Connection, ConnectionManager
+from shared.runtime.agent_runtime import AgentRuntime
+from shared.runtime.connections import Connection, default_world_id
 from shared.runtime.event_bus import EventType
-from shared.runtime.run_recorder import RunRecorder
+from shared.runtime.run_scope import RunRecorder, in_recorder
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def connection_of(agent_id: uuid.UUID, inbound: MessageReceived) -> Connection:
         agent_id=agent_id,
         entity_id=create_unique_uuid(agent_id, inbound.entity.id),
         room_id=create_unique_uuid(agent_id, inbound.room.id),
-        world_id=create_unique_uuid(agent_id, f"server:{server_id}"),
+        world_id=default_world_id(agent_id, server_id),
         source=inbound.source,
         platform_user_id=inbound.entity.id,
         name=inbound.entity.name,
@@ -111,6 +111,7 @@ def connection_of(agent_id: uuid.UUID, inbound: MessageReceived) -> Connection:
         room_type=inbound.room.type.value,
         channel_id=inbound.room.id,
         server_id=server_id,
+        room_server_id=server_id,
     )
 
 
@@ -142,9 +143,8 @@ def message_memory(inbound: MessageReceived, ids: RunIds, conn: Connection, at: 
 class MessageRunner:
     """Runs an agent for one message and records the run; see the module docstring."""
 
-    def __init__(self, store: EventStore, connections: ConnectionManager) -> None:
+    def __init__(self, store: EventStore) -> None:
         self.store = store
-        self.connections = connections
 
     async def recorded_outcome(self, ids: RunIds) -> RunOutcome | None:
         """The outcome of this run if it is already in the log."""
@@ -172,7 +172,7 @@ class MessageRunner:
         # The redelivery check and the connection read are one concurrent round trip; the check
         # comes before any handler runs, so a duplicate runs no action twice.
         done, connection_events = await asyncio.gather(
-            self.recorded_outcome(ids), self.connections.missing_events(conn)
+            self.recorded_outcome(ids), runtime.connections.missing_events(conn)
         )
         if done is not None:
             return done
@@ -204,7 +204,7 @@ class MessageRunner:
         )
         rec.scrub(runtime.scrubber)  # the character's secrets never reach the log or the bus
         result = await self.store.append(rec.events)
-        self.connections.remember(conn)
+        runtime.connections.remember(conn)
         if ids.run_started in result.duplicates:
             # Another delivery committed this run first (the store kept this whole batch out, see
             # EventStore): its outbox is the one that counts.

@@ -26,7 +26,7 @@ from shared.plugin import Content, Memory
 from shared.runtime.agent_runtime import AgentRuntime
 from shared.runtime.connections import Connection
 from shared.runtime.event_bus import EventType
-from shared.runtime.run_recorder import RunRecorder
+from shared.runtime.run_scope import RunRecorder
 
 log = logging.getLogger(__name__)
 

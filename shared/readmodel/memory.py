@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.eventstore.memory import InMemoryEventStore
 from shared.plugin import Memory
+from shared.readmodel.protocol import ConnectionState
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
 
 Row = dict[str, Any]
@@ -313,3 +314,18 @@ class InMemoryAgentReadModel:
         ]
         rows.sort(key=lambda d: (d["created_at"], d["id"]))
         return [Relationship.model_validate(d) for d in rows]
+
+    async def connection_state(
+        self, entity_id: uuid.UUID, room_id: uuid.UUID, world_id: uuid.UUID
+    ) -> ConnectionState:
+        """Which parts of a connection the double's log already has."""
+        tables = self._tables()
+        entity = tables.entities.get(str(entity_id))
+        members = {uuid.UUID(e) for r, e in tables.participants if r == str(room_id)}
+        return ConnectionState(
+            entity_names=list(entity["names"]) if entity else None,
+            entity_metadata=dict(entity["metadata"]) if entity else {},
+            room_exists=str(room_id) in tables.rooms,
+            world_exists=str(world_id) in tables.worlds,
+            participants=frozenset(members & {self._agent_id, entity_id}),
+        )

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from shared.plugin import Memory
+from shared.readmodel.protocol import ConnectionState
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
 
 _MEMORY_COLUMNS = (
@@ -296,3 +297,28 @@ class PostgresAgentReadModel:
             list(tags or []),
         )
         return [Relationship.model_validate(_fields(r)) for r in rows]
+
+    async def connection_state(
+        self, entity_id: uuid.UUID, room_id: uuid.UUID, world_id: uuid.UUID
+    ) -> ConnectionState:
+        """One round trip that says which parts of a connection already exist."""
+        r = await self.pool.fetchrow(_CONNECTION_SQL, self._agent_id, entity_id, room_id, world_id)
+        assert r is not None  # a SELECT of scalar subqueries always returns its one row
+        return ConnectionState(
+            entity_names=list(r["names"]) if r["names"] is not None else None,
+            entity_metadata=r["metadata"] or {},
+            room_exists=r["room_exists"],
+            world_exists=r["world_exists"],
+            participants=frozenset(r["participants"]),
+        )
+
+
+_CONNECTION_SQL = """
+SELECT
+  (SELECT names FROM entities WHERE id = $2 AND agent_id = $1) AS names,
+  (SELECT metadata FROM entities WHERE id = $2 AND agent_id = $1) AS metadata,
+  EXISTS (SELECT 1 FROM rooms WHERE id = $3 AND agent_id = $1) AS room_exists,
+  EXISTS (SELECT 1 FROM worlds WHERE id = $4 AND agent_id = $1) AS world_exists,
+  ARRAY(SELECT entity_id FROM participants
+        WHERE room_id = $3 AND agent_id = $1 AND entity_id IN ($1, $2)) AS participants
+"""

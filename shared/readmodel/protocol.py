@@ -7,10 +7,29 @@ agents sharing a database never see each other's memories, entities, rooms or re
 from __future__ import annotations
 
 import uuid
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from shared.plugin import Memory
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    """What the projections already know of an entity, its room and world (ensure-connection)."""
+
+    entity_names: list[str] | None
+    """None: no such entity."""
+    entity_metadata: dict[str, Any] = field(default_factory=dict)
+    room_exists: bool = False
+    world_exists: bool = False
+    participants: frozenset[uuid.UUID] = frozenset()
+    """Which of the agent and the entity take part in the room."""
+
+    @classmethod
+    def nothing_known(cls) -> ConnectionState:
+        """The state when there is no read model to ask: every fact is stated."""
+        return cls(entity_names=None)
 
 
 class AgentReadModel(Protocol):
@@ -100,4 +119,10 @@ class AgentReadModel(Protocol):
         self, entity_id: uuid.UUID, tags: list[str] | None = None
     ) -> list[Relationship]:
         """Relationships with the entity on either side that carry every one of `tags`."""
+        ...
+
+    async def connection_state(
+        self, entity_id: uuid.UUID, room_id: uuid.UUID, world_id: uuid.UUID
+    ) -> ConnectionState:
+        """Which parts of a connection already exist, in one read (the message path's hot read)."""
         ...

@@ -17,12 +17,8 @@ from typing import Any, Literal
 from shared.events import ActionExecuted, now_ms
 from shared.plugin import Action, ActionResult, HandlerCallback, Memory, Runtime, State
 from shared.runtime.event_bus import EventType
-from shared.runtime.run_scope import (
-    ActionContext,
-    EventSink,
-    current_run_id,
-    in_action,
-)
+from shared.runtime.run_scope import ActionContext, current_run_id, in_action
+from shared.runtime.sinks import EventSink
 
 log = logging.getLogger(__name__)
 

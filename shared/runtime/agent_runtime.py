@@ -10,22 +10,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from typing import Any
 
 from shared.bus import Bus
 from shared.character import Character
 from shared.errors import ConfigurationError
-from shared.events import (
-    EntityCreated,
-    EventData,
-    MemoryCreated,
-    ParticipantAdded,
-    RoomCreated,
-    WorldCreated,
-)
+from shared.events import EventData, EventMetadata, MemoryCreated, NewEvent
 from shared.eventstore import EventStore
 from shared.eventstore.migrations import apply_plugin_schema
 from shared.ids import derived_id
@@ -45,15 +36,20 @@ from shared.plugin import (
     TaskWorker,
 )
 from shared.runtime.actions import ActionDispatcher
-from shared.runtime.connections import fact_event
+from shared.runtime.connections import (
+    ConnectionManager,
+    NothingKnown,
+    entity_created_event,
+    participant_fact,
+    room_fact,
+    world_fact,
+)
 from shared.runtime.database_api import DatabaseApi
 from shared.runtime.evaluators import EvaluatorRunner
 from shared.runtime.event_bus import EventBus, EventType
 from shared.runtime.model_registry import ModelRegistry
 from shared.runtime.plugin_loader import load_plugin, order_plugins, resolve_plugins
-from shared.runtime.read_cache import run_read_cache
-from shared.runtime.run_recorder import RunRecorder
-from shared.runtime.run_scope import current_run_id, in_outbox, in_run
+from shared.runtime.run_scope import RunRecorder, current_recorder, current_run_id, in_recorder
 from shared.runtime.service_registry import ServiceRegistry
 from shared.runtime.settings_lookup import get_setting, secret_values
 from shared.runtime.sinks import StoreSink, default_stream
@@ -62,19 +58,6 @@ from shared.runtime.task_api import TaskApi
 from shared.secrets import Scrubber
 
 log = logging.getLogger(__name__)
-
-_recorder: ContextVar[RunRecorder | None] = ContextVar("elizabus_run_recorder", default=None)
-
-
-@contextmanager
-def in_recorder(recorder: RunRecorder) -> Iterator[RunRecorder]:
-    """Collect the runtime's writes in `recorder` (a message's run) instead of appending them."""
-    token = _recorder.set(recorder)
-    try:
-        with in_run(recorder.run_id), in_outbox(recorder.outbox), run_read_cache():
-            yield recorder
-    finally:
-        _recorder.reset(token)
 
 
 class AgentRuntime(DatabaseApi, TaskApi):
@@ -112,6 +95,7 @@ class AgentRuntime(DatabaseApi, TaskApi):
         self._initial_plugins = list(plugins)
         self._initialized = False
         self.scrubber = Scrubber(secret_values(character))
+        self.connections = ConnectionManager(db if db is not None else NothingKnown())
         self._sink = StoreSink(store, self._agent_id, self.scrubber)
         self.services = ServiceRegistry()
         self.events = EventBus(self._agent_id, bus)
@@ -146,13 +130,27 @@ class AgentRuntime(DatabaseApi, TaskApi):
         self, payload: EventData, stream_id: str | None = None, event_id: uuid.UUID | None = None
     ) -> None:
         """EventSink: join the current run's append, or append now when there is no run."""
-        recorder = _recorder.get()
+        recorder = current_recorder()
         if recorder is None or recorder.agent_id != self._agent_id:  # not this agent's run
             await self._sink.record(payload, stream_id, event_id)
         else:
             recorder.add(
                 payload, stream_id or default_stream(payload, self._agent_id), event_id=event_id
             )
+
+    async def record_events(self, events: list[NewEvent]) -> None:
+        """Record prepared events (facts with derived ids): they join the current run's append,
+        or are appended now in one transaction, scrubbed of the agent's secrets."""
+        if not events:
+            return
+        recorder = current_recorder()
+        if recorder is not None and recorder.agent_id == self._agent_id:
+            recorder.add_all(events)
+            return
+        for event in events:
+            event.metadata = EventMetadata(agent_id=self._agent_id, run_id=current_run_id())
+            event.data = self.scrubber.data(event.data)
+        await self.store.append(events)
 
     # --- runs -------------------------------------------------------------------------------
 
@@ -197,19 +195,15 @@ class AgentRuntime(DatabaseApi, TaskApi):
         self._initialized = False
 
     async def _ensure_agent(self) -> None:
+        """The agent's own entity, world (its server is the agent), SELF room and participant."""
         c, agent = self._character, self._agent_id
         await self.store.append(
             [
-                fact_event(EntityCreated(id=agent, agent_id=agent,
-                                         names=[n for n in (c.name, c.username) if n]),
-                           agent, agent_id=agent),
-                fact_event(WorldCreated(id=agent, agent_id=agent, name=c.name,
-                                        server_id=str(agent)), agent, agent_id=agent),
-                fact_event(RoomCreated(id=agent, agent_id=agent, name=c.name, source="elizabus",
-                                       type="SELF", channel_id=str(agent), server_id=str(agent),
-                                       world_id=agent), agent, agent_id=agent),
-                fact_event(ParticipantAdded(room_id=agent, entity_id=agent, agent_id=agent),
-                           agent, f"participant:{agent}", agent),
+                entity_created_event(agent, agent, [n for n in (c.name, c.username) if n], {}),
+                world_fact(agent, agent, c.name, str(agent)),
+                room_fact(agent, agent, name=c.name, source="elizabus", type="SELF",
+                          channel_id=str(agent), server_id=str(agent), world_id=agent),
+                participant_fact(agent, agent, agent),
             ]
         )  # fmt: skip
 

@@ -1,13 +1,21 @@
-"""ensure_connection as events: entity, world, room and both participants, each recorded once."""
+"""Connections as facts: who spoke where (entity, world, room, participants), each recorded once.
+
+ElizaOS's `ensureConnection` makes sure an entity, its world and room and both participants (the
+entity and the agent) exist. Here every such fact is an event whose id is derived from what it
+states (`fact_event`), so whichever path records it first wins and the others' appends of it are
+no-ops. One builder, `connection_events`, says which facts a connection still lacks; the message
+path (`ConnectionManager`, with a process-local cache), the runtime's `ensure_connection` and the
+bulk `ensure_connections` all build their facts through it and the `*_fact` functions below.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from services.orchestrator.readmodel import ReadModel
 from shared.events import (
     EntityCreated,
     EntityUpdated,
@@ -18,7 +26,30 @@ from shared.events import (
     RoomCreated,
     WorldCreated,
 )
-from shared.ids import derived_id
+from shared.eventstore import EventStore
+from shared.ids import create_unique_uuid, derived_id
+from shared.readmodel.protocol import ConnectionState
+
+__all__ = [
+    "Connection",
+    "ConnectionManager",
+    "NothingKnown",
+    "connection_events",
+    "default_world_id",
+    "entity_created_event",
+    "fact_event",
+    "participant_fact",
+    "room_fact",
+    "world_fact",
+]
+
+# A participant belongs to its room's stream; every other fact to the stream of what it is about.
+_STREAM_OF_KIND = {"participant": "room"}
+
+
+def default_world_id(agent_id: uuid.UUID, server_id: str) -> uuid.UUID:
+    """The agent-scoped id of the world of platform server `server_id` (every path's default)."""
+    return create_unique_uuid(agent_id, f"server:{server_id}")
 
 
 @dataclass(frozen=True)
@@ -30,17 +61,27 @@ class Connection:
     room_id: uuid.UUID
     world_id: uuid.UUID
     source: str
-    platform_user_id: str
+    platform_user_id: str | None
     name: str | None
     username: str | None
     room_name: str | None
     room_type: str
-    channel_id: str
+    channel_id: str | None
     server_id: str
+    room_server_id: str | None = None
+    world_name: str | None = None
+    world_metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
+    @property
+    def names(self) -> list[str]:
+        """The entity's names this connection states."""
+        return [n for n in (self.name, self.username) if n]
 
-# A participant belongs to its room's stream; every other fact to the stream of what it is about.
-_STREAM_OF_KIND = {"participant": "room"}
+    @property
+    def account(self) -> dict[str, Any]:
+        """The entity's metadata this connection states: its account on the source."""
+        account = {"id": self.platform_user_id, "name": self.name, "userName": self.username}
+        return {self.source: account}
 
 
 def fact_event(
@@ -51,7 +92,7 @@ def fact_event(
 ) -> NewEvent:
     """An event stating a fact about `subject` once: its id is derived from the subject and `key`
     (default: the event type), so whichever path records the fact first wins and the others'
-    appends of it are no-ops. All connection paths build their facts here."""
+    appends of it are no-ops."""
     kind = payload.event_type.split(".", 1)[0]
     return NewEvent.of(
         payload,
@@ -62,7 +103,7 @@ def fact_event(
 
 
 def entity_created_event(
-    entity_id: uuid.UUID, agent_id: uuid.UUID, names: list[str], metadata: dict[str, object]
+    entity_id: uuid.UUID, agent_id: uuid.UUID, names: list[str], metadata: dict[str, Any]
 ) -> NewEvent:
     """The one `entity.created` an entity ever gets."""
     return fact_event(
@@ -72,15 +113,127 @@ def entity_created_event(
     )
 
 
+def entity_updated_fact(
+    entity_id: uuid.UUID, agent_id: uuid.UUID, names: list[str], metadata: dict[str, Any]
+) -> NewEvent:
+    """New names or account metadata for a known entity, recorded once per distinct content."""
+    digest = hashlib.sha256(json.dumps([names, metadata], sort_keys=True).encode()).hexdigest()
+    return fact_event(
+        EntityUpdated(id=entity_id, agent_id=agent_id, names=names, metadata=metadata),
+        entity_id,
+        f"entity.updated:{digest[:32]}",
+        agent_id,
+    )
+
+
+def world_fact(
+    world_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    name: str,
+    server_id: str,
+    metadata: dict[str, Any] | None = None,
+) -> NewEvent:
+    """The world's `world.created`."""
+    payload = WorldCreated(
+        id=world_id, agent_id=agent_id, name=name, server_id=server_id, metadata=metadata or {}
+    )
+    return fact_event(payload, world_id, agent_id=agent_id)
+
+
+def room_fact(
+    room_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    *,
+    name: str | None,
+    source: str,
+    type: str,
+    channel_id: str | None,
+    server_id: str | None,
+    world_id: uuid.UUID | None,
+) -> NewEvent:
+    """The room's `room.created`."""
+    payload = RoomCreated(
+        id=room_id, agent_id=agent_id, name=name, source=source, type=type,
+        channel_id=channel_id, server_id=server_id, world_id=world_id,
+    )  # fmt: skip
+    return fact_event(payload, room_id, agent_id=agent_id)
+
+
+def participant_fact(room_id: uuid.UUID, entity_id: uuid.UUID, agent_id: uuid.UUID) -> NewEvent:
+    """The entity's `participant.added` to the room."""
+    payload = ParticipantAdded(room_id=room_id, entity_id=entity_id, agent_id=agent_id)
+    return fact_event(payload, room_id, f"participant:{entity_id}", agent_id)
+
+
+def connection_events(c: Connection, state: ConnectionState) -> list[NewEvent]:
+    """The facts `c` states that `state` (what the projections know) lacks, in the order they
+    must be recorded: entity (created, or updated with new names or account metadata), world,
+    room, then the entity and the agent as participants."""
+    names, meta = c.names, c.account
+    events: list[NewEvent] = []
+    if state.entity_names is None:
+        events.append(entity_created_event(c.entity_id, c.agent_id, names, meta))
+    elif not set(names) <= set(state.entity_names) or any(
+        state.entity_metadata.get(k) != v for k, v in meta.items()
+    ):
+        events.append(entity_updated_fact(c.entity_id, c.agent_id, names, meta))
+    if not state.world_exists:
+        name = c.world_name or f"World for server {c.server_id}"
+        events.append(world_fact(c.world_id, c.agent_id, name, c.server_id, c.world_metadata))
+    if not state.room_exists:
+        events.append(
+            room_fact(
+                c.room_id, c.agent_id, name=c.room_name, source=c.source, type=c.room_type,
+                channel_id=c.channel_id, server_id=c.room_server_id, world_id=c.world_id,
+            )
+        )  # fmt: skip
+    for member in (c.entity_id, c.agent_id):
+        if member not in state.participants:
+            events.append(participant_fact(c.room_id, member, c.agent_id))
+    return events
+
+
+async def fresh_ids_for_undone(store: EventStore, events: list[NewEvent]) -> list[NewEvent]:
+    """`events` with a fresh id for each fact the log already holds under its derived id: the
+    projections lack it, so it was undone since (a room deleted, a participant removed), and the
+    append would otherwise drop the restated fact as a repeat."""
+    if not events:
+        return events
+    recorded = {e.event_id for e in await store.get([e.event_id for e in events])}
+    for event in events:
+        if event.event_id in recorded:
+            event.event_id = uuid.uuid4()
+    return events
+
+
+class NothingKnown:
+    """The connection state source of a runtime without a read model: every fact is stated
+    (under derived ids, so the ones already recorded are no-ops)."""
+
+    async def connection_state(
+        self, entity_id: uuid.UUID, room_id: uuid.UUID, world_id: uuid.UUID
+    ) -> ConnectionState:
+        """Nothing is known."""
+        return ConnectionState.nothing_known()
+
+
+class ConnectionStateSource(Protocol):
+    """What ConnectionManager reads: `AgentReadModel.connection_state`."""
+
+    async def connection_state(
+        self, entity_id: uuid.UUID, room_id: uuid.UUID, world_id: uuid.UUID
+    ) -> ConnectionState: ...
+
+
 class ConnectionManager:
-    """Emits the events that make a connection exist, skipping what is known to exist.
+    """The message path's ensure-connection: the facts a connection lacks, skipping what is known.
 
     A process-local cache remembers connections already complete; on a miss one read of the
-    projections says what is lacking. Event ids are derived from the facts, so two orchestrators
-    racing on the same connection append each fact once.
+    agent's projections says what is lacking. Event ids are derived from the facts, so two
+    orchestrators racing on the same connection append each fact once.
     """
 
-    def __init__(self, read_model: ReadModel, max_cached: int = 100_000) -> None:
+    def __init__(self, read_model: ConnectionStateSource, max_cached: int = 100_000) -> None:
         self.read_model = read_model
         self.max_cached = max_cached
         self._complete: set[Connection] = set()
@@ -95,68 +248,7 @@ class ConnectionManager:
         """The events this connection still needs; empty when it is complete."""
         if c in self._complete:
             return []
-        state = await self.read_model.connection_state(
-            c.agent_id, c.entity_id, c.room_id, c.world_id
-        )
-        names = [n for n in (c.name, c.username) if n]
-        meta: dict[str, object] = {
-            c.source: {"id": c.platform_user_id, "name": c.name, "userName": c.username}
-        }
-        events: list[NewEvent] = []
-        if state.entity_names is None:
-            events.append(entity_created_event(c.entity_id, c.agent_id, names, meta))
-        elif not set(names) <= set(state.entity_names) or any(
-            state.entity_metadata.get(k) != v for k, v in meta.items()
-        ):
-            digest = hashlib.sha256(json.dumps([names, meta], sort_keys=True).encode()).hexdigest()[
-                :32
-            ]
-            events.append(
-                fact_event(
-                    EntityUpdated(id=c.entity_id, agent_id=c.agent_id, names=names, metadata=meta),
-                    c.entity_id,
-                    f"entity.updated:{digest}",
-                    c.agent_id,
-                )
-            )
-        if not state.world_exists:
-            events.append(
-                fact_event(
-                    WorldCreated(
-                        id=c.world_id,
-                        agent_id=c.agent_id,
-                        name=f"World for server {c.server_id}",
-                        server_id=c.server_id,
-                    ),
-                    c.world_id,
-                    agent_id=c.agent_id,
-                )
-            )
-        if not state.room_exists:
-            events.append(
-                fact_event(
-                    RoomCreated(
-                        id=c.room_id,
-                        agent_id=c.agent_id,
-                        name=c.room_name,
-                        source=c.source,
-                        type=c.room_type,
-                        channel_id=c.channel_id,
-                        server_id=c.server_id,
-                        world_id=c.world_id,
-                    ),
-                    c.room_id,
-                    agent_id=c.agent_id,
-                )
-            )
-        for member in (c.entity_id, c.agent_id):
-            if member not in state.participants:
-                events.append(
-                    fact_event(
-                        ParticipantAdded(room_id=c.room_id, entity_id=member, agent_id=c.agent_id),
-                        c.room_id,
-                        f"participant:{member}",
-                        c.agent_id,
-                    )
-                )
-        return events
+        state = await self.read_model.connection_state(c.entity_id, c.room_id, c.world_id)
+        # Derived ids only: a fact undone since (a room deleted) is not restated here, because a
+        # fresh id could not tell it from a racing orchestrator's commit of the same fact.
+        return connection_events(c, state)

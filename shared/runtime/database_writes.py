@@ -9,8 +9,6 @@ deletes, removals) get fresh ids.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from typing import Any
 
@@ -38,10 +36,16 @@ from shared.events import (
     now_ms,
 )
 from shared.eventstore import EventStore
-from shared.ids import create_unique_uuid, derived_id
-from shared.readmodel.protocol import AgentReadModel
+from shared.ids import derived_id
+from shared.readmodel.protocol import AgentReadModel, ConnectionState
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
-from shared.runtime.connections import fact_event
+from shared.runtime.connections import (
+    Connection,
+    connection_events,
+    default_world_id,
+    fact_event,
+    fresh_ids_for_undone,
+)
 
 
 def relationship_id(
@@ -66,17 +70,16 @@ class DatabaseWrites:
     ) -> None:
         raise NotImplementedError
 
-    async def _record_fact(self, event: NewEvent, payload: EventData) -> None:
-        """Record a fact the read model says is missing, under its derived id; when the log
-        already holds that id (the fact was undone since: a room deleted, a participant
-        removed), under a fresh id, or the append would drop it as a repeat."""
-        event_id = event.event_id
-        if self.db is not None and await self.store.get([event_id]):
-            event_id = uuid.uuid4()
-        await self.record(payload, event.stream_id, event_id)
+    async def record_events(self, events: list[NewEvent]) -> None:
+        raise NotImplementedError
 
     async def _fact(self, payload: EventData, subject: uuid.UUID, key: str | None = None) -> None:
-        await self._record_fact(fact_event(payload, subject, key, self.agent_id), payload)
+        """Record a fact under its derived id; when the log already holds that id while the read
+        model lacks the fact (it was undone since), under a fresh id (`fresh_ids_for_undone`)."""
+        events = [fact_event(payload, subject, key, self.agent_id)]
+        if self.db is not None:
+            events = await fresh_ids_for_undone(self.store, events)
+        await self.record_events(events)
 
     # --- memories ---------------------------------------------------------------------------
 
@@ -246,35 +249,27 @@ class DatabaseWrites:
     ) -> None:
         """Make sure the entity, the world, the room and both participants (the entity and the
         agent) exist, as ElizaOS's ensureConnection: a known entity gets the new names and this
-        source's metadata merged in. The world id defaults to the agent-scoped id of the server,
-        as the message path derives it. Without a read model every fact is recorded under its
-        derived id (a no-op when known) and a known entity is not updated."""
+        source's metadata merged in. The world id defaults to the agent-scoped id of the server
+        (`default_world_id`; without a server, the source), as on the message path. The facts are
+        built by `connection_events`, the message path's builder. Without a read model every fact
+        is recorded under its derived id (a no-op when known) and a known entity is not
+        updated."""
         source = source or "elizabus"
-        server = server_id or "default"
-        world_id = world_id or create_unique_uuid(self.agent_id, f"server:{server}")
-        names = [n for n in (name, user_name) if n]
-        meta: dict[str, Any] = {source: {"id": user_id, "name": name, "userName": user_name}}
-        known = await self.db.get_entity_by_id(entity_id) if self.db is not None else None
-        if known is None:
-            await self.create_entity(Entity(id=entity_id, agent_id=self.agent_id, names=names,
-                                            metadata=meta))  # fmt: skip
-        elif not set(names) <= set(known.names) or any(
-            known.metadata.get(k) != v for k, v in meta.items()
-        ):
-            digest = hashlib.sha256(json.dumps([names, meta], sort_keys=True).encode()).hexdigest()
-            update = EntityUpdated(id=entity_id, agent_id=self.agent_id, names=names, metadata=meta)
-            await self._fact(update, entity_id, f"entity.updated:{digest[:32]}")
-        await self.ensure_world_exists(
-            World(id=world_id, agent_id=self.agent_id, server_id=server,
-                  name=world_name or f"World for server {server}", metadata=metadata or {})
+        server = server_id or source
+        conn = Connection(
+            agent_id=self.agent_id, entity_id=entity_id, room_id=room_id,
+            world_id=world_id or default_world_id(self.agent_id, server), source=source,
+            platform_user_id=user_id, name=name, username=user_name, room_name=name,
+            room_type=type or "GROUP", channel_id=channel_id, server_id=server,
+            room_server_id=server_id, world_name=world_name, world_metadata=metadata or {},
         )  # fmt: skip
-        await self.ensure_room_exists(
-            Room(id=room_id, agent_id=self.agent_id, name=name, source=source,
-                 type=type or "GROUP", channel_id=channel_id, server_id=server_id,
-                 world_id=world_id)
-        )  # fmt: skip
-        await self.add_participant(entity_id, room_id)
-        await self.add_participant(self.agent_id, room_id)
+        if self.db is None:
+            state = ConnectionState.nothing_known()
+            events = connection_events(conn, state)
+        else:
+            state = await self.db.connection_state(entity_id, room_id, conn.world_id)
+            events = await fresh_ids_for_undone(self.store, connection_events(conn, state))
+        await self.record_events(events)
 
 
 def _room_fields(room: Room, agent_id: uuid.UUID) -> dict[str, Any]:

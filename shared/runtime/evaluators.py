@@ -22,7 +22,8 @@ from shared.events import EvaluatorExecuted, now_ms
 from shared.plugin import ActionResult, Evaluator, HandlerCallback, Memory, Runtime, State
 from shared.runtime.actions import EmitFn, no_emit
 from shared.runtime.event_bus import EventType, json_safe
-from shared.runtime.run_scope import EventSink, current_run_id
+from shared.runtime.run_scope import current_run_id
+from shared.runtime.sinks import EventSink
 
 log = logging.getLogger(__name__)
 

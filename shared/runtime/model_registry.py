@@ -34,7 +34,8 @@ from shared.messages import ModelAnnouncement, ModelType
 from shared.model_wire import decode_response, encode_request
 from shared.plugin import ModelHandlerFn, Runtime
 from shared.runtime.event_types import EventType
-from shared.runtime.run_scope import EventSink, current_action, current_run_id
+from shared.runtime.run_scope import current_action, current_run_id
+from shared.runtime.sinks import EventSink
 
 __all__ = ["BUS_PROVIDER", "ModelCandidate", "ModelRegistry", "loggable", "redact_response"]
 

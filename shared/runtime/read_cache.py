@@ -11,26 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Hashable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Hashable
+from typing import TypeVar
+
+from shared.runtime.run_scope import current_scope
 
 T = TypeVar("T")
-
-_reads: ContextVar[dict[Hashable, asyncio.Future[Any]] | None] = ContextVar(
-    "elizabus_run_reads", default=None
-)
-
-
-@contextmanager
-def run_read_cache() -> Iterator[None]:
-    """Answer repeated reads inside the block from their first answer."""
-    token = _reads.set({})
-    try:
-        yield
-    finally:
-        _reads.reset(token)
 
 
 async def cached_read(agent_id: uuid.UUID, key: Hashable, fetch: Callable[[], Awaitable[T]]) -> T:
@@ -38,7 +24,8 @@ async def cached_read(agent_id: uuid.UUID, key: Hashable, fetch: Callable[[], Aw
     fetched the first time in this run, shared afterwards (a list
     answer is copied, so a caller that sorts or extends it in place affects no one else). Outside
     a run every call fetches."""
-    reads = _reads.get()
+    scope = current_scope()
+    reads = scope.reads if scope is not None else None
     if reads is None:
         return await fetch()
     key = (agent_id, key)

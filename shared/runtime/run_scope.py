@@ -1,20 +1,43 @@
-"""The run and action a piece of code is executing in, carried by context variables.
+"""The run a piece of code executes in: one `RunScope` object, carried by one context variable.
 
-ElizaOS keeps `currentRunId` and `currentActionContext` on the runtime object, which mixes them up
-when two messages are handled at once. Here each asyncio task sees its own: `use_model` logs the
-run id and collects prompts into the action context of the task that called it.
+A run is one message's handling (or a plugin's own `in_run`). Its scope holds everything the
+runtime's parts need to know about it: the run id (`use_model` logs it), the action being
+executed (model calls add their prompts to it), and, for a message's run, the `RunRecorder` that
+collects its events and outbound messages for the single atomic append, and the answers of reads
+already made (`read_cache`). ElizaOS keeps `currentRunId` and `currentActionContext` on the
+runtime object, which mixes them up when two messages are handled at once; here each asyncio task
+sees its own scope, as pydantic-ai's run context is one object per run.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from shared.events import EventData, OutboundMessage, now_ms
+from shared.events import EventData, EventMetadata, NewEvent, OutboundMessage, now_ms
+from shared.ids import derived_id
+from shared.secrets import Scrubber
+
+__all__ = [
+    "ActionContext",
+    "Outbox",
+    "RunRecorder",
+    "RunScope",
+    "current_action",
+    "current_outbox",
+    "current_recorder",
+    "current_run_id",
+    "current_scope",
+    "in_action",
+    "in_recorder",
+    "in_run",
+]
 
 
 @dataclass
@@ -38,40 +61,6 @@ class ActionContext:
         }
 
 
-_run_id: ContextVar[uuid.UUID | None] = ContextVar("elizabus_run_id", default=None)
-_action: ContextVar[ActionContext | None] = ContextVar("elizabus_action", default=None)
-
-
-def current_run_id() -> uuid.UUID | None:
-    """The run the calling task is in, if any."""
-    return _run_id.get()
-
-
-def current_action() -> ActionContext | None:
-    """The action the calling task is executing, if any."""
-    return _action.get()
-
-
-@contextmanager
-def in_run(run_id: uuid.UUID) -> Iterator[uuid.UUID]:
-    """Execute the block as part of run `run_id`."""
-    token = _run_id.set(run_id)
-    try:
-        yield run_id
-    finally:
-        _run_id.reset(token)
-
-
-@contextmanager
-def in_action(action: ActionContext) -> Iterator[ActionContext]:
-    """Execute the block inside an action: model calls add their prompts to it."""
-    token = _action.set(action)
-    try:
-        yield action
-    finally:
-        _action.reset(token)
-
-
 class Outbox:
     """Messages a run publishes only once its events are committed (a transactional outbox).
 
@@ -87,45 +76,144 @@ class Outbox:
         self.messages.append(OutboundMessage(subject=subject, msg_id=msg_id, body=body))
 
 
-_outbox: ContextVar[Outbox | None] = ContextVar("elizabus_outbox", default=None)
+class RunRecorder:
+    """The events of one run, in order, and what it will publish (its `outbox`). Nothing is
+    written or published until the caller appends the events and then flushes the outbox."""
+
+    def __init__(self, run_id: uuid.UUID, agent_id: uuid.UUID, correlation_id: uuid.UUID) -> None:
+        self.run_id = run_id
+        self.agent_id = agent_id
+        self.correlation_id = correlation_id
+        self.events: list[NewEvent] = []
+        self.outbox = Outbox()
+
+    def add(
+        self,
+        payload: EventData,
+        stream_id: str,
+        *,
+        event_id: uuid.UUID | None = None,
+        expected_version: int | None = None,
+    ) -> NewEvent:
+        """Queue an event of this run. Its id is derived from the run unless given."""
+        event = NewEvent.of(
+            payload,
+            event_id=event_id
+            or derived_id(self.run_id, f"{len(self.events)}:{payload.event_type}"),
+            stream_id=stream_id,
+            metadata=EventMetadata(
+                agent_id=self.agent_id,
+                run_id=self.run_id,
+                correlation_id=self.correlation_id,
+                causation_id=self.events[-1].event_id if self.events else None,
+            ),
+            expected_version=expected_version,
+        )
+        self.events.append(event)
+        return event
+
+    def add_all(self, events: list[NewEvent]) -> None:
+        """Queue events built elsewhere (connection facts), stamping them with this run."""
+        for event in events:
+            event.metadata = EventMetadata(
+                agent_id=self.agent_id, run_id=self.run_id, correlation_id=self.correlation_id
+            )
+            self.events.append(event)
+
+    def scrub(self, scrubber: Scrubber) -> None:
+        """Remove the agent's secrets from every queued event and outbound message (before the
+        append: nothing secret reaches the log or the bus)."""
+        if not scrubber:
+            return
+        for event in self.events:
+            event.data = scrubber.data(event.data)
+        for outbound in self.outbox.messages:
+            outbound.body = scrubber.data(outbound.body)
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """Everything about the run the calling task is in.
+
+    `recorder` is set for a run whose writes are collected for one append (a message's run, the
+    start-up probe); `reads` holds that run's read answers (see `read_cache`); `action` is the
+    action executing now, if any.
+    """
+
+    run_id: uuid.UUID | None
+    recorder: RunRecorder | None = None
+    action: ActionContext | None = None
+    reads: dict[Hashable, asyncio.Future[Any]] | None = None
+
+    @property
+    def outbox(self) -> Outbox | None:
+        """Where the run's publishes wait for its commit (None: publish at once)."""
+        return self.recorder.outbox if self.recorder is not None else None
+
+
+_scope: ContextVar[RunScope | None] = ContextVar("elizabus_run_scope", default=None)
+
+
+def current_scope() -> RunScope | None:
+    """The run the calling task is in, if any."""
+    return _scope.get()
+
+
+def current_run_id() -> uuid.UUID | None:
+    """The id of the run the calling task is in, if any."""
+    scope = _scope.get()
+    return scope.run_id if scope is not None else None
+
+
+def current_action() -> ActionContext | None:
+    """The action the calling task is executing, if any."""
+    scope = _scope.get()
+    return scope.action if scope is not None else None
+
+
+def current_recorder() -> RunRecorder | None:
+    """The recorder collecting the current run's writes, if the run has one."""
+    scope = _scope.get()
+    return scope.recorder if scope is not None else None
 
 
 def current_outbox() -> Outbox | None:
     """The outbox of the run the calling task is in, if it has one."""
-    return _outbox.get()
+    scope = _scope.get()
+    return scope.outbox if scope is not None else None
 
 
 @contextmanager
-def in_outbox(outbox: Outbox) -> Iterator[Outbox]:
-    """Queue the block's publishes in `outbox` instead of publishing them."""
-    token = _outbox.set(outbox)
+def _entered(scope: RunScope) -> Iterator[RunScope]:
+    token = _scope.set(scope)
     try:
-        yield outbox
+        yield scope
     finally:
-        _outbox.reset(token)
+        _scope.reset(token)
 
 
-class EventSink(Protocol):
-    """Where runtime components record what they did.
-
-    Inside a message's run the events join the run's single atomic append; outside a run they are
-    appended at once. Components never write to the store directly. `event_id` (derived from what
-    the event states) makes re-recording the same fact a no-op; without it the id is fresh.
-    """
-
-    async def record(
-        self, payload: EventData, stream_id: str | None = None, event_id: uuid.UUID | None = None
-    ) -> None: ...
+@contextmanager
+def in_recorder(recorder: RunRecorder) -> Iterator[RunRecorder]:
+    """Execute the block as the run `recorder` collects: the runtime's writes join its append,
+    publishes wait in its outbox, repeated reads are answered once. Entered once per run."""
+    with _entered(RunScope(run_id=recorder.run_id, recorder=recorder, reads={})):
+        yield recorder
 
 
-class ListSink:
-    """EventSink test double: keeps the payloads in order in `recorded`."""
+@contextmanager
+def in_run(run_id: uuid.UUID) -> Iterator[uuid.UUID]:
+    """Execute the block as part of run `run_id` (the rest of the current scope, such as the
+    recorder collecting a message's writes, stays as it is)."""
+    scope = _scope.get()
+    inner = RunScope(run_id=run_id) if scope is None else dataclasses.replace(scope, run_id=run_id)
+    with _entered(inner):
+        yield run_id
 
-    def __init__(self) -> None:
-        self.recorded: list[EventData] = []
 
-    async def record(
-        self, payload: EventData, stream_id: str | None = None, event_id: uuid.UUID | None = None
-    ) -> None:
-        """Keep the payload."""
-        self.recorded.append(payload)
+@contextmanager
+def in_action(action: ActionContext) -> Iterator[ActionContext]:
+    """Execute the block inside an action of the current run: model calls add their prompts to
+    it (outside a run too)."""
+    scope = _scope.get() or RunScope(run_id=None)
+    with _entered(dataclasses.replace(scope, action=action)):
+        yield action

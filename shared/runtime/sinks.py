@@ -1,13 +1,29 @@
-"""EventSinks: where runtime components' events go when they are not part of a message's run."""
+"""Where runtime components record what they did: the `EventSink` Protocol, and `StoreSink`, the
+sink used outside a message's run."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Protocol
 
 from shared.events import EventData, EventMetadata, NewEvent
 from shared.eventstore import EventStore
 from shared.runtime.run_scope import current_run_id
 from shared.secrets import Scrubber
+
+
+class EventSink(Protocol):
+    """Where runtime components record what they did.
+
+    Inside a message's run the events join the run's single atomic append; outside a run they are
+    appended at once. Components never write to the store directly. `event_id` (derived from what
+    the event states) makes re-recording the same fact a no-op; without it the id is fresh.
+    `ListSink` (shared.testing) is the test double.
+    """
+
+    async def record(
+        self, payload: EventData, stream_id: str | None = None, event_id: uuid.UUID | None = None
+    ) -> None: ...
 
 
 def default_stream(payload: EventData, agent_id: uuid.UUID) -> str:

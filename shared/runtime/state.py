@@ -19,7 +19,8 @@ from typing import Any
 from shared.errors import ConfigurationError
 from shared.events import ProviderFailed, now_ms
 from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
-from shared.runtime.run_scope import EventSink, current_run_id
+from shared.runtime.run_scope import current_run_id
+from shared.runtime.sinks import EventSink
 
 log = logging.getLogger(__name__)
 

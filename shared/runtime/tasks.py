@@ -32,7 +32,7 @@ from shared.eventstore import EventStore
 from shared.ids import derived_id
 from shared.plugin import Memory, Runtime, TaskWorker
 from shared.records import Task
-from shared.runtime.run_scope import EventSink
+from shared.runtime.sinks import EventSink
 
 log = logging.getLogger(__name__)
 

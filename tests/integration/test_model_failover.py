@@ -28,8 +28,8 @@ from shared.events import ModelFailed, ModelUsed, now_ms
 from shared.messages import ModelAnnouncement, ModelRequest, ModelResponse, ModelType
 from shared.plugin import Runtime
 from shared.runtime.model_registry import ModelRegistry
-from shared.runtime.run_scope import ListSink
 from shared.settings import Settings
+from shared.testing import ListSink
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,8 @@ from shared.runtime.remote_actions import (
     remote_action,
     serve_actions,
 )
-from shared.runtime.run_scope import ListSink, current_run_id, in_run
+from shared.runtime.run_scope import current_run_id, in_run
+from shared.testing import ListSink
 from tests.unit.test_actions import FakeRuntime, message, noop
 
 pytestmark = pytest.mark.integration

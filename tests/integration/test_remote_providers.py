@@ -20,8 +20,9 @@ from shared.runtime.remote_providers import (
     remote_provider,
     serve_providers,
 )
-from shared.runtime.run_scope import ListSink, current_run_id, in_run
+from shared.runtime.run_scope import current_run_id, in_run
 from shared.runtime.state import StateComposer
+from shared.testing import ListSink
 from tests.unit.test_compose_state import FakeRuntime, message, static
 
 pytestmark = pytest.mark.integration

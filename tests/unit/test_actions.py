@@ -22,7 +22,8 @@ from shared.plugin import (
     State,
 )
 from shared.runtime.actions import ActionDispatcher, find_action
-from shared.runtime.run_scope import ListSink, current_action, in_run
+from shared.runtime.run_scope import current_action, in_run
+from shared.testing import ListSink
 
 AGENT = uuid.uuid4()
 ROOM = uuid.uuid4()

@@ -16,8 +16,8 @@ from shared.errors import ConfigurationError
 from shared.eventstore.memory import InMemoryEventStore
 from shared.messages import ModelRequest, ModelType
 from shared.plugin import Content, Memory, Plugin, Runtime
-from shared.runtime.agent_runtime import AgentRuntime, in_recorder
-from shared.runtime.run_recorder import RunRecorder
+from shared.runtime.agent_runtime import AgentRuntime
+from shared.runtime.run_scope import RunRecorder, in_recorder
 
 SCRIPTED = ScriptedModel()
 

@@ -18,8 +18,9 @@ from shared.runtime.remote_providers import (
     decode_reply,
     encode_provider_request,
 )
-from shared.runtime.run_scope import ListSink, in_run
+from shared.runtime.run_scope import in_run
 from shared.runtime.state import StateComposer, choose_providers
+from shared.testing import ListSink
 
 
 class FakeRuntime:

@@ -16,8 +16,8 @@ from shared.messages import ModelRequest, ModelType
 from shared.plugin import Memory, Plugin, Runtime
 from shared.readmodel.memory import InMemoryAgentReadModel
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
-from shared.runtime.agent_runtime import AgentRuntime, in_recorder
-from shared.runtime.run_recorder import RunRecorder
+from shared.runtime.agent_runtime import AgentRuntime
+from shared.runtime.run_scope import RunRecorder, in_recorder
 
 SCRIPTED = ScriptedModel()
 

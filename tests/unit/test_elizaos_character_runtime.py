@@ -13,13 +13,11 @@ import pytest
 from services.model_worker.scripted import ScriptedModel
 from services.orchestrator.delivery import Delivery, Orchestrator
 from services.orchestrator.message_run import AgentHost, MessageRunner
-from services.orchestrator.readmodel_memory import InMemoryReadModel
 from shared.bus.memory_bus import InMemoryBus
 from shared.character import load_character
 from shared.eventstore.memory import InMemoryEventStore
 from shared.readmodel.memory import InMemoryAgentReadModel
 from shared.runtime.agent_runtime import AgentRuntime
-from shared.runtime.connections import ConnectionManager
 from shared.secrets import REDACTED, Scrubber
 
 CHARACTER = Path(__file__).parents[1] / "fixtures" / "elizaos_character.json"
@@ -42,7 +40,7 @@ async def test_an_elizaos_character_file_runs_an_agent_unchanged() -> None:
     assert runtime.get_setting("model") == "gpt-4o-mini"
 
     bus = InMemoryBus()
-    orch = Orchestrator(host, MessageRunner(store, ConnectionManager(InMemoryReadModel(store))),
+    orch = Orchestrator(host, MessageRunner(store),
                         bus, store)  # fmt: skip
     body = {
         "id": str(uuid.uuid4()), "source": "discord",

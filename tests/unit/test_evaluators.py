@@ -9,7 +9,8 @@ from typing import Any
 from shared.events import EvaluatorExecuted
 from shared.plugin import ActionResult, Evaluator, Memory, State
 from shared.runtime.evaluators import EvaluatorRunner
-from shared.runtime.run_scope import ListSink, in_run
+from shared.runtime.run_scope import in_run
+from shared.testing import ListSink
 from tests.unit.test_actions import AGENT, ROOM, FakeRuntime, message
 
 

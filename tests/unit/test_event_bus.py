@@ -17,13 +17,10 @@ from pydantic import BaseModel
 
 from shared import subjects
 from shared.bus.memory_bus import InMemoryBus
+from shared.json_safe import json_safe
+from shared.messages import EmittedEvent
 from shared.plugin import EventHandler, Memory
-from shared.runtime.event_bus import (
-    EmittedEvent,
-    EventBus,
-    EventType,
-    json_safe,
-)
+from shared.runtime.event_bus import EventBus, EventType
 from shared.runtime.run_scope import in_run
 
 AGENT = uuid.UUID("00000000-0000-4000-8000-00000000a9e7")
@@ -313,12 +310,13 @@ async def test_raise_errors_runs_every_handler_then_raises_the_first_error() -> 
 
 
 async def test_inside_a_run_emissions_wait_in_the_outbox_until_the_commit() -> None:
-    from shared.runtime.run_scope import Outbox, in_outbox
+    from shared.runtime.run_scope import RunRecorder, in_recorder
 
     bus = InMemoryBus()
     events = EventBus(AGENT, bus)
-    outbox = Outbox()
-    with in_outbox(outbox):
+    recorder = RunRecorder(uuid.uuid4(), AGENT, correlation_id=uuid.uuid4())
+    outbox = recorder.outbox
+    with in_recorder(recorder):
         await events.emit_event(EventType.RUN_STARTED, {"runId": "r"})
     assert bus.published == []
     assert [m.subject for m in outbox.messages] == [subjects.event("RUN_STARTED")]

@@ -10,7 +10,6 @@ from plugins.bootstrap.plugin import bootstrap_plugin
 from services.model_worker.scripted import ScriptedModel
 from services.orchestrator.delivery import Delivery, Disposition, Orchestrator
 from services.orchestrator.message_run import AgentHost, MessageRunner
-from services.orchestrator.readmodel_memory import InMemoryReadModel
 from shared import subjects
 from shared.bus.memory_bus import InMemoryBus
 from shared.character import Character, load_character
@@ -18,7 +17,6 @@ from shared.eventstore.memory import InMemoryEventStore
 from shared.messages import MessageSent, ModelType
 from shared.readmodel.memory import InMemoryAgentReadModel
 from shared.runtime.agent_runtime import AgentRuntime
-from shared.runtime.connections import ConnectionManager
 from shared.runtime.settings_lookup import secret_values
 from shared.secrets import Scrubber
 
@@ -41,7 +39,7 @@ async def orchestrator(
     host = AgentHost(runtimes or [runtime_for(c, store, model) for c in characters])
     await host.initialize()
     bus = InMemoryBus()
-    runner = MessageRunner(store, ConnectionManager(InMemoryReadModel(store)))
+    runner = MessageRunner(store)
     scrubber = Scrubber(v for r in host.by_id.values() for v in secret_values(r.character))
     return Orchestrator(host, runner, bus, store, scrubber=scrubber), bus
 

@@ -18,6 +18,7 @@ from shared.bus.memory_bus import InMemoryBus
 from shared.character import Character
 from shared.errors import ConfigurationError
 from shared.eventstore.memory import InMemoryEventStore
+from shared.ids import create_unique_uuid
 from shared.plugin import Plugin
 from shared.records import ParticipantState
 from tests.unit.test_message_run import inbound, make, orchestrator, replies, runtime_for
@@ -107,7 +108,7 @@ async def test_a_muted_room_is_not_answered_even_a_dm() -> None:
     body = json.loads(inbound("hello", room={"id": "quiet", "type": "DM"}))
     await orch.process(Delivery(json.dumps(body).encode()))
     assert len(replies(bus)) == 1
-    room = next(iter(orch.runner.connections._complete)).room_id
+    room = create_unique_uuid(runtime.agent_id, "quiet")  # the platform room's agent-scoped id
     await runtime.set_participant_user_state(room, runtime.agent_id, ParticipantState.MUTED)
     body["id"] = str(uuid.uuid4())
     await orch.process(Delivery(json.dumps(body).encode()))
@@ -126,8 +127,7 @@ def test_two_characters_with_one_agent_id_are_refused() -> None:
 
 async def test_one_agents_run_never_serves_its_reads_or_takes_writes_of_another() -> None:
     from shared.plugin import Memory
-    from shared.runtime.agent_runtime import in_recorder
-    from shared.runtime.run_recorder import RunRecorder
+    from shared.runtime.run_scope import RunRecorder, in_recorder
 
     store = InMemoryEventStore()
     ada = runtime_for(Character(name="Ada"), store, ScriptedModel())

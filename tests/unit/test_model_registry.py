@@ -19,8 +19,9 @@ from shared.errors import ConfigurationError, ModelError, NoModelHandlerError
 from shared.events import ModelFailed, ModelUsed
 from shared.plugin import ModelHandlerFn, Runtime
 from shared.runtime.model_registry import ModelRegistry, loggable, redact_response
-from shared.runtime.run_scope import ActionContext, ListSink, in_action, in_run
+from shared.runtime.run_scope import ActionContext, in_action, in_run
 from shared.settings import Settings
+from shared.testing import ListSink
 
 AGENT = uuid.UUID("00000000-0000-4000-8000-00000000a11c")
 
