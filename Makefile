@@ -20,10 +20,11 @@ run: setup  ## the whole stack on embedded NATS + Postgres (Ctrl-C stops it)
 test: setup  ## unit and integration tests (they start their own servers)
 	$(BIN)/pytest
 
-lint: setup  ## ruff and mypy --strict on shared/
+lint: setup  ## ruff, mypy --strict on shared/, services/ and plugins/, and the layering check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup  ## messages/s and latency, 200 messages over 4 rooms and 8 users, scripted model
 	$(BIN)/python -m tests.benchmarks.pipeline

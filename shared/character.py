@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.errors import ConfigurationError
 from shared.ids import agent_id_for
 
 DEFAULT_CHARACTER = Path(__file__).with_name("default_character.json")
+
+NAME_PLACEHOLDER = re.compile(r"\{\{\s*(?:name|agentName)\s*\}\}")
+"""`{{name}}` and `{{agentName}}` in a character's texts stand for the character's own name."""
+
+_TEXT_FIELDS = ("system", "bio", "lore", "message_examples", "post_examples", "topics",
+                "adjectives", "style")  # fmt: skip
+"""The fields whose texts go into prompts as they are (templates are rendered separately)."""
 
 
 class CharacterStyle(BaseModel):
@@ -50,10 +58,41 @@ class Character(BaseModel):
     def _bio_as_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _fill_in_the_name(self) -> Character:
+        """Replace `{{name}}` / `{{agentName}}` in bio, lore, system, examples, topics,
+        adjectives and style with the character's name, so no prompt shows them raw
+        (`{{name1}}`-style example speakers are left for the examples' own renaming)."""
+        for field_name in _TEXT_FIELDS:
+            value = getattr(self, field_name, None)
+            if value is None and self.model_extra is not None:
+                value = self.model_extra.get(field_name)
+            if value is None:
+                continue
+            filled = _fill(value, self.name)
+            if field_name in type(self).model_fields:
+                object.__setattr__(self, field_name, filled)
+            elif self.model_extra is not None:
+                self.model_extra[field_name] = filled
+        return self
+
     @property
     def agent_id(self) -> uuid.UUID:
         """The agent's id: the character's own, or one derived from its name."""
         return self.id or agent_id_for(self.name)
+
+
+def _fill(value: Any, name: str) -> Any:
+    """`value` with the name placeholders replaced in every string it holds."""
+    if isinstance(value, str):
+        return NAME_PLACEHOLDER.sub(lambda _: name, value)
+    if isinstance(value, list):
+        return [_fill(v, name) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, name) for k, v in value.items()}
+    if isinstance(value, BaseModel):
+        return value.model_copy(update={k: _fill(v, name) for k, v in dict(value).items()})
+    return value
 
 
 def load_character(path: Path | None = None) -> Character:

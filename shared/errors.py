@@ -11,8 +11,9 @@ class ConfigurationError(ElizabusError):
     """A setting, character file or plugin config is missing or wrong: fix the named value."""
 
 
-class InvalidMessageError(ElizabusError):
-    """A bus message is not valid JSON or fails its schema: it goes to the dead-letter subject."""
+class PluginConfigurationError(ConfigurationError):
+    """A plugin's `init` found its configuration lacking (a missing key, a bad setting): the agent
+    starts without that plugin and logs this message. Raise it from `Plugin.init`."""
 
 
 class EventStoreError(ElizabusError):
@@ -37,6 +38,11 @@ class ModelError(ElizabusError):
 
 class NoModelHandlerError(ModelError):
     """No worker answers for a model type: start `elizabus worker model` or register a handler."""
+
+
+class AllModelsFailedError(ExceptionGroup[Exception], ModelError):
+    """Every candidate for a model type failed; `exceptions` holds what each one raised, in the
+    order they were tried, and the message names each provider with its error."""
 
 
 class EmbeddedServerError(ElizabusError):

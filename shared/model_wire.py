@@ -1,9 +1,9 @@
 """The orchestrator's side of the model boundary: call `useModel` over the bus, or in process.
 
-`BusModelClient` sends a `ModelRequest` on core NATS subject `model.<MODEL_TYPE>` and waits
-for the `ModelResponse` of whichever worker in queue group `model-workers` takes it.
-`InProcessModelClient` is a test double that runs a `ModelHandler` directly, through the very
-same request/response encoding the worker uses (`serve_model_request`), but with no bus.
+`request_model` sends a `ModelRequest` on a core NATS subject (`model.<MODEL_TYPE>[.<provider>]`)
+and decodes the `ModelResponse` of whichever worker takes it; `serve_model_request` is the worker's
+side. `InProcessModelClient` is a test double that runs a `ModelHandler` directly, through the very
+same encoding, but with no bus.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from shared.messages import ModelRequest, ModelResponse, ModelType
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "BusModelClient",
     "InProcessModelClient",
     "ModelCallResult",
-    "ModelClient",
     "ModelHandler",
+    "decode_response",
+    "encode_request",
+    "request_model",
     "serve_model_request",
 ]
 
@@ -58,21 +59,6 @@ class ModelCallResult:
     result: Any
     provider: str
     duration_ms: float
-
-
-class ModelClient(Protocol):
-    """How the orchestrator calls a model; inject `BusModelClient` or `InProcessModelClient`."""
-
-    async def call(
-        self,
-        model_type: ModelType,
-        params: dict[str, Any],
-        *,
-        run_id: UUID | None = None,
-        agent_id: UUID | None = None,
-    ) -> ModelCallResult:
-        """Run `model_type` with ElizaOS `useModel` params; raise ModelError on failure."""
-        ...
 
 
 def encode_request(
@@ -176,51 +162,44 @@ def decode_response(model_type: ModelType, body: bytes, started: float) -> Model
     )
 
 
-class BusModelClient:
-    """Calls model workers over core NATS request/reply on `model.<MODEL_TYPE>`.
-
-    Any number of workers share the load through queue group `model-workers`; this client
-    needs nothing but a connected `nats.aio.client.Client`.
-    """
-
-    def __init__(self, nc: NatsClient, timeout: float = 60.0) -> None:
-        self._nc = nc
-        self._timeout = timeout
-
-    async def call(
-        self,
-        model_type: ModelType,
-        params: dict[str, Any],
-        *,
-        run_id: UUID | None = None,
-        agent_id: UUID | None = None,
-    ) -> ModelCallResult:
-        """Request `model_type` from a worker; NoModelHandlerError when none is running."""
-        body = encode_request(model_type, params, run_id, agent_id)
-        subject = subjects.model(model_type.value)
-        started = time.perf_counter()
-        try:
-            reply = await bus_request(self._nc, subject, body, self._timeout)
-        except nats.errors.NoRespondersError as exc:
-            raise NoModelHandlerError(
-                f"no model worker serves {model_type.value} (nobody listens on {subject}): "
-                "start `elizabus worker model`"
-            ) from exc
-        except nats.errors.TimeoutError as exc:
-            raise ModelError(
-                f"no reply to {model_type.value} within {self._timeout:g}s on {subject}: "
-                "check the model worker's log, or raise ELIZABUS_MODEL_TIMEOUT_SECONDS"
-            ) from exc
-        except nats.errors.Error as exc:
-            raise ModelError(
-                f"could not send the {model_type.value} request on {subject} ({exc}): "
-                "check that NATS is running and the connection is open"
-            ) from exc
-        return decode_response(model_type, reply.data, started)
+async def request_model(
+    nc: NatsClient,
+    subject: str,
+    model_type: ModelType,
+    params: dict[str, Any],
+    *,
+    timeout: float,
+    run_id: UUID | None = None,
+    agent_id: UUID | None = None,
+    retries: int = 0,
+) -> ModelCallResult:
+    """Send one `ModelRequest` on `subject` (core NATS request/reply) and decode the reply: the
+    one way elizabus calls a model worker. NoModelHandlerError when nobody listens on the
+    subject, ModelError on a timeout, a bus error or the worker's own error."""
+    body = encode_request(model_type, params, run_id, agent_id)
+    started = time.perf_counter()
+    try:
+        reply = await bus_request(nc, subject, body, timeout, retries=retries)
+    except nats.errors.NoRespondersError as exc:
+        raise NoModelHandlerError(
+            f"no model worker serves {model_type.value} (nobody listens on {subject}): "
+            "start `elizabus worker model`"
+        ) from exc
+    except nats.errors.TimeoutError as exc:
+        raise ModelError(
+            f"no reply to {model_type.value} within {timeout:g}s on {subject}: "
+            "check the model worker's log, or raise ELIZABUS_MODEL_TIMEOUT_SECONDS"
+        ) from exc
+    except nats.errors.Error as exc:
+        raise ModelError(
+            f"could not send the {model_type.value} request on {subject} ({exc}): "
+            "check that NATS is running and the connection is open"
+        ) from exc
+    return decode_response(model_type, reply.data, started)
 
 
 class InProcessModelClient:
-    """Test double of `BusModelClient`: runs a `ModelHandler` in this process, no bus.
+    """Test double of `request_model`: runs a `ModelHandler` in this process, no bus.
 
     Requests and replies go through the same JSON encoding and `serve_model_request` as a real
     worker, so results, errors and `NoModelHandlerError` behave as over NATS.

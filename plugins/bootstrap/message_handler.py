@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from plugins.bootstrap.evaluators.reflection import REFLECTIONS_TABLE
 from plugins.bootstrap.parsing import parse_response, parse_should_respond
@@ -92,11 +92,12 @@ def warm_reads(runtime: Runtime, message: Memory) -> list[Awaitable[object]]:
 
 async def handle_message(runtime: Runtime, message: Memory, callback: HandlerCallback) -> None:
     """Answer one message as an ElizaOS agent does (see the module docstring)."""
-    _, room_state, *_ = await asyncio.gather(
+    _, state_read, *_ = await asyncio.gather(
         runtime.create_memory(message),
         runtime.get_participant_user_state(message.room_id, runtime.agent_id),
         *warm_reads(runtime, message),
-    )
+    )  # the other reads warm the run's read cache; only the room state is used here
+    room_state = cast("ParticipantState | None", state_read)
     decision = await should_respond(runtime, message, room_state)
     log.debug("message %s: respond=%s (%s)", message.id, decision.respond, decision.reason)
     if not decision.respond:

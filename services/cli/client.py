@@ -6,6 +6,9 @@ import asyncio
 import uuid
 
 import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from shared import subjects
 from shared.errors import ElizabusError
@@ -28,12 +31,12 @@ class NoReplyError(ElizabusError):
 class BusClient:
     """A minimal platform adapter: publishes `message.received`, waits on `message.sent.<src>`."""
 
-    def __init__(self, nc: nats.aio.client.Client, source: str = CLI_SOURCE) -> None:
+    def __init__(self, nc: NatsClient, source: str = CLI_SOURCE) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self.source = source
         self._replies: dict[uuid.UUID, asyncio.Future[MessageSent]] = {}
-        self._sub: nats.aio.subscription.Subscription | None = None
+        self._sub: Subscription | None = None
 
     @classmethod
     async def connect(cls, url: str, source: str = CLI_SOURCE) -> BusClient:
@@ -42,7 +45,7 @@ class BusClient:
         client._sub = await client.nc.subscribe(subjects.message_sent(source), cb=client._on_reply)
         return client
 
-    async def _on_reply(self, msg: nats.aio.msg.Msg) -> None:
+    async def _on_reply(self, msg: Msg) -> None:
         reply = MessageSent.model_validate_json(msg.data)
         future = self._replies.pop(reply.in_reply_to, None)
         if future is not None and not future.done():

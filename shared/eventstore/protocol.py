@@ -17,11 +17,6 @@ class AppendResult:
     recorded: list[RecordedEvent] = field(default_factory=list)
     duplicates: list[uuid.UUID] = field(default_factory=list)
 
-    @property
-    def last_position(self) -> int | None:
-        """The global position of the last event recorded, if any."""
-        return self.recorded[-1].position if self.recorded else None
-
 
 class EventStore(Protocol):
     """Append-only log of events with a gap-free global order.

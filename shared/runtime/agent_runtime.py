@@ -228,7 +228,8 @@ class AgentRuntime(DatabaseApi, TaskApi):
     async def register_plugin(self, plugin: Plugin) -> None:
         """Register a plugin and everything it brings (ElizaOS's registerPlugin).
 
-        A duplicate name is skipped with a warning. A ConfigurationError from the plugin's `init`
+        A duplicate name is skipped with a warning. A PluginConfigurationError (or any other
+        ConfigurationError) from the plugin's `init`
         (a missing key, a bad setting) is reported and the agent runs without the plugin; any
         other error stops start-up.
         """
@@ -258,6 +259,13 @@ class AgentRuntime(DatabaseApi, TaskApi):
             else:
                 self.services.queue(service)
         self.events.register_events(plugin.events)
+        if plugin.routes:
+            paths = ", ".join(f"{r.type} {r.path}" for r in plugin.routes)
+            log.warning(
+                "plugin %s declares HTTP routes (%s): elizabus serves no HTTP yet (an HTTP gateway "
+                "is planned), so they are kept on the runtime but nobody can call them",
+                plugin.name, paths,
+            )  # fmt: skip
         self.routes.extend(plugin.routes)
         if plugin.schema:
             self.plugin_schemas[plugin.name] = list(plugin.schema)

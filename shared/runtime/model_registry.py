@@ -27,11 +27,11 @@ from pydantic import ValidationError
 
 from shared import subjects
 from shared.bus.models_bucket import DEFAULT_HEARTBEAT_SECONDS, TTL_HEARTBEATS, open_models_bucket
-from shared.bus.request import request as bus_request
-from shared.errors import ModelError, NoModelHandlerError
+from shared.errors import AllModelsFailedError, ModelError, NoModelHandlerError
 from shared.events import ModelFailed, ModelUsed, now_ms
+from shared.json_safe import json_safe
 from shared.messages import ModelAnnouncement, ModelType
-from shared.model_wire import decode_response, encode_request
+from shared.model_wire import request_model
 from shared.plugin import ModelHandlerFn, Runtime
 from shared.runtime.event_types import EventType
 from shared.runtime.run_scope import current_action, current_run_id
@@ -91,19 +91,12 @@ def redact_response(response: Any) -> Any:
 
 
 def loggable(value: Any) -> Any:
-    """A JSON-safe copy of `value` for an event: odd objects become their `str`."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): loggable(v) for k, v in value.items() if k != "runtime"}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [loggable(v) for v in value]
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return loggable(dump(mode="json"))
-    return str(value)
+    """A JSON-safe copy of model params for an event (`json_safe`, with any `runtime` handed
+    along left out)."""
+    return json_safe(value, drop_keys=_NOT_LOGGED)
+
+
+_NOT_LOGGED = frozenset({"runtime"})
 
 
 class ModelRegistry:
@@ -281,7 +274,8 @@ class ModelRegistry:
         """Run a model (ElizaOS's useModel): the best candidate, failing over to the next.
 
         Raises NoModelHandlerError when nothing is registered or announced for the type (and
-        provider), ModelError listing each provider's error when every candidate failed.
+        provider), AllModelsFailedError (a ModelError and an ExceptionGroup of what each
+        candidate raised) when every candidate failed.
         """
         key = str(model_type)
         call_params = dict(params or {})
@@ -289,24 +283,25 @@ class ModelRegistry:
         action = current_action()
         if action is not None and isinstance(call_params.get("prompt"), str):
             action.add_prompt(key, call_params["prompt"])
-        failures: list[tuple[str, str]] = []
+        failures: list[tuple[str, str, Exception]] = []
         for candidate in self.candidates(key, provider):
             started = time.perf_counter()
+            failure: Exception
             try:
                 result = await self._attempt(candidate, call_params, run_id)
             except _NoResponders as exc:
                 if candidate.fallback:
                     continue  # nobody on the shared subject: there was no candidate, not a failure
-                error = str(exc)
+                error, failure = str(exc), exc
             except ModelError as exc:
-                error = str(exc)
+                error, failure = str(exc), exc
             except Exception as exc:
                 log.exception("model handler %s failed on %s", candidate.provider, key)
-                error = f"{type(exc).__name__}: {exc}"
+                error, failure = f"{type(exc).__name__}: {exc}", exc
             else:
                 await self._record_used(candidate, call_params, result, started, run_id)
                 return result
-            failures.append((candidate.provider, error))
+            failures.append((candidate.provider, error, failure))
             log.warning("model %s via %s failed, trying the next: %s", key, candidate.provider,
                         error)  # fmt: skip
             await self.sink.record(
@@ -323,10 +318,11 @@ class ModelRegistry:
                 f"announced one in KV {self.bucket} or answers on {subjects.model(key)}; start "
                 "`elizabus worker model` or register a plugin model"
             )
-        listed = "; ".join(f"{name}: {error}" for name, error in failures)
-        raise ModelError(
+        listed = "; ".join(f"{name}: {error}" for name, error, _ in failures)
+        raise AllModelsFailedError(
             f"every provider of {key} failed ({listed}): check those model workers' logs and "
-            "settings, or start another worker"
+            "settings, or start another worker",
+            [failure for _, _, failure in failures],
         )
 
     async def _attempt(
@@ -351,27 +347,17 @@ class ModelRegistry:
         nc, subject = self._nc, candidate.subject or subjects.model(candidate.model_type)
         if nc is None:
             raise ModelError(f"not connected to NATS: call start(nc) before using {subject}")
-        model_type = ModelType(candidate.model_type)
-        body = encode_request(model_type, params, run_id, self.agent_id)
-        started = time.perf_counter()
         try:
-            reply = await bus_request(nc, subject, body, self.timeout, retries=2)
-        except nats.errors.NoRespondersError as exc:
+            answer = await request_model(
+                nc, subject, ModelType(candidate.model_type), params, timeout=self.timeout,
+                run_id=run_id, agent_id=self.agent_id, retries=2,
+            )  # fmt: skip
+        except NoModelHandlerError as exc:
             raise _NoResponders(
                 f"no worker answers on {subject} (its KV entry outlived it): start a worker of "
                 f"provider {candidate.provider!r} or wait for the entry to expire"
             ) from exc
-        except nats.errors.TimeoutError as exc:
-            raise ModelError(
-                f"no reply within {self.timeout:g}s on {subject}: check that worker's log, or "
-                "raise ELIZABUS_MODEL_TIMEOUT_SECONDS"
-            ) from exc
-        except nats.errors.Error as exc:
-            raise ModelError(
-                f"could not send the request on {subject} ({exc}): check that NATS is running "
-                "and the connection is open"
-            ) from exc
-        return decode_response(model_type, reply.data, started).result
+        return answer.result
 
     async def _record_used(
         self,

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
 from shared.errors import ConfigurationError
 from shared.eventstore import EventStore
-from shared.plugin import TaskWorker
+from shared.plugin import Runtime, TaskWorker
 from shared.records import Task
 from shared.runtime.bulk_connections import (
     EntitySpec,
@@ -88,12 +88,9 @@ class TaskApi:
     def start_task_scheduler(self, tick: float = 1.0) -> TaskScheduler:
         """Run due tasks of this agent every `tick` seconds until the runtime stops."""
         if self._scheduler is None:
+            runtime = cast("Runtime", self)  # TaskApi is a mixin of AgentRuntime, a Runtime
             self._scheduler = TaskScheduler(
-                self._tasks(),
-                self.store,
-                self.task_workers,
-                self,
-                tick,  # type: ignore[arg-type]
+                self._tasks(), self.store, self.task_workers, runtime, tick
             )
             self._scheduler.start()
         return self._scheduler

@@ -17,7 +17,7 @@ from shared import subjects
 from shared.bus.request import request as bus_request
 from shared.errors import ModelError, NoModelHandlerError
 from shared.messages import ModelRequest, ModelResponse, ModelType
-from shared.model_wire import BusModelClient
+from shared.model_wire import ModelCallResult, request_model
 from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -34,6 +34,17 @@ async def nc(nats_url: str) -> AsyncIterator[NatsClient]:
     client = await nats.connect(nats_url)
     yield client
     await client.close()
+
+
+class BusModels:
+    """Calls workers on the shared subject `model.<TYPE>` through `request_model`."""
+
+    def __init__(self, nc: NatsClient, timeout: float) -> None:
+        self.nc, self.timeout = nc, timeout
+
+    async def call(self, model_type: ModelType, params: dict[str, Any]) -> ModelCallResult:
+        subject = subjects.model(model_type.value)
+        return await request_model(self.nc, subject, model_type, params, timeout=self.timeout)
 
 
 class OnlyEmbeddings:
@@ -58,7 +69,7 @@ async def test_two_workers_share_the_queue_group(nats_url: str, nc: NatsClient) 
     _, app_one = build_worker_app(settings, first)
     _, app_two = build_worker_app(settings, second)
     async with app_one, app_two:
-        client = BusModelClient(nc, timeout=5.0)
+        client = BusModels(nc, timeout=5.0)
 
         embedding = await client.call(ModelType.TEXT_EMBEDDING, {"text": "hello bus"})
         assert embedding.result == hashed_embedding("hello bus", 32)
@@ -97,14 +108,14 @@ async def test_invalid_requests_get_ok_false_and_worker_survives(
             assert not response.ok and response.result is None
             assert response.error and expected in response.error
             assert response.provider == "scripted"
-        ok = await BusModelClient(nc, timeout=5.0).call(ModelType.TEXT_LARGE, {"prompt": "hi"})
+        ok = await BusModels(nc, timeout=5.0).call(ModelType.TEXT_LARGE, {"prompt": "hi"})
         assert isinstance(ok.result, str)
 
 
 async def test_no_worker_for_a_type_is_no_model_handler_error(
     nats_url: str, nc: NatsClient
 ) -> None:
-    client = BusModelClient(nc, timeout=5.0)
+    client = BusModels(nc, timeout=5.0)
     _, app = build_worker_app(Settings(nats_url=nats_url), OnlyEmbeddings())
     async with app:
         assert (await client.call(ModelType.TEXT_EMBEDDING, {"text": "x"})).result == [1.0]
@@ -116,13 +127,13 @@ async def test_slow_worker_times_out_as_model_error(nats_url: str, nc: NatsClien
     _, app = build_worker_app(Settings(nats_url=nats_url), OnlyEmbeddings(delay=1.0))
     async with app:
         with pytest.raises(ModelError, match=r"no reply to TEXT_EMBEDDING within 0\.2s"):
-            await BusModelClient(nc, timeout=0.2).call(ModelType.TEXT_EMBEDDING, {"text": "x"})
+            await BusModels(nc, timeout=0.2).call(ModelType.TEXT_EMBEDDING, {"text": "x"})
 
 
 async def test_one_worker_runs_requests_concurrently(nats_url: str, nc: NatsClient) -> None:
     _, app = build_worker_app(Settings(nats_url=nats_url), OnlyEmbeddings(delay=0.3))
     async with app:
-        client = BusModelClient(nc, timeout=5.0)
+        client = BusModels(nc, timeout=5.0)
         started = asyncio.get_running_loop().time()
         await asyncio.gather(
             *(client.call(ModelType.TEXT_EMBEDDING, {"text": "x"}) for _ in range(10))

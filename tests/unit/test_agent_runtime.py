@@ -12,7 +12,7 @@ from plugins.dice import dice_plugin
 from plugins.dice.plugin import DiceStats
 from services.model_worker.scripted import ScriptedModel
 from shared.character import Character
-from shared.errors import ConfigurationError
+from shared.errors import ConfigurationError, PluginConfigurationError
 from shared.eventstore.memory import InMemoryEventStore
 from shared.messages import ModelRequest, ModelType
 from shared.plugin import Content, Memory, Plugin, Runtime
@@ -108,6 +108,16 @@ async def test_configuration_error_in_init_skips_the_plugin_other_errors_stop_st
     runtime, _ = make(plugins=[Plugin(name="broken", init=broken)])
     with pytest.raises(RuntimeError, match="bug in the plugin"):
         await runtime.initialize()
+
+
+async def test_a_plugin_lacking_its_key_is_skipped_with_its_own_error_class() -> None:
+    async def needs_key(config: Mapping[str, Any], runtime: Runtime) -> None:
+        raise PluginConfigurationError("WEATHER_API_KEY is not set: add it to the secrets")
+
+    runtime, _ = make(plugins=[Plugin(name="weather", init=needs_key)])
+    await runtime.initialize()
+    assert "weather" not in [p.name for p in runtime.plugins]
+    assert issubclass(PluginConfigurationError, ConfigurationError)
 
 
 async def test_duplicate_plugin_is_skipped_and_dependencies_order_registration() -> None:

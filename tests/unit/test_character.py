@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.character import load_character
+from shared.character import Character, load_character
 from shared.errors import ConfigurationError
 
 
@@ -49,3 +49,26 @@ def test_not_json(tmp_path: Path) -> None:
     path.write_text("{")
     with pytest.raises(ConfigurationError, match="not valid JSON"):
         load_character(path)
+
+
+def test_name_placeholders_in_the_characters_texts_become_its_name() -> None:
+    character = Character.model_validate(
+        {
+            "name": "Ada",
+            "bio": ["I am {{name}}.", "{{agentName}} likes {{name1}}"],
+            "lore": ["{{ name }} was born in a lab"],
+            "system": "You are {{agentName}}.",
+            "messageExamples": [[{"name": "{{name1}}", "content": {"text": "hi {{name}}"}}]],
+            "style": {"all": ["{{name}} speaks softly"]},
+            "templates": {"messageHandlerTemplate": "{{agentName}} answers {{recentMessages}}"},
+        }
+    )
+    assert character.bio == ["I am Ada.", "Ada likes {{name1}}"]  # example speakers stay
+    assert character.model_extra and character.model_extra["lore"] == ["Ada was born in a lab"]
+    assert character.system == "You are Ada."
+    assert character.message_examples[0][0] == {"name": "{{name1}}", "content": {"text": "hi Ada"}}
+    assert character.style.all == ["Ada speaks softly"]
+    # templates are rendered with the state, not rewritten at load
+    assert (
+        character.templates["messageHandlerTemplate"] == "{{agentName}} answers {{recentMessages}}"
+    )

@@ -15,7 +15,12 @@ from services.model_worker.app import worker_priority, worker_provider_name
 from services.model_worker.scripted import ScriptedModel
 from shared import subjects
 from shared.bus.models_bucket import announcement_key
-from shared.errors import ConfigurationError, ModelError, NoModelHandlerError
+from shared.errors import (
+    AllModelsFailedError,
+    ConfigurationError,
+    ModelError,
+    NoModelHandlerError,
+)
 from shared.events import ModelFailed, ModelUsed
 from shared.plugin import ModelHandlerFn, Runtime
 from shared.runtime.model_registry import ModelRegistry, loggable, redact_response
@@ -166,6 +171,10 @@ async def test_all_failing_raises_model_error_listing_each_provider() -> None:
         (ModelFailed, "alpha"),
         (ModelFailed, "beta"),
     ]
+    # an ExceptionGroup of what each candidate raised, in the order they were tried
+    assert isinstance(raised.value, AllModelsFailedError)
+    assert [str(e) for e in raised.value.exceptions] == ["bad key", "down: retry later"]
+    assert [type(e) for e in raised.value.exceptions] == [ValueError, ModelError]
 
 
 async def test_no_handler_is_no_model_handler_error_and_records_nothing() -> None:
