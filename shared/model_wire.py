@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
-import nats.errors
 from nats.aio.client import Client as NatsClient
 from pydantic import ValidationError
 
 from shared import subjects
-from shared.bus.request import request as bus_request
+from shared.bus.request import RequestErrors, request_or_raise
 from shared.errors import ModelError, NoModelHandlerError
 from shared.messages import ModelRequest, ModelResponse, ModelType
 
@@ -178,23 +177,17 @@ async def request_model(
     subject, ModelError on a timeout, a bus error or the worker's own error."""
     body = encode_request(model_type, params, run_id, agent_id)
     started = time.perf_counter()
-    try:
-        reply = await bus_request(nc, subject, body, timeout, retries=retries)
-    except nats.errors.NoRespondersError as exc:
-        raise NoModelHandlerError(
-            f"no model worker serves {model_type.value} (nobody listens on {subject}): "
-            "start `elizabus worker model`"
-        ) from exc
-    except nats.errors.TimeoutError as exc:
-        raise ModelError(
-            f"no reply to {model_type.value} within {timeout:g}s on {subject}: "
-            "check the model worker's log, or raise ELIZABUS_MODEL_TIMEOUT_SECONDS"
-        ) from exc
-    except nats.errors.Error as exc:
-        raise ModelError(
-            f"could not send the {model_type.value} request on {subject} ({exc}): "
-            "check that NATS is running and the connection is open"
-        ) from exc
+    errors = RequestErrors(
+        ModelError,
+        absent=f"no model worker serves {model_type.value} (nobody listens on {subject}): "
+        "start `elizabus worker model`",
+        timed_out=f"no reply to {model_type.value} within {timeout:g}s on {subject}: check the "
+        "model worker's log, or raise ELIZABUS_MODEL_TIMEOUT_SECONDS",
+        failed=f"could not send the {model_type.value} request on {subject} ({{exc}}): check "
+        "that NATS is running and the connection is open",
+        absent_error=NoModelHandlerError,
+    )
+    reply = await request_or_raise(nc, subject, body, timeout, errors, retries=retries)
     return decode_response(model_type, reply.data, started)
 
 

@@ -18,12 +18,11 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any
 
-import nats.errors
 from nats.aio.client import Client as NatsClient
 from pydantic import ValidationError
 
 from shared import subjects
-from shared.bus.request import request as bus_request
+from shared.bus.request import RequestErrors, request_or_raise
 from shared.bus.request_server import Endpoint, RequestServer
 from shared.errors import ActionError
 from shared.messages import RemoteActionReply, RemoteActionRequest, RemoteState
@@ -93,24 +92,17 @@ def remote_action(
         responses: list[Memory],
     ) -> ActionResult:
         body = encode_action_request(name, runtime, message, state, options, responses)
-        try:
-            reply = await bus_request(nc, subject, body, timeout)
-        except nats.errors.NoRespondersError as exc:
-            raise ActionError(
-                f"no process serves action {name!r} (nobody listens on {subject}): start the "
-                "process that calls serve_actions with it, or remove the action"
-            ) from exc
-        except nats.errors.TimeoutError as exc:
-            raise ActionError(
-                f"no reply from action {name!r} within {timeout:g}s on {subject}: check the "
-                "serving process's log, or raise the remote action's timeout"
-            ) from exc
-        except nats.errors.Error as exc:
-            raise ActionError(
-                f"could not call action {name!r} on {subject} ({type(exc).__name__}: {exc}): "
-                "check that NATS is running, the connection is open and the request is not "
-                "larger than the server's max_payload"
-            ) from exc
+        errors = RequestErrors(
+            ActionError,
+            absent=f"no process serves action {name!r} (nobody listens on {subject}): start the "
+            "process that calls serve_actions with it, or remove the action",
+            timed_out=f"no reply from action {name!r} within {timeout:g}s on {subject}: check "
+            "the serving process's log, or raise the remote action's timeout",
+            failed=f"could not call action {name!r} on {subject} ({{exc}}): check that NATS is "
+            "running, the connection is open and the request is not larger than the server's "
+            "max_payload",
+        )
+        reply = await request_or_raise(nc, subject, body, timeout, errors)
         return await deliver_reply(name, decode_action_reply(name, reply.data), callback)
 
     return Action(name=name, handler=handler, description=description, similes=list(similes))

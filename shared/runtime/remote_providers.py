@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 
-import nats.errors
 from nats.aio.client import Client as NatsClient
 from pydantic import ValidationError
 
 from shared import subjects
-from shared.bus.request import request as bus_request
+from shared.bus.request import RequestErrors, request_or_raise
 from shared.bus.request_server import Endpoint, RequestServer
 from shared.errors import ProviderError
 from shared.messages import (
@@ -63,24 +62,17 @@ def remote_provider(
 
     async def get(runtime: Runtime, message: Memory, state: State) -> ProviderResult:
         body = encode_provider_request(name, runtime, message, state)
-        try:
-            reply = await bus_request(nc, subject, body, timeout)
-        except nats.errors.NoRespondersError as exc:
-            raise ProviderError(
-                f"no process serves provider {name!r} (nobody listens on {subject}): start the "
-                "process that calls serve_providers with it"
-            ) from exc
-        except nats.errors.TimeoutError as exc:
-            raise ProviderError(
-                f"no reply from provider {name!r} within {timeout:g}s on {subject}: check the "
-                "serving process's log, or raise the remote provider's timeout"
-            ) from exc
-        except nats.errors.Error as exc:
-            raise ProviderError(
-                f"could not ask provider {name!r} on {subject} ({type(exc).__name__}: {exc}): "
-                "check that NATS is running, the connection is open and the state is not larger "
-                "than the server's max_payload"
-            ) from exc
+        errors = RequestErrors(
+            ProviderError,
+            absent=f"no process serves provider {name!r} (nobody listens on {subject}): start "
+            "the process that calls serve_providers with it",
+            timed_out=f"no reply from provider {name!r} within {timeout:g}s on {subject}: check "
+            "the serving process's log, or raise the remote provider's timeout",
+            failed=f"could not ask provider {name!r} on {subject} ({{exc}}): check that NATS is "
+            "running, the connection is open and the state is not larger than the server's "
+            "max_payload",
+        )
+        reply = await request_or_raise(nc, subject, body, timeout, errors)
         return decode_reply(name, reply.data)
 
     return Provider(
