@@ -27,7 +27,28 @@ class Settings(BaseSettings):
     postgres_port: int = Field(default=0, description="embedded Postgres port; 0 picks a free one")
 
     character: Path | None = None
-    ack_wait_seconds: float = 30.0
+    ack_wait_seconds: float = Field(
+        default=6.0,
+        description="seconds JetStream waits for an ack (or an in-progress heartbeat, sent every "
+        "third of it) before it gives a message to another orchestrator: how long a room waits "
+        "after its orchestrator died",
+    )
+    partitions: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="partitions of the inbound messages; each (agent, room) maps to one, and "
+        "each partition runs one message at a time in publish order",
+    )
+    max_concurrent_runs: int = Field(
+        default=64, ge=1, description="runs one orchestrator process works on at once"
+    )
+    stream_replicas: int = Field(
+        default=1, ge=1, le=5, description="JetStream replicas of elizabus's streams (clusters)"
+    )
+    db_pool_size: int = Field(
+        default=20, ge=2, description="Postgres connections per orchestrator process"
+    )
     duplicate_window_seconds: float = 3600.0
     model_timeout_seconds: float = 60.0
     log_level: str = "INFO"

@@ -11,11 +11,20 @@ EVENT_PREFIX = "event"
 PROVIDER_PREFIX = "provider"
 ACTION_PREFIX = "action"
 
+PARTITION_PREFIX = "message.partition"
+
 MESSAGES_STREAM = "ELIZABUS_MESSAGES"
 MESSAGES_STREAM_SUBJECTS = [MESSAGE_RECEIVED, f"{MESSAGE_SENT_PREFIX}.>", MESSAGE_DLQ]
 EVENTS_STREAM = "ELIZABUS_EVENTS"
 EVENTS_STREAM_SUBJECTS = [f"{EVENT_PREFIX}.>"]
+PARTITIONS_STREAM = "ELIZABUS_PARTITIONS"
+"""Work queue of `message.received` copies routed to `message.partition.<n>` (see
+services/orchestrator/router.py): each partition is consumed in order, one message at a time."""
+PARTITIONS_STREAM_SUBJECTS = [f"{PARTITION_PREFIX}.*"]
 ORCHESTRATOR_DURABLE = "orchestrator"
+"""The push consumer of `message.received` of elizabus before partitions (deleted at start)."""
+ROUTER_DURABLE = "router"
+"""The pull consumer of `message.received` every orchestrator's router pulls from."""
 MODEL_WORKERS_QUEUE = "model-workers"
 PROVIDERS_QUEUE = "providers"
 ACTIONS_QUEUE = "actions"
@@ -26,6 +35,16 @@ MODELS_BUCKET = "elizabus_models"
 def message_sent(source: str) -> str:
     """The subject a reply to a message from `source` is published on."""
     return f"{MESSAGE_SENT_PREFIX}.{token(source)}"
+
+
+def partition(number: int) -> str:
+    """The subject of partition `number` of the inbound messages: `message.partition.<n>`."""
+    return f"{PARTITION_PREFIX}.{number}"
+
+
+def partition_durable(number: int) -> str:
+    """The durable pull consumer of partition `number` (shared by every orchestrator)."""
+    return f"partition-{number}"
 
 
 def model(model_type: str) -> str:

@@ -1,23 +1,33 @@
-"""The orchestrator as a FastStream app: a durable JetStream consumer of `message.received`."""
+"""The orchestrator process: pulls its share of the partitions of `message.received` and runs them.
+
+`build_app` wires one process: the bus, the event store, one AgentRuntime per character, and the
+pull loops (services/orchestrator/pull_loops.py) that route `message.received` into partitions and
+run each partition's messages in order. Start as many processes as you like: they share the same
+durable consumers, so each takes a share with no configuration, and a process that dies leaves its
+messages to the others after the ack wait (`ELIZABUS_ACK_WAIT_SECONDS`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from pathlib import Path
-from typing import Any
 
-import nats.js.errors
-from faststream import FastStream
-from faststream.middlewares import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, NatsBroker
-from faststream.nats.message import NatsMessage
+import asyncpg
 from nats.aio.msg import Msg
-from nats.js.client import JetStreamContext
 
 from services.orchestrator.agents import build_runtime
-from services.orchestrator.delivery import Delivery, Disposition, Orchestrator, retry_delay
+from services.orchestrator.consumers import ensure_partition_consumers, ensure_router_consumer
+from services.orchestrator.delivery import (
+    MAX_DELIVER,
+    Delivery,
+    Disposition,
+    Orchestrator,
+    retry_delay,
+)
 from services.orchestrator.message_run import AgentHost, MessageRunner
+from services.orchestrator.pull_loops import RECEIVED_SEQUENCE_HEADER, PullLoops
 from shared import subjects
 from shared.bus.nats_bus import NatsBus, ensure_streams
 from shared.character import Character, load_character
@@ -30,134 +40,114 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MAX_DELIVER = 8
-"""Deliveries before a failing message is dead-lettered; with retry_delay's back-off the last one
-comes about a minute and a half after the first, so short outages are ridden out."""
+STOP_DEADLINE_SECONDS = 10.0
+"""How long a stopping orchestrator lets its runs in flight finish before handing them back."""
 
 
-async def update_consumer_limits(js: JetStreamContext, ack_wait: float, max_deliver: int) -> None:
-    """Bring an existing orchestrator consumer to today's ack wait and delivery limit: JetStream
-    keeps a durable consumer's config when a subscriber binds to it, so a data dir from an older
-    version would otherwise keep the old limits (a message could run out of deliveries before
-    the orchestrator dead-letters it)."""
-    try:
-        info = await js.consumer_info(subjects.MESSAGES_STREAM, subjects.ORCHESTRATOR_DURABLE)
-    except nats.js.errors.NotFoundError:
-        return  # the subscriber creates it with these limits
-    config = info.config
-    if config.max_deliver != max_deliver or config.ack_wait != ack_wait:
-        config.max_deliver, config.ack_wait = max_deliver, ack_wait
-        await js.add_consumer(subjects.MESSAGES_STREAM, config)
-        log.info("updated consumer %s: ack_wait %ss, max_deliver %d",
-                 subjects.ORCHESTRATOR_DURABLE, ack_wait, max_deliver)  # fmt: skip
+class OrchestratorApp:
+    """One orchestrator process: `start` connects and starts pulling, `stop` stops pulling, lets
+    the runs in flight finish (or hands them back), then closes runtimes, bus and pool."""
 
+    def __init__(self, settings: Settings, characters: list[Character]) -> None:
+        self.settings = settings
+        self.characters = characters
+        self.scrubber = Scrubber(v for c in characters for v in secret_values(c))
+        self.bus: NatsBus | None = None
+        self.pool: asyncpg.Pool | None = None
+        self.host: AgentHost | None = None
+        self.service: Orchestrator | None = None
+        self.loops: PullLoops | None = None
 
-async def _keep_in_progress(raw: Msg, every: float) -> None:
-    """Send JetStream "in progress" for `raw` every `every` seconds until cancelled."""
-    while True:
-        await asyncio.sleep(max(every, 0.5))
-        try:
-            await raw.in_progress()
-        except Exception as exc:  # a lost heartbeat only risks a redelivery, which is harmless
-            log.debug("in-progress heartbeat failed: %r", exc)
-
-
-async def _the_message(message: NatsMessage) -> NatsMessage:
-    """Decoder that hands the handler the message itself: it needs the raw body (to validate or
-    dead-letter it), the JetStream metadata, and the ack."""
-    return message
-
-
-def build_app(settings: Settings, characters: list[Character]) -> FastStream:
-    """Wire the orchestrator: bus, event store, one AgentRuntime per character, subscriber."""
-    nats_url = settings.resolved_nats_url()
-    database_url = settings.resolved_database_url()
-    # per-message access logs at DEBUG: they are the hot path's most expensive lines at INFO
-    # apply_types=False: no dependency injection per message; the handler gets the message itself
-    # logger: FastStream's records go through the root handlers, where secrets are scrubbed
-    broker = NatsBroker(
-        nats_url,
-        name="elizabus-orchestrator",
-        log_level=logging.DEBUG,
-        apply_types=False,
-        logger=logging.getLogger("elizabus.faststream"),
-    )
-    scrubber = Scrubber(v for c in characters for v in secret_values(c))
-    app = FastStream(broker)
-    parts: dict[str, Any] = {}
-
-    @app.on_startup
-    async def start() -> None:
-        install_log_scrubber(scrubber)  # the hosted characters' secrets never reach a log line
+    async def start(self) -> None:
+        """Migrate, connect, start the agents, ensure streams and consumers, start pulling."""
+        settings = self.settings
+        install_log_scrubber(self.scrubber)  # the hosted characters' secrets never reach a log
+        database_url = settings.resolved_database_url()
         await migrate(database_url)
-        bus = await NatsBus.connect(nats_url, name="elizabus-orchestrator-bus")
-        await ensure_streams(bus.js, settings.duplicate_window_seconds)
-        await update_consumer_limits(bus.js, settings.ack_wait_seconds, MAX_DELIVER + 1)
-        pool = await create_pool(database_url)
+        self.bus = bus = await NatsBus.connect(
+            settings.resolved_nats_url(), name="elizabus-orchestrator"
+        )
+        replicas = settings.stream_replicas
+        await ensure_streams(bus.js, settings.duplicate_window_seconds, replicas=replicas)
+        await ensure_router_consumer(bus.js, settings.ack_wait_seconds, replicas)
+        await ensure_partition_consumers(
+            bus.js, settings.partitions, settings.ack_wait_seconds, replicas
+        )
+        self.pool = pool = await create_pool(database_url, max_size=settings.db_pool_size)
         store = PostgresEventStore(pool, PostgresProjector())
-        host = AgentHost([build_runtime(c, store, pool, bus, settings) for c in characters])
+        host = AgentHost([build_runtime(c, store, pool, bus, settings) for c in self.characters])
         await host.initialize()
+        self.host = host
         for runtime in host.by_id.values():
             runtime.start_task_scheduler()
-        parts.update(bus=bus, pool=pool, host=host)
-        runner = MessageRunner(store)
-        parts["service"] = Orchestrator(
-            host,
-            runner,
-            bus,
-            store,
-            max_deliver=MAX_DELIVER,
-            fault=settings.fault,
-            scrubber=scrubber,
-        )
-        names = ", ".join(f"{c.name} ({c.agent_id})" for c in characters)
-        log.info("orchestrator ready: agents %s", names)
+        self.service = Orchestrator(
+            host, MessageRunner(store), bus, store, max_deliver=MAX_DELIVER,
+            fault=settings.fault, scrubber=self.scrubber,
+        )  # fmt: skip
+        self.loops = PullLoops(
+            bus.js, self.handle, partitions=settings.partitions,
+            max_concurrent_runs=settings.max_concurrent_runs,
+            ack_wait=settings.ack_wait_seconds,
+        )  # fmt: skip
+        self.loops.start()
+        names = ", ".join(f"{c.name} ({c.agent_id})" for c in self.characters)
+        log.info("orchestrator ready: agents %s; %d partitions, up to %d runs at once", names,
+                 settings.partitions, settings.max_concurrent_runs)  # fmt: skip
 
-    @broker.subscriber(
-        subjects.MESSAGE_RECEIVED,
-        stream=JStream(subjects.MESSAGES_STREAM, declare=False),
-        durable=subjects.ORCHESTRATOR_DURABLE,
-        queue=subjects.ORCHESTRATOR_DURABLE,
-        config=ConsumerConfig(ack_wait=settings.ack_wait_seconds, max_deliver=MAX_DELIVER + 1),
-        ack_policy=AckPolicy.MANUAL,
-        decoder=_the_message,
-    )
-    async def on_message_received(msg: NatsMessage) -> None:
-        raw = msg.raw_message
-        meta = raw.metadata
-        delivery = Delivery(
-            body=raw.data,
-            subject=raw.subject,
-            headers=dict(raw.headers or {}),
-            stream_sequence=meta.sequence.stream,
-            num_delivered=meta.num_delivered,
-        )
-        # a run may outlast ack_wait (several model calls): tell JetStream it is being worked on,
-        # or it would deliver the message again to another orchestrator meanwhile
-        beat = asyncio.create_task(_keep_in_progress(raw, settings.ack_wait_seconds / 3))
-        try:
-            disposition = await parts["service"].process(delivery)
-        finally:
-            beat.cancel()
-        if disposition is Disposition.ACK:
-            await msg.ack()
-        else:
-            await msg.nack(delay=retry_delay(meta.num_delivered))
+    async def handle(self, msg: Msg) -> None:
+        """Run one partition message to its end: retried in place with back-off (holding the
+        partition, so no later message of the conversation overtakes it) until it is done or
+        dead-lettered, then acknowledged."""
+        assert self.service is not None
+        headers = dict(msg.headers or {})
+        received = headers.pop(RECEIVED_SEQUENCE_HEADER, None)
+        attempt = msg.metadata.num_delivered
+        while True:
+            delivery = Delivery(
+                body=msg.data,
+                subject=subjects.MESSAGE_RECEIVED,
+                headers={k: v for k, v in headers.items() if not k.startswith("Nats-")},
+                stream_sequence=int(received) if received and received.isdigit() else None,
+                num_delivered=attempt,
+            )
+            if await self.service.process(delivery) is Disposition.ACK:
+                await msg.ack()
+                return
+            await asyncio.sleep(retry_delay(attempt))
+            attempt += 1
 
-    @app.on_shutdown
-    async def stop() -> None:
-        if "host" in parts:
-            await parts["host"].stop()
-        if "bus" in parts:
-            await parts["bus"].close()
-        if "pool" in parts:
-            await parts["pool"].close()
+    async def stop(self) -> None:
+        """Stop pulling, finish or hand back the runs in flight, then close everything."""
+        if self.loops is not None:
+            await self.loops.stop(STOP_DEADLINE_SECONDS)
+            self.loops = None
+        if self.host is not None:
+            await self.host.stop()
+            self.host = None
+        if self.bus is not None:
+            await self.bus.close()
+            self.bus = None
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
 
-    return app
+
+def build_app(settings: Settings, characters: list[Character]) -> OrchestratorApp:
+    """Wire one orchestrator process (not started)."""
+    return OrchestratorApp(settings, characters)
 
 
 async def run_orchestrator(settings: Settings, character_paths: list[Path]) -> None:
-    """Run the orchestrator until SIGINT/SIGTERM."""
+    """Run the orchestrator until SIGINT/SIGTERM, then stop it gracefully."""
     characters = [load_character(p) for p in character_paths] or [load_character(None)]
     app = build_app(settings, characters)
-    await app.run()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await app.start()
+    try:
+        await stopping.wait()
+    finally:
+        log.info("orchestrator stopping: no new messages; runs in flight finish or go back")
+        await app.stop()

@@ -32,6 +32,10 @@ FAULT_CRASH_BEFORE_ACK = "crash_before_ack"
 
 MAX_RETRY_DELAY_SECONDS = 30.0
 
+MAX_DELIVER = 8
+"""Attempts before a failing message is dead-lettered; with retry_delay's back-off the last one
+comes about a minute and a half after the first, so short outages are ridden out."""
+
 
 def retry_delay(num_delivered: int) -> float:
     """Seconds before redelivering a failed message: 1, 2, 4, ... up to 30, so a short outage
@@ -66,7 +70,7 @@ class Orchestrator:
         runner: MessageRunner,
         bus: Bus,
         store: EventStore,
-        max_deliver: int = 5,
+        max_deliver: int = MAX_DELIVER,
         fault: str | None = None,
         scrubber: Scrubber | None = None,
     ) -> None:
@@ -84,6 +88,13 @@ class Orchestrator:
             inbound = MessageReceived.model_validate_json(d.body)
         except ValidationError as exc:
             await self.reject(d, f"invalid message.received body: {_summary(exc)}")
+            return Disposition.ACK
+        if d.num_delivered > self.max_deliver:  # the process running it died every time
+            await self.reject(
+                d,
+                f"delivered {d.num_delivered} times without an outcome: the process running "
+                "it stopped each time (look for a crash in the orchestrators' logs)",
+            )
             return Disposition.ACK
         runtime = self.agents.get(inbound.agent_id)
         if runtime is None:

@@ -46,11 +46,14 @@ async def ensure_streams(
     js: JetStreamContext,
     duplicate_window_seconds: float,
     events_max_age_seconds: float = EVENTS_MAX_AGE_SECONDS,
+    replicas: int = 1,
 ) -> None:
     """Create or update the JetStream streams elizabus uses (idempotent, safe at every start).
 
-    `ELIZABUS_MESSAGES` carries the bus messages; `ELIZABUS_EVENTS` carries the runtime events
-    (`event.>`) with limits retention, kept for `events_max_age_seconds`.
+    `ELIZABUS_MESSAGES` carries the bus messages; `ELIZABUS_PARTITIONS` is the work queue of
+    inbound messages routed to their partitions (a message leaves it once handled);
+    `ELIZABUS_EVENTS` carries the runtime events (`event.>`) with limits retention, kept for
+    `events_max_age_seconds`. Each is stored on `replicas` servers of a cluster.
     """
     await _create_or_update(
         js,
@@ -58,6 +61,17 @@ async def ensure_streams(
             name=subjects.MESSAGES_STREAM,
             subjects=list(subjects.MESSAGES_STREAM_SUBJECTS),
             duplicate_window=duplicate_window_seconds,
+            num_replicas=replicas,
+        ),
+    )
+    await _create_or_update(
+        js,
+        StreamConfig(
+            name=subjects.PARTITIONS_STREAM,
+            subjects=list(subjects.PARTITIONS_STREAM_SUBJECTS),
+            retention=RetentionPolicy.WORK_QUEUE,
+            duplicate_window=duplicate_window_seconds,
+            num_replicas=replicas,
         ),
     )
     await _create_or_update(
@@ -69,6 +83,7 @@ async def ensure_streams(
             max_age=events_max_age_seconds,
             # the server refuses a duplicate window longer than the max age
             duplicate_window=min(duplicate_window_seconds, events_max_age_seconds),
+            num_replicas=replicas,
         ),
     )
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 import asyncpg
 from faststream import FastStream
+from nats.js.client import JetStreamContext
 
 from services.cli.client import BusClient
-from services.orchestrator.app import build_app
+from services.orchestrator.app import OrchestratorApp, build_app
+from shared import subjects
 from shared.character import load_character
 from shared.embedded.nats_server import EmbeddedNats
 from shared.eventstore.migrations import migrate
@@ -40,7 +42,7 @@ class Stack:
     store: PostgresEventStore
     pool: asyncpg.Pool
     client: BusClient
-    orchestrator: FastStream | None
+    orchestrator: OrchestratorApp | None
     worker: FastStream
 
     async def start_orchestrator(self) -> None:
@@ -60,3 +62,13 @@ async def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05) -> 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+async def inbound_settled(js: JetStreamContext) -> bool:
+    """Whether every `message.received` has been routed and every routed copy handled: the
+    router's consumer has nothing pending and the partitions' work queue is empty."""
+    router = await js.consumer_info(subjects.MESSAGES_STREAM, subjects.ROUTER_DURABLE)
+    if router.num_pending or router.num_ack_pending:
+        return False
+    partitions = await js.stream_info(subjects.PARTITIONS_STREAM)
+    return partitions.state.messages == 0

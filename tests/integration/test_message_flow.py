@@ -14,7 +14,7 @@ import pytest
 from shared import subjects
 from shared.messages import EntityRef, InboundContent, MessageReceived, RoomRef
 from shared.projections import PROJECTION_TABLES, rebuild_projections
-from tests.integration.support import Stack, wait_for
+from tests.integration.support import Stack, inbound_settled, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -196,9 +196,6 @@ async def _eq(value, expected) -> bool:  # type: ignore[no-untyped-def]
 async def _consumer_idle(stack: Stack) -> bool:
     nc = await nats.connect(stack.nats.url)
     try:
-        info = await nc.jetstream().consumer_info(
-            subjects.MESSAGES_STREAM, subjects.ORCHESTRATOR_DURABLE
-        )
-        return info.num_pending == 0 and info.num_ack_pending == 0
+        return await inbound_settled(nc.jetstream())
     finally:
         await nc.close()

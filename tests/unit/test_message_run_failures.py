@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from services.model_worker.scripted import ScriptedModel
-from services.orchestrator.delivery import Delivery, Disposition, retry_delay
+from services.orchestrator.delivery import MAX_DELIVER, Delivery, Disposition, retry_delay
 from services.orchestrator.message_run import AgentHost
 from shared import subjects
 from shared.bus.memory_bus import InMemoryBus
@@ -53,7 +53,10 @@ async def test_a_handler_error_is_retried_then_dead_lettered_with_its_reason_scr
     [letter] = bus.published
     assert letter.subject == subjects.MESSAGE_DLQ and SECRET.encode() not in letter.body
     rejected = store.events[-1]
-    assert rejected.type == "message.rejected" and "failed 5 times" in rejected.data["reason"]
+    assert (
+        rejected.type == "message.rejected"
+        and f"failed {MAX_DELIVER} times" in rejected.data["reason"]
+    )
     assert SECRET not in json.dumps(rejected.data) and "[REDACTED]" in rejected.data["reason"]
 
 

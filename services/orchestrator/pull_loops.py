@@ -1,0 +1,206 @@
+"""The orchestrator's two pull loops: the router, and one worker loop per partition.
+
+The router turns `message.received` (what adapters publish) into `message.partition.<n>`, one
+message at a time in publish order, so every message of one conversation lands in one partition
+in the order it was published. A partition's loop pulls its next message only once the last one
+is acknowledged (its consumer allows one unacknowledged message), holds it with in-progress
+heartbeats while it waits for a free run slot and while it runs, retries a failed run in place
+(so no later message of the partition overtakes it), and acknowledges it once its effects are
+committed and published. Different partitions run at once, up to `max_concurrent_runs` per
+process, and any number of processes pull the same consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
+
+from shared import subjects
+from shared.partitions import conversation_key, partition_of
+
+log = logging.getLogger(__name__)
+
+RECEIVED_SEQUENCE_HEADER = "Elizabus-Received-Seq"
+"""On a partition's copy: the `message.received` stream sequence of the original message."""
+
+POLL_SECONDS = 5.0
+"""How long one pull request waits for a message before it is renewed."""
+
+RETRY_PAUSE_SECONDS = 1.0
+"""Pause after a pull fails (NATS reconnecting, a consumer being recreated) before the next."""
+
+
+class RunSlots:
+    """At most `size` runs at once in this process; `wait_free` lets a loop pull only when a run
+    could start, so a busy process leaves messages to the others."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.busy = 0
+        self._changed = asyncio.Condition()
+
+    async def wait_free(self) -> None:
+        """Return once fewer than `size` runs are going on."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.busy < self.size)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one run slot for the block (waiting for one first)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.busy < self.size)
+            self.busy += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.busy -= 1
+                self._changed.notify_all()
+
+
+async def keep_in_progress(msg: Msg, every: float) -> None:
+    """Tell JetStream every `every` seconds that `msg` is still being worked on (until
+    cancelled), so it is not given to another process meanwhile."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await msg.in_progress()
+        except Exception as exc:  # a lost heartbeat only risks a redelivery, which is harmless
+            log.debug("in-progress heartbeat failed: %r", exc)
+
+
+Handler = Callable[[Msg], Awaitable[None]]
+"""Handles one held message to its end: acknowledges it (or leaves it to be redelivered)."""
+
+
+class PullLoops:
+    """Runs the router loop and the partition loops of one process until `stop`."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        handle: Handler,
+        *,
+        partitions: int,
+        max_concurrent_runs: int,
+        ack_wait: float,
+    ) -> None:
+        self.js = js
+        self.handle = handle
+        self.partitions = partitions
+        self.ack_wait = ack_wait
+        self.slots = RunSlots(max_concurrent_runs)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._held: set[asyncio.Task[None]] = set()
+        self._running = False
+
+    def start(self) -> None:
+        """Start pulling: the router and every partition."""
+        self._running = True
+        self._tasks.append(asyncio.create_task(self._route(), name="router"))
+        for number in range(self.partitions):
+            task = asyncio.create_task(self._serve(number), name=f"partition-{number}")
+            self._tasks.append(task)
+
+    async def stop(self, deadline: float) -> None:
+        """Stop pulling at once, let the runs in flight finish for up to `deadline` seconds, then
+        cancel the rest (their messages are handed back to JetStream for another process)."""
+        self._running = False
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._held:
+            _, late = await asyncio.wait(set(self._held), timeout=deadline)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    # --- the router -------------------------------------------------------------------------
+
+    async def _route(self) -> None:
+        sub = await self._bind(subjects.ROUTER_DURABLE, subjects.MESSAGES_STREAM)
+        while self._running:
+            msg = await self._next(sub, subjects.ROUTER_DURABLE)
+            if msg is None:
+                continue
+            try:
+                await self.route(msg)
+            except Exception as exc:  # not acked: JetStream gives it again after the ack wait
+                log.warning("routing a message failed, it will be routed again: %r", exc)
+                await asyncio.sleep(RETRY_PAUSE_SECONDS)
+
+    async def route(self, msg: Msg) -> None:
+        """Copy one `message.received` to its partition, then acknowledge it. The copy's
+        Nats-Msg-Id is the original's stream sequence, so a second routing of the same message
+        (a redelivery after a crash) is dropped by JetStream."""
+        sequence = msg.metadata.sequence.stream
+        number = partition_of(conversation_key(msg.data), self.partitions)
+        headers = {k: v for k, v in (msg.headers or {}).items() if not k.startswith("Nats-")}
+        headers[RECEIVED_SEQUENCE_HEADER] = str(sequence)
+        headers["Nats-Msg-Id"] = f"route:{sequence}"
+        await self.js.publish(subjects.partition(number), msg.data, headers=headers)
+        await msg.ack()
+
+    # --- the partitions ---------------------------------------------------------------------
+
+    async def _serve(self, number: int) -> None:
+        sub = await self._bind(subjects.partition_durable(number), subjects.PARTITIONS_STREAM)
+        while self._running:
+            await self.slots.wait_free()
+            msg = await self._next(sub, subjects.partition_durable(number))
+            if msg is None:
+                continue
+            # held in its own task, so stop() can wait for it without cutting a run in half
+            task = asyncio.create_task(self._hold(msg), name=f"run-partition-{number}")
+            self._held.add(task)
+            task.add_done_callback(self._held.discard)
+            await asyncio.shield(task)
+
+    async def _hold(self, msg: Msg) -> None:
+        beat = asyncio.create_task(keep_in_progress(msg, max(self.ack_wait / 3, 0.2)))
+        done = False
+        try:
+            async with self.slots.slot():
+                await self.handle(msg)
+            done = True
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("a delivery failed unexpectedly: JetStream will deliver it again")
+        finally:
+            beat.cancel()
+            if not done:  # hand it back now rather than after the ack wait
+                with contextlib.suppress(Exception):
+                    await msg.nak()
+
+    # --- pulling ----------------------------------------------------------------------------
+
+    async def _bind(self, durable: str, stream: str) -> JetStreamContext.PullSubscription:
+        while True:
+            try:
+                return await self.js.pull_subscribe_bind(durable, stream)
+            except (nats.errors.Error, OSError) as exc:
+                log.warning("cannot bind to consumer %s (%r): retrying", durable, exc)
+                await asyncio.sleep(RETRY_PAUSE_SECONDS)
+
+    async def _next(self, sub: JetStreamContext.PullSubscription, name: str) -> Msg | None:
+        """The consumer's next message, or None when none came or the pull failed (after a
+        pause: NATS reconnecting, a cluster electing a leader)."""
+        try:
+            msgs = await sub.fetch(1, timeout=POLL_SECONDS)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return None
+        except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
+            if self._running:
+                log.warning("pulling from consumer %s failed: %r", name, exc)
+                await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            return None
+        return msgs[0] if msgs else None
