@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     openai_large_model: str = "gpt-4o"
     openai_embedding_model: str = "text-embedding-3-small"
     embedding_dimensions: int = 384
+    scripted_latency_ms: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="delay of each text-generation answer of the scripted model (stands in for "
+        "an LLM's latency in benchmarks and tests)",
+    )
 
     fault: str | None = Field(default=None, description="test-only fault injection point")
 

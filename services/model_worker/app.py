@@ -20,6 +20,7 @@ from faststream import FastStream
 from faststream.nats import NatsBroker, NatsMessage
 
 from services.model_worker.announce import Announcer
+from services.model_worker.latency import WithLatency
 from services.model_worker.openai_compat import OpenAICompatibleModel
 from services.model_worker.scripted import ScriptedModel
 from shared import subjects
@@ -48,12 +49,16 @@ def build_model(settings: Settings) -> ModelHandler:
     """The ModelHandler `settings.model_provider` asks for.
 
     "auto" is the OpenAI-compatible client when ELIZABUS_OPENAI_API_KEY is set, else the
-    offline ScriptedModel double; "openai" requires the key; "scripted" is always the double.
+    offline ScriptedModel double; "openai" requires the key; "scripted" is always the double,
+    its text generation delayed by ELIZABUS_SCRIPTED_LATENCY_MS when that is set.
     """
     provider = settings.model_provider.strip().lower()
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
     if provider == "scripted" or (provider == "auto" and not key):
-        return ScriptedModel(dimensions=settings.embedding_dimensions, record_calls=False)
+        scripted = ScriptedModel(dimensions=settings.embedding_dimensions, record_calls=False)
+        if settings.scripted_latency_ms > 0:
+            return WithLatency(scripted, settings.scripted_latency_ms / 1000.0)
+        return scripted
     if provider in ("auto", "openai"):
         if not key:
             raise ConfigurationError(

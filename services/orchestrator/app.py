@@ -97,7 +97,7 @@ class OrchestratorApp:
     async def handle(self, msg: Msg) -> None:
         """Run one partition message to its end: retried in place with back-off (holding the
         partition, so no later message of the conversation overtakes it) until it is done or
-        dead-lettered, then acknowledged."""
+        dead-lettered; the pull loop then acknowledges it."""
         assert self.service is not None
         headers = dict(msg.headers or {})
         received = headers.pop(RECEIVED_SEQUENCE_HEADER, None)
@@ -111,8 +111,7 @@ class OrchestratorApp:
                 num_delivered=attempt,
             )
             if await self.service.process(delivery) is Disposition.ACK:
-                await msg.ack()
-                return
+                return  # the loop acknowledges it
             await asyncio.sleep(retry_delay(attempt))
             attempt += 1
 

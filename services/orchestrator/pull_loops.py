@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import nats.errors
@@ -32,6 +33,10 @@ RECEIVED_SEQUENCE_HEADER = "Elizabus-Received-Seq"
 
 POLL_SECONDS = 5.0
 """How long one pull request waits for a message before it is renewed."""
+
+STALE_MARGIN_SECONDS = 1.0
+"""A router that held a message for less than the ack wait minus this cannot have lost it to
+another process (JetStream redelivers only after the ack wait), so it skips the check."""
 
 RETRY_PAUSE_SECONDS = 1.0
 """Pause after a pull fails (NATS reconnecting, a consumer being recreated) before the next."""
@@ -77,7 +82,8 @@ async def keep_in_progress(msg: Msg, every: float) -> None:
 
 
 Handler = Callable[[Msg], Awaitable[None]]
-"""Handles one held message to its end: acknowledges it (or leaves it to be redelivered)."""
+"""Handles one held message to its end (its effects committed and published, or it was
+dead-lettered); the loop then acknowledges it. An exception hands it back to JetStream."""
 
 
 class PullLoops:
@@ -140,13 +146,22 @@ class PullLoops:
     async def route(self, msg: Msg) -> None:
         """Copy one `message.received` to its partition, then acknowledge it. The copy's
         Nats-Msg-Id is the original's stream sequence, so a second routing of the same message
-        (a redelivery after a crash) is dropped by JetStream."""
+        (a redelivery after a crash) is dropped by JetStream. A router that took nearly the ack
+        wait (it stalled) checks it still holds the message before acking, as partitions do."""
+        fetched = time.monotonic()
         sequence = msg.metadata.sequence.stream
         number = partition_of(conversation_key(msg.data), self.partitions)
         headers = {k: v for k, v in (msg.headers or {}).items() if not k.startswith("Nats-")}
         headers[RECEIVED_SEQUENCE_HEADER] = str(sequence)
         headers["Nats-Msg-Id"] = f"route:{sequence}"
         await self.js.publish(subjects.partition(number), msg.data, headers=headers)
+        # a late copy is harmless (its Nats-Msg-Id drops it); a late ack would let the next
+        # message be routed before the current holder's copy of this one
+        held_long = time.monotonic() - fetched > self.ack_wait - STALE_MARGIN_SECONDS
+        if held_long and not await self._still_ours(
+            msg, subjects.MESSAGES_STREAM, subjects.ROUTER_DURABLE
+        ):
+            return
         await msg.ack()
 
     # --- the partitions ---------------------------------------------------------------------
@@ -159,18 +174,20 @@ class PullLoops:
             if msg is None:
                 continue
             # held in its own task, so stop() can wait for it without cutting a run in half
-            task = asyncio.create_task(self._hold(msg), name=f"run-partition-{number}")
+            durable = subjects.partition_durable(number)
+            task = asyncio.create_task(self._hold(msg, durable), name=f"run-{durable}")
             self._held.add(task)
             task.add_done_callback(self._held.discard)
             await asyncio.shield(task)
 
-    async def _hold(self, msg: Msg) -> None:
+    async def _hold(self, msg: Msg, durable: str) -> None:
         beat = asyncio.create_task(keep_in_progress(msg, max(self.ack_wait / 3, 0.2)))
         done = False
         try:
             async with self.slots.slot():
                 await self.handle(msg)
             done = True
+            await self.ack_if_still_ours(msg, durable)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -180,6 +197,30 @@ class PullLoops:
             if not done:  # hand it back now rather than after the ack wait
                 with contextlib.suppress(Exception):
                     await msg.nak()
+
+    async def ack_if_still_ours(self, msg: Msg, durable: str) -> None:
+        """Acknowledge `msg` unless JetStream has since given it to another process.
+
+        A process that stalled past the ack wait (a long pause, a cut from NATS) still holds a
+        delivery JetStream has handed to another process; its late ack would still count and
+        release the partition's next message while the other process runs this one, so two
+        messages of one conversation would overlap. With one unacknowledged message per
+        partition, the consumer's last delivery is this message's current holder: when that is
+        not this delivery, the holder acks, not us (our run's commit was a no-op or the holder's
+        will be: the run's claim admits one)."""
+        if await self._still_ours(msg, subjects.PARTITIONS_STREAM, durable):
+            await msg.ack()
+
+    async def _still_ours(self, msg: Msg, stream: str, durable: str) -> bool:
+        """Whether the consumer's last delivery is still `msg`'s (see `ack_if_still_ours`)."""
+        info = await self.js.consumer_info(stream, durable)
+        ours = msg.metadata.sequence.consumer
+        if info.delivered.consumer_seq == ours:
+            return True
+        log.warning("a message of %s was given to another orchestrator while this one held it "
+                    "(delivery %d, now %d): leaving it to that one", durable, ours,
+                    info.delivered.consumer_seq)  # fmt: skip
+        return False
 
     # --- pulling ----------------------------------------------------------------------------
 
