@@ -21,7 +21,8 @@ from pydantic import ValidationError
 from shared import subjects
 from shared.bus.request import request as bus_request
 from shared.errors import ModelError, NoModelHandlerError
-from shared.messages import ModelRequest, ModelResponse, ModelType
+from shared.messages import ModelRequest, ModelResponse
+from shared.model_types import ModelType
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from services.model_worker.openai_compat import OpenAICompatibleModel
 from services.model_worker.scripted import ScriptedModel
 from shared import subjects
 from shared.errors import ConfigurationError
-from shared.messages import ModelRequest, ModelType
+from shared.messages import ModelRequest
+from shared.model_types import ModelType
 from shared.model_wire import ModelHandler, serve_model_request
 from shared.settings import Settings
 

@@ -10,7 +10,8 @@ from hashlib import blake2b
 from typing import Any
 
 from services.model_worker.embedding import hashed_embedding
-from shared.messages import ModelRequest, ModelType
+from shared.messages import ModelRequest
+from shared.model_types import ModelType
 from shared.plugin import ModelHandlerFn, Plugin, Runtime
 
 TEXT_TYPES = frozenset(

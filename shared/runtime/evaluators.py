@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from shared.events import EvaluatorExecuted, now_ms
+from shared.json_safe import json_safe
 from shared.plugin import ActionResult, Evaluator, HandlerCallback, Memory, Runtime, State
 from shared.runtime.actions import EmitFn, no_emit
-from shared.runtime.event_bus import EventType, json_safe
+from shared.runtime.event_bus import EventType
 from shared.runtime.run_scope import current_run_id
 from shared.runtime.sinks import EventSink
 

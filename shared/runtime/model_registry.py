@@ -30,7 +30,8 @@ from shared.bus.models_bucket import DEFAULT_HEARTBEAT_SECONDS, TTL_HEARTBEATS, 
 from shared.bus.request import request as bus_request
 from shared.errors import ModelError, NoModelHandlerError
 from shared.events import ModelFailed, ModelUsed, now_ms
-from shared.messages import ModelAnnouncement, ModelType
+from shared.messages import ModelAnnouncement
+from shared.model_types import ModelType
 from shared.model_wire import decode_response, encode_request
 from shared.plugin import ModelHandlerFn, Runtime
 from shared.runtime.event_types import EventType

@@ -16,7 +16,8 @@ from services.model_worker.scripted import ScriptedModel
 from shared import subjects
 from shared.bus.request import request as bus_request
 from shared.errors import ModelError, NoModelHandlerError
-from shared.messages import ModelRequest, ModelResponse, ModelType
+from shared.messages import ModelRequest, ModelResponse
+from shared.model_types import ModelType
 from shared.model_wire import BusModelClient
 from shared.settings import Settings
 

@@ -10,7 +10,7 @@ import pytest
 from services.model_worker.scripted import ScriptedModel
 from shared.character import Character
 from shared.events import ActionExecuted
-from shared.messages import ModelType
+from shared.model_types import ModelType
 from shared.model_wire import InProcessModelClient
 from shared.plugin import (
     Action,

@@ -12,7 +12,8 @@ from services.model_worker.scripted import ScriptedModel
 from shared.character import Character
 from shared.errors import ConfigurationError
 from shared.eventstore.memory import InMemoryEventStore
-from shared.messages import ModelRequest, ModelType
+from shared.messages import ModelRequest
+from shared.model_types import ModelType
 from shared.plugin import Memory, Plugin, Runtime
 from shared.readmodel.memory import InMemoryAgentReadModel
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World

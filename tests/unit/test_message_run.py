@@ -14,7 +14,8 @@ from shared import subjects
 from shared.bus.memory_bus import InMemoryBus
 from shared.character import Character, load_character
 from shared.eventstore.memory import InMemoryEventStore
-from shared.messages import MessageSent, ModelType
+from shared.messages import MessageSent
+from shared.model_types import ModelType
 from shared.readmodel.memory import InMemoryAgentReadModel
 from shared.runtime.agent_runtime import AgentRuntime
 from shared.runtime.settings_lookup import secret_values

@@ -11,7 +11,8 @@ import pytest
 
 from services.model_worker.scripted import GENERIC_REPLY, ScriptedModel, last_user_message
 from shared.errors import ModelError, NoModelHandlerError
-from shared.messages import ModelRequest, ModelType
+from shared.messages import ModelRequest
+from shared.model_types import ModelType
 from shared.model_wire import InProcessModelClient, ModelHandler
 
 MESSAGE_HANDLER_PROMPT = """# Task: Generate dialog and actions for the character Eliza.
