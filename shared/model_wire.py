@@ -2,8 +2,8 @@
 
 `BusModelClient` sends a `ModelRequest` on core NATS subject `model.<MODEL_TYPE>` and waits
 for the `ModelResponse` of whichever worker in queue group `model-workers` takes it.
-`InProcessModelClient` is a test double that runs a `ModelHandler` directly, through the very
-same request/response encoding the worker uses (`serve_model_request`), but with no bus.
+Its test double, `shared.testing.InProcessModelClient`, runs a `ModelHandler` directly, through
+the very same request/response encoding the worker uses (`serve_model_request`), with no bus.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "BusModelClient",
-    "InProcessModelClient",
     "ModelCallResult",
     "ModelClient",
     "ModelHandler",
+    "decode_response",
+    "encode_request",
     "serve_model_request",
 ]
 
@@ -62,7 +63,8 @@ class ModelCallResult:
 
 
 class ModelClient(Protocol):
-    """How the orchestrator calls a model; inject `BusModelClient` or `InProcessModelClient`."""
+    """How the orchestrator calls a model; inject `BusModelClient` or, in tests,
+    `shared.testing.InProcessModelClient`."""
 
     async def call(
         self,
@@ -218,35 +220,3 @@ class BusModelClient:
                 "check that NATS is running and the connection is open"
             ) from exc
         return decode_response(model_type, reply.data, started)
-
-
-class InProcessModelClient:
-    """Test double of `BusModelClient`: runs a `ModelHandler` in this process, no bus.
-
-    Requests and replies go through the same JSON encoding and `serve_model_request` as a real
-    worker, so results, errors and `NoModelHandlerError` behave as over NATS.
-    """
-
-    def __init__(self, handler: ModelHandler) -> None:
-        self.handler = handler
-
-    async def call(
-        self,
-        model_type: ModelType,
-        params: dict[str, Any],
-        *,
-        run_id: UUID | None = None,
-        agent_id: UUID | None = None,
-    ) -> ModelCallResult:
-        """Run the handler on this request as a worker would; same errors as the bus client."""
-        if model_type not in self.handler.supported:
-            served = ", ".join(sorted(t.value for t in self.handler.supported))
-            raise NoModelHandlerError(
-                f"no model handler serves {model_type.value} (provider "
-                f"{self.handler.provider!r} serves {served}): "
-                "give InProcessModelClient a handler that supports it"
-            )
-        body = encode_request(model_type, params, run_id, agent_id)
-        started = time.perf_counter()
-        reply = await serve_model_request(self.handler, body, model_type)
-        return decode_response(model_type, reply, started)

@@ -12,9 +12,9 @@ import pytest
 from shared.errors import ConcurrencyError
 from shared.events import NewEvent, TaskDeleted
 from shared.eventstore import EventStore
-from shared.eventstore.memory import InMemoryEventStore
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.projections import PostgresProjector
+from shared.testing import InMemoryEventStore
 from tests.integration.support import fresh_database
 
 AGENT = uuid.uuid4()

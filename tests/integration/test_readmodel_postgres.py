@@ -13,14 +13,13 @@ import pytest
 import pytest_asyncio
 
 from shared.character import Character
-from shared.eventstore.memory import InMemoryEventStore
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.plugin import Memory
 from shared.projections import PROJECTION_TABLES, PostgresProjector, rebuild_projections
-from shared.readmodel.memory import InMemoryAgentReadModel
 from shared.readmodel.postgres import PostgresAgentReadModel
 from shared.records import Component, ParticipantState, Relationship, Room, World
 from shared.runtime.agent_runtime import AgentRuntime
+from shared.testing import InMemoryAgentReadModel, InMemoryEventStore
 from tests.integration.support import fresh_database
 
 pytestmark = pytest.mark.integration

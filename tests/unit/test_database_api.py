@@ -8,17 +8,15 @@ from typing import Any
 
 import pytest
 
-from services.model_worker.scripted import ScriptedModel
 from shared.character import Character
 from shared.errors import ConfigurationError
-from shared.eventstore.memory import InMemoryEventStore
 from shared.messages import ModelRequest
 from shared.model_types import ModelType
 from shared.plugin import Memory, Plugin, Runtime
-from shared.readmodel.memory import InMemoryAgentReadModel
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
 from shared.runtime.agent_runtime import AgentRuntime
 from shared.runtime.run_scope import RunRecorder, in_recorder
+from shared.testing import InMemoryAgentReadModel, InMemoryEventStore, ScriptedModel
 
 SCRIPTED = ScriptedModel()
 
