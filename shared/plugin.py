@@ -42,7 +42,7 @@ from shared.records import (
     World,
     WorldSpec,
 )
-from shared.runtime.event_types import EventType
+from shared.runtime.event_types import EventType  # a leaf: shared.runtime imports shared.plugin
 
 __all__ = [
     "Action",
