@@ -3,49 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events import now_ms
+from shared.model_types import ModelType
 from shared.plugin import Memory, State
-
-
-class ChannelType(StrEnum):
-    """Room kinds, as ElizaOS's ChannelType."""
-
-    SELF = "SELF"
-    DM = "DM"
-    GROUP = "GROUP"
-    VOICE_DM = "VOICE_DM"
-    VOICE_GROUP = "VOICE_GROUP"
-    FEED = "FEED"
-    THREAD = "THREAD"
-    WORLD = "WORLD"
-    FORUM = "FORUM"
-    API = "API"
-
-
-class ModelType(StrEnum):
-    """Every ElizaOS model type; each is served on subject `model.<value>`."""
-
-    TEXT_SMALL = "TEXT_SMALL"
-    TEXT_LARGE = "TEXT_LARGE"
-    TEXT_EMBEDDING = "TEXT_EMBEDDING"
-    TEXT_TOKENIZER_ENCODE = "TEXT_TOKENIZER_ENCODE"
-    TEXT_TOKENIZER_DECODE = "TEXT_TOKENIZER_DECODE"
-    TEXT_REASONING_SMALL = "TEXT_REASONING_SMALL"
-    TEXT_REASONING_LARGE = "TEXT_REASONING_LARGE"
-    TEXT_COMPLETION = "TEXT_COMPLETION"
-    OBJECT_SMALL = "OBJECT_SMALL"
-    OBJECT_LARGE = "OBJECT_LARGE"
-    IMAGE = "IMAGE"
-    IMAGE_DESCRIPTION = "IMAGE_DESCRIPTION"
-    TRANSCRIPTION = "TRANSCRIPTION"
-    TEXT_TO_SPEECH = "TEXT_TO_SPEECH"
-    AUDIO = "AUDIO"
-    VIDEO = "VIDEO"
+from shared.records import ChannelType
 
 
 class BusModel(BaseModel):

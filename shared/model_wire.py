@@ -2,8 +2,8 @@
 
 `request_model` sends a `ModelRequest` on a core NATS subject (`model.<MODEL_TYPE>[.<provider>]`)
 and decodes the `ModelResponse` of whichever worker takes it; `serve_model_request` is the worker's
-side. `InProcessModelClient` is a test double that runs a `ModelHandler` directly, through the very
-same encoding, but with no bus.
+side. Its test double, `shared.testing.InProcessModelClient`, runs a `ModelHandler` directly,
+through the very same encoding, with no bus.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from pydantic import ValidationError
 from shared import subjects
 from shared.bus.request import RequestErrors, request_or_raise
 from shared.errors import ModelError, NoModelHandlerError
-from shared.messages import ModelRequest, ModelResponse, ModelType
+from shared.messages import ModelRequest, ModelResponse
+from shared.model_types import ModelType
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "InProcessModelClient",
     "ModelCallResult",
     "ModelHandler",
     "decode_response",
@@ -189,35 +189,3 @@ async def request_model(
     )
     reply = await request_or_raise(nc, subject, body, timeout, errors, retries=retries)
     return decode_response(model_type, reply.data, started)
-
-
-class InProcessModelClient:
-    """Test double of `request_model`: runs a `ModelHandler` in this process, no bus.
-
-    Requests and replies go through the same JSON encoding and `serve_model_request` as a real
-    worker, so results, errors and `NoModelHandlerError` behave as over NATS.
-    """
-
-    def __init__(self, handler: ModelHandler) -> None:
-        self.handler = handler
-
-    async def call(
-        self,
-        model_type: ModelType,
-        params: dict[str, Any],
-        *,
-        run_id: UUID | None = None,
-        agent_id: UUID | None = None,
-    ) -> ModelCallResult:
-        """Run the handler on this request as a worker would; same errors as the bus client."""
-        if model_type not in self.handler.supported:
-            served = ", ".join(sorted(t.value for t in self.handler.supported))
-            raise NoModelHandlerError(
-                f"no model handler serves {model_type.value} (provider "
-                f"{self.handler.provider!r} serves {served}): "
-                "give InProcessModelClient a handler that supports it"
-            )
-        body = encode_request(model_type, params, run_id, agent_id)
-        started = time.perf_counter()
-        reply = await serve_model_request(self.handler, body, model_type)
-        return decode_response(model_type, reply, started)

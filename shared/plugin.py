@@ -1,29 +1,94 @@
-"""The plugin API: what a plugin author writes (actions, providers, evaluators, services, models,
-event handlers, routes, schema), in ElizaOS's shape with Python names.
+"""The plugin API: everything a plugin author writes and uses, from one import.
 
-Everything a plugin receives is typed against `Runtime`, the Protocol the orchestrator's
-`AgentRuntime` implements, so plugins never import the orchestrator itself.
+A plugin is written against this module alone (`from shared.plugin import ...`): what it defines
+(Plugin, Action, Provider, Evaluator, Service, TaskWorker, Route, Memory, State, Content, ...), in
+ElizaOS's shape with Python names; `Runtime`, the Protocol of everything a plugin may call on the
+agent runtime (`shared.runtime.agent_runtime.AgentRuntime` implements it, checked by mypy), so
+plugins never import the runtime itself; and, re-exported from their home modules, the records the
+runtime reads and writes (Entity, Room, World, ...), the vocabularies (EventType, ModelType,
+ChannelType), the Character and the errors a plugin raises. Test doubles are in `shared.testing`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.character import Character
+from shared.errors import (
+    ActionError,
+    ConfigurationError,
+    ElizabusError,
+    ModelError,
+    NoModelHandlerError,
+    ProviderError,
+)
 from shared.events import now_ms
+from shared.model_types import ModelType
 from shared.records import (
+    ChannelType,
     Component,
     Entity,
+    EntitySpec,
     ParticipantState,
     Relationship,
     Room,
+    RoomSpec,
+    Task,
     World,
+    WorldSpec,
 )
+from shared.runtime.event_types import EventType  # a leaf: shared.runtime imports shared.plugin
+
+__all__ = [
+    "Action",
+    "ActionError",
+    "ActionHandler",
+    "ActionResult",
+    "ChannelType",
+    "Character",
+    "Component",
+    "ConfigurationError",
+    "Content",
+    "ElizabusError",
+    "Entity",
+    "EntitySpec",
+    "Evaluator",
+    "EventHandler",
+    "EventType",
+    "HandlerCallback",
+    "Memory",
+    "ModelError",
+    "ModelHandlerFn",
+    "ModelType",
+    "NoModelHandlerError",
+    "ParticipantState",
+    "Plugin",
+    "PluginInit",
+    "Provider",
+    "ProviderError",
+    "ProviderGet",
+    "ProviderResult",
+    "Relationship",
+    "Room",
+    "RoomSpec",
+    "Route",
+    "Runtime",
+    "Service",
+    "State",
+    "Task",
+    "TaskExecute",
+    "TaskValidator",
+    "TaskWorker",
+    "Validator",
+    "World",
+    "WorldSpec",
+    "always_valid",
+]
 
 Content = dict[str, Any]
 """A message's content, as ElizaOS's Content: `text`, `thought`, `actions`, `source`, ... keys."""
@@ -150,13 +215,18 @@ class Route:
     name: str | None = None
 
 
+TaskExecute = Callable[["Runtime", dict[str, Any], Task], Awaitable[None]]
+"""A task worker's body: called with the runtime, the task's options (its metadata) and the task."""
+TaskValidator = Callable[["Runtime", Memory, State | None], Awaitable[bool]]
+
+
 @dataclass
 class TaskWorker:
     """Runs tasks of one name; `validate` may decline a task for now."""
 
     name: str
-    execute: Callable[[Runtime, dict[str, Any], Any], Awaitable[None]]
-    validate: Callable[[Runtime, Memory, State | None], Awaitable[bool]] | None = None
+    execute: TaskExecute
+    validate: TaskValidator | None = None
 
 
 class Service:
@@ -209,7 +279,13 @@ class Plugin:
 
 
 class Runtime(Protocol):
-    """What plugins may use of the agent runtime (the orchestrator's AgentRuntime implements it)."""
+    """Everything a plugin may call on the agent runtime (ElizaOS's IAgentRuntime).
+
+    `shared.runtime.agent_runtime.AgentRuntime` implements it (mypy checks that there). Reads see
+    what is committed; inside a message's run, the run's own writes commit with the run.
+    """
+
+    # --- identity, settings and what the agent has registered -------------------------------
 
     @property
     def agent_id(self) -> uuid.UUID: ...
@@ -217,13 +293,76 @@ class Runtime(Protocol):
     @property
     def character(self) -> Character: ...
 
-    def get_setting(self, key: str) -> Any: ...
+    def get_setting(self, key: str) -> Any:
+        """A setting from the character's settings, its secrets, or the environment; None when
+        none has it ("true"/"false" strings become booleans)."""
+        ...
 
-    def get_service(self, service_type: str) -> Service | None: ...
+    @property
+    def plugins(self) -> list[Plugin]: ...
+
+    @property
+    def actions(self) -> list[Action]: ...
+
+    @property
+    def providers(self) -> list[Provider]: ...
+
+    @property
+    def evaluators(self) -> list[Evaluator]: ...
+
+    @property
+    def routes(self) -> list[Route]: ...
+
+    # --- registering (a plugin's `init` may add more than its Plugin lists) -------------------
+
+    async def register_plugin(self, plugin: Plugin) -> None: ...
+
+    def register_action(self, action: Action) -> None: ...
+
+    def register_provider(self, provider: Provider) -> None: ...
+
+    def register_evaluator(self, evaluator: Evaluator) -> None: ...
+
+    def register_model(
+        self, model_type: str, handler: ModelHandlerFn, provider: str, priority: int = 0
+    ) -> None: ...
+
+    async def register_service(self, service: type[Service]) -> None: ...
+
+    def register_event(self, event: str, handler: EventHandler) -> None: ...
+
+    def register_task_worker(self, worker: TaskWorker) -> None: ...
+
+    # --- models --------------------------------------------------------------------------------
+
+    def get_model(self, model_type: str, provider: str | None = None) -> ModelHandlerFn | None: ...
 
     async def use_model(
         self, model_type: str, params: dict[str, Any], provider: str | None = None
-    ) -> Any: ...
+    ) -> Any:
+        """The model's result: text for TEXT_* types, a vector for TEXT_EMBEDDING, a dict for
+        OBJECT_* types, ... (as ElizaOS's useModel)."""
+        ...
+
+    # --- services and events -------------------------------------------------------------------
+
+    def get_service(self, service_type: str) -> Service | None: ...
+
+    def has_service(self, service_type: str) -> bool: ...
+
+    def get_registered_service_types(self) -> list[str]: ...
+
+    def get_all_services(self) -> dict[str, Service]: ...
+
+    def get_event(self, event: str) -> list[EventHandler]: ...
+
+    async def emit_event(self, event: str | list[str], params: dict[str, Any]) -> None: ...
+
+    # --- runs, state, actions, evaluators ------------------------------------------------------
+
+    def start_run(self) -> uuid.UUID: ...
+
+    def get_current_run_id(self) -> uuid.UUID: ...
 
     async def compose_state(
         self,
@@ -232,8 +371,6 @@ class Runtime(Protocol):
         only_include: bool = False,
         skip_cache: bool = False,
     ) -> State: ...
-
-    async def emit_event(self, event: str | list[str], params: dict[str, Any]) -> None: ...
 
     async def process_actions(
         self,
@@ -252,28 +389,24 @@ class Runtime(Protocol):
         responses: list[Memory] | None = None,
     ) -> list[Evaluator]: ...
 
-    async def create_memory(self, memory: Memory, table_name: str = "messages") -> uuid.UUID: ...
-
-    # --- what the agent has registered (ACTIONS, PROVIDERS, EVALUATORS providers list them) ----
-
-    @property
-    def actions(self) -> list[Action]: ...
-
-    @property
-    def providers(self) -> list[Provider]: ...
-
-    @property
-    def evaluators(self) -> list[Evaluator]: ...
-
-    def get_all_services(self) -> dict[str, Service]: ...
-
-    # --- tasks (the orchestrator runs due ones with their workers) ------------------------------
-
-    def register_task_worker(self, worker: TaskWorker) -> None: ...
+    # --- tasks (the runtime's scheduler runs due ones with their workers) ------------------------
 
     def get_task_worker(self, name: str) -> TaskWorker | None: ...
 
-    async def create_task(self, name: str, **fields: Any) -> uuid.UUID: ...
+    async def create_task(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        room_id: uuid.UUID | None = None,
+        world_id: uuid.UUID | None = None,
+        entity_id: uuid.UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        task_id: uuid.UUID | None = None,
+    ) -> uuid.UUID: ...
+
+    async def get_task(self, task_id: uuid.UUID) -> Task | None: ...
 
     async def get_tasks(
         self,
@@ -282,13 +415,23 @@ class Runtime(Protocol):
         tags: list[str] | None = None,
         entity_id: uuid.UUID | None = None,
         name: str | None = None,
-    ) -> list[Any]: ...
+    ) -> list[Task]: ...
 
-    async def update_task(self, task_id: uuid.UUID, **changes: Any) -> None: ...
+    async def update_task(
+        self,
+        task_id: uuid.UUID,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None: ...
 
     async def delete_task(self, task_id: uuid.UUID) -> None: ...
 
-    # --- memories (reads see committed runs; a run's own writes commit with it) ----------------
+    # --- memories ------------------------------------------------------------------------------
+
+    async def create_memory(self, memory: Memory, table_name: str = "messages") -> uuid.UUID: ...
 
     async def get_memories(
         self,
@@ -316,6 +459,8 @@ class Runtime(Protocol):
         world_id: uuid.UUID | None = None,
         entity_id: uuid.UUID | None = None,
     ) -> list[Memory]: ...
+
+    async def rerank_memories(self, query: str, memories: list[Memory]) -> list[Memory]: ...
 
     async def delete_memory(self, memory_id: uuid.UUID) -> None: ...
 
@@ -352,7 +497,7 @@ class Runtime(Protocol):
 
     async def delete_component(self, component_id: uuid.UUID) -> None: ...
 
-    # --- worlds, rooms, participants -----------------------------------------------------------
+    # --- worlds, rooms, participants, connections ----------------------------------------------
 
     async def get_world(self, world_id: uuid.UUID) -> World | None: ...
 
@@ -387,6 +532,36 @@ class Runtime(Protocol):
     async def set_participant_user_state(
         self, room_id: uuid.UUID, entity_id: uuid.UUID, state: ParticipantState | None
     ) -> None: ...
+
+    async def ensure_connection(
+        self,
+        entity_id: uuid.UUID,
+        room_id: uuid.UUID,
+        world_id: uuid.UUID | None = None,
+        user_name: str | None = None,
+        name: str | None = None,
+        source: str | None = None,
+        type: str | None = None,
+        channel_id: str | None = None,
+        server_id: str | None = None,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        world_name: str | None = None,
+    ) -> None:
+        """Make sure the entity, the world, the room and both participants exist (ElizaOS's
+        ensureConnection); a known entity gets the new names and this source's metadata."""
+        ...
+
+    async def ensure_connections(
+        self,
+        entities: Sequence[EntitySpec],
+        rooms: Sequence[RoomSpec],
+        source: str,
+        world: WorldSpec,
+    ) -> int:
+        """Connect many entities and rooms of one world in batches; how many events were
+        recorded."""
+        ...
 
     # --- relationships -------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The records an agent reads back from its projections: entities, components, worlds, rooms,
-relationships and tasks, in ElizaOS's shape with Python names.
+relationships and tasks, in ElizaOS's shape with Python names; the room kinds (ChannelType); and
+the specs of a bulk `ensure_connections`.
 
 They are what `Runtime`'s read methods return and what its write methods take. Writes become
 events in the log; these records are rebuilt from those events, so they carry no behaviour.
@@ -56,8 +57,23 @@ class World(_Record):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class ChannelType(enum.StrEnum):
+    """Room kinds, as ElizaOS's ChannelType."""
+
+    SELF = "SELF"
+    DM = "DM"
+    GROUP = "GROUP"
+    VOICE_DM = "VOICE_DM"
+    VOICE_GROUP = "VOICE_GROUP"
+    FEED = "FEED"
+    THREAD = "THREAD"
+    WORLD = "WORLD"
+    FORUM = "FORUM"
+    API = "API"
+
+
 class Room(_Record):
-    """A channel, DM or thread: where messages are exchanged."""
+    """A channel, DM or thread: where messages are exchanged (`type`: a ChannelType value)."""
 
     id: uuid.UUID
     agent_id: uuid.UUID
@@ -103,3 +119,33 @@ class Task:
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: int = 0
     updated_at: int = 0
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """An entity to connect (`ensure_connections`): its agent-scoped id, names and per-source
+    metadata."""
+
+    id: uuid.UUID
+    names: list[str]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RoomSpec:
+    """A room to connect (`ensure_connections`)."""
+
+    id: uuid.UUID
+    name: str | None = None
+    type: str = "GROUP"
+    channel_id: str | None = None
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """The world the rooms of an `ensure_connections` belong to."""
+
+    id: uuid.UUID
+    name: str
+    server_id: str
+    metadata: dict[str, Any] = field(default_factory=dict)

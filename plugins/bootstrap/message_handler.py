@@ -20,8 +20,7 @@ from plugins.bootstrap.evaluators.reflection import REFLECTIONS_TABLE
 from plugins.bootstrap.parsing import parse_response, parse_should_respond
 from plugins.bootstrap.providers.format import conversation_length
 from plugins.bootstrap.templates import render, template_for
-from shared.plugin import HandlerCallback, Memory, Runtime
-from shared.records import ParticipantState
+from shared.plugin import HandlerCallback, Memory, ParticipantState, Runtime
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,7 @@ from plugins.bootstrap.actions import BOOTSTRAP_ACTIONS
 from plugins.bootstrap.evaluators import BOOTSTRAP_EVALUATORS
 from plugins.bootstrap.message_handler import on_message_received
 from plugins.bootstrap.providers import BOOTSTRAP_PROVIDERS
-from shared.plugin import Plugin
-from shared.runtime.event_types import EventType
+from shared.plugin import EventType, Plugin
 
 BOOTSTRAP_PLUGIN_NAME = "bootstrap"
 

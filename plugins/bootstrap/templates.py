@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from shared.errors import ConfigurationError
+from shared.plugin import ConfigurationError
 
 __all__ = [
     "CHOOSE_OPTION_TEMPLATE",

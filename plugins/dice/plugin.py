@@ -11,10 +11,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from shared.errors import ConfigurationError
 from shared.plugin import (
     Action,
     ActionResult,
+    ConfigurationError,
     Evaluator,
     HandlerCallback,
     Memory,

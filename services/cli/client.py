@@ -13,13 +13,13 @@ from nats.aio.subscription import Subscription
 from shared import subjects
 from shared.errors import ElizabusError
 from shared.messages import (
-    ChannelType,
     EntityRef,
     InboundContent,
     MessageReceived,
     MessageSent,
     RoomRef,
 )
+from shared.records import ChannelType
 
 CLI_SOURCE = "cli"
 

@@ -22,12 +22,13 @@ from faststream.nats import NatsBroker, NatsMessage
 from services.model_worker.announce import Announcer
 from services.model_worker.latency import WithLatency
 from services.model_worker.openai_compat import OpenAICompatibleModel
-from services.model_worker.scripted import ScriptedModel
 from shared import subjects
 from shared.errors import ConfigurationError
-from shared.messages import ModelRequest, ModelType
+from shared.messages import ModelRequest
+from shared.model_types import ModelType
 from shared.model_wire import ModelHandler, serve_model_request
 from shared.settings import Settings
+from shared.testing import ScriptedModel
 
 __all__ = [
     "ModelHandler",

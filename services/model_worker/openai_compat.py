@@ -14,7 +14,8 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from shared.errors import ConfigurationError, ModelError
-from shared.messages import ModelRequest, ModelType
+from shared.messages import ModelRequest
+from shared.model_types import ModelType
 
 if TYPE_CHECKING:
     from shared.settings import Settings

@@ -16,13 +16,13 @@ from shared.events import MessageSentEvent, now_ms
 from shared.ids import create_unique_uuid, derived_id
 from shared.messages import (
     Attachment,
-    ChannelType,
     MessageReceived,
     MessageSent,
     ReplyContent,
     RoomRef,
 )
 from shared.plugin import Content, Memory
+from shared.records import ChannelType
 from shared.runtime.agent_runtime import AgentRuntime
 from shared.runtime.connections import Connection
 from shared.runtime.event_bus import EventType

@@ -31,6 +31,7 @@ from shared.plugin import (
     Plugin,
     Provider,
     Route,
+    Runtime,
     Service,
     State,
     TaskWorker,
@@ -55,6 +56,7 @@ from shared.runtime.settings_lookup import get_setting, secret_values
 from shared.runtime.sinks import StoreSink, default_stream
 from shared.runtime.state import StateComposer
 from shared.runtime.task_api import TaskApi
+from shared.runtime.tasks import TaskScheduler
 from shared.secrets import Scrubber
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ class AgentRuntime(DatabaseApi, TaskApi):
         self.db = db  # the agent's read model (shared.readmodel); None: no reads
         self.pool = pool  # tasks and bulk connections read Postgres directly
         self._task_store = None
-        self._scheduler = None
+        self._scheduler: TaskScheduler | None = None
         self.actions: list[Action] = []
         self.providers: list[Provider] = []
         self.evaluators: list[Evaluator] = []
@@ -410,6 +412,21 @@ class AgentRuntime(DatabaseApi, TaskApi):
         """The worker for tasks of this name."""
         return self.task_workers.get(name)
 
+    def start_task_scheduler(self, tick: float = 1.0) -> TaskScheduler:
+        """Run due tasks of this agent every `tick` seconds until the runtime stops."""
+        if self._scheduler is None:
+            self._scheduler = TaskScheduler(
+                self._tasks(), self.store, self.task_workers, self, tick
+            )
+            self._scheduler.start()
+        return self._scheduler
+
+    async def stop_task_scheduler(self) -> None:
+        """Stop the scheduler (a run in progress is cancelled and runs again later)."""
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            await scheduler.stop()
+
     # --- memory -----------------------------------------------------------------------------
 
     async def create_memory(self, memory: Memory, table_name: str = "messages") -> uuid.UUID:
@@ -432,3 +449,7 @@ class AgentRuntime(DatabaseApi, TaskApi):
 
     async def _store_memory(self, memory: Memory) -> None:
         await self.create_memory(memory)
+
+
+_IMPLEMENTS_RUNTIME: type[Runtime] = AgentRuntime
+"""AgentRuntime implements the plugins' `Runtime` Protocol: mypy checks this assignment."""

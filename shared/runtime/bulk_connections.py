@@ -10,45 +10,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 
 from shared.events import NewEvent, ParticipantAdded, RoomCreated, WorldCreated
 from shared.eventstore import EventStore
+from shared.records import EntitySpec, RoomSpec, WorldSpec
 from shared.runtime.connections import entity_created_event, fact_event
 
 BATCH_SIZE = 5000
-
-
-@dataclass(frozen=True)
-class EntitySpec:
-    """An entity to connect: its agent-scoped id, names and per-source metadata."""
-
-    id: uuid.UUID
-    names: list[str]
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RoomSpec:
-    """A room to connect."""
-
-    id: uuid.UUID
-    name: str | None = None
-    type: str = "GROUP"
-    channel_id: str | None = None
-
-
-@dataclass(frozen=True)
-class WorldSpec:
-    """The world the rooms belong to."""
-
-    id: uuid.UUID
-    name: str
-    server_id: str
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def _batches(items: Sequence[NewEvent], size: int) -> Iterator[Sequence[NewEvent]]:

@@ -30,7 +30,8 @@ from shared.bus.models_bucket import DEFAULT_HEARTBEAT_SECONDS, TTL_HEARTBEATS, 
 from shared.errors import AllModelsFailedError, ModelError, NoModelHandlerError
 from shared.events import ModelFailed, ModelUsed, now_ms
 from shared.json_safe import json_safe
-from shared.messages import ModelAnnouncement, ModelType
+from shared.messages import ModelAnnouncement
+from shared.model_types import ModelType
 from shared.model_wire import request_model
 from shared.plugin import ModelHandlerFn, Runtime
 from shared.runtime.event_types import EventType

@@ -1,4 +1,5 @@
-"""Task CRUD, the task scheduler and bulk connections as AgentRuntime methods (a mixin).
+"""Task CRUD and bulk connections as AgentRuntime methods (a mixin; AgentRuntime runs the task
+scheduler).
 
 They need the Postgres pool (reads of the `tasks`, `rooms` and `entities` projections); a runtime
 built without one raises a ConfigurationError that says so.
@@ -8,35 +9,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 
 from shared.errors import ConfigurationError
 from shared.eventstore import EventStore
-from shared.plugin import Runtime, TaskWorker
-from shared.records import Task
-from shared.runtime.bulk_connections import (
-    EntitySpec,
-    RoomSpec,
-    WorldSpec,
-)
-from shared.runtime.bulk_connections import (
-    ensure_connections as bulk_ensure_connections,
-)
+from shared.records import EntitySpec, RoomSpec, Task, WorldSpec
+from shared.runtime.bulk_connections import ensure_connections as bulk_ensure_connections
 from shared.runtime.read_cache import cached_read
-from shared.runtime.tasks import TaskScheduler, TaskStore
+from shared.runtime.tasks import TaskStore
 
 
 class TaskApi:
     """ElizaOS's createTask / getTasks / getTask / updateTask / deleteTask and
-    ensureConnections on the runtime; the scheduler runs repeating and queued tasks."""
+    ensureConnections on the runtime."""
 
     pool: asyncpg.Pool | None
     store: EventStore
-    task_workers: dict[str, TaskWorker]
     _task_store: TaskStore | None
-    _scheduler: TaskScheduler | None
 
     @property
     def agent_id(self) -> uuid.UUID:
@@ -51,9 +42,23 @@ class TaskApi:
             self._task_store = TaskStore(self.pool, self.agent_id, self)  # type: ignore[arg-type]
         return self._task_store
 
-    async def create_task(self, name: str, **fields: Any) -> uuid.UUID:
+    async def create_task(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        room_id: uuid.UUID | None = None,
+        world_id: uuid.UUID | None = None,
+        entity_id: uuid.UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        task_id: uuid.UUID | None = None,
+    ) -> uuid.UUID:
         """Create a task (tags "queue"/"repeat", metadata.updateInterval in ms); its id."""
-        return await self._tasks().create_task(name, **fields)
+        return await self._tasks().create_task(
+            name, description=description, room_id=room_id, world_id=world_id,
+            entity_id=entity_id, tags=tags, metadata=metadata, task_id=task_id,
+        )  # fmt: skip
 
     async def get_task(self, task_id: uuid.UUID) -> Task | None:
         """One task of this agent, or None."""
@@ -77,29 +82,23 @@ class TaskApi:
             lambda: store.get_tasks(room_id=room_id, tags=tags, entity_id=entity_id, name=name),
         )
 
-    async def update_task(self, task_id: uuid.UUID, **changes: Any) -> None:
+    async def update_task(
+        self,
+        task_id: uuid.UUID,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         """Change a task's name, description, tags, or merge into its metadata."""
-        await self._tasks().update_task(task_id, **changes)
+        await self._tasks().update_task(
+            task_id, name=name, description=description, tags=tags, metadata=metadata
+        )
 
     async def delete_task(self, task_id: uuid.UUID) -> None:
         """Delete a task."""
         await self._tasks().delete_task(task_id)
-
-    def start_task_scheduler(self, tick: float = 1.0) -> TaskScheduler:
-        """Run due tasks of this agent every `tick` seconds until the runtime stops."""
-        if self._scheduler is None:
-            runtime = cast("Runtime", self)  # TaskApi is a mixin of AgentRuntime, a Runtime
-            self._scheduler = TaskScheduler(
-                self._tasks(), self.store, self.task_workers, runtime, tick
-            )
-            self._scheduler.start()
-        return self._scheduler
-
-    async def stop_task_scheduler(self) -> None:
-        """Stop the scheduler (a run in progress is cancelled and runs again later)."""
-        scheduler, self._scheduler = self._scheduler, None
-        if scheduler is not None:
-            await scheduler.stop()
 
     async def ensure_connections(
         self,

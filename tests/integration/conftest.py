@@ -9,10 +9,10 @@ import pytest_asyncio
 
 from services.cli.client import BusClient
 from services.model_worker.app import build_worker_app
-from services.model_worker.scripted import ScriptedModel
 from shared.embedded.nats_server import EmbeddedNats
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.settings import Settings
+from shared.testing import ScriptedModel
 from tests.integration.support import Stack, fresh_database
 
 

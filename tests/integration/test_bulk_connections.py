@@ -9,12 +9,8 @@ import pytest
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.ids import create_unique_uuid
 from shared.projections import PostgresProjector, rebuild_projections
-from shared.runtime.bulk_connections import (
-    EntitySpec,
-    RoomSpec,
-    WorldSpec,
-    ensure_connections,
-)
+from shared.records import EntitySpec, RoomSpec, WorldSpec
+from shared.runtime.bulk_connections import ensure_connections
 from tests.integration.support import fresh_database
 
 pytestmark = pytest.mark.integration

@@ -19,17 +19,17 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from services.model_worker.app import build_worker_app
-from services.model_worker.scripted import ScriptedModel
 from shared import subjects
 from shared.bus.models_bucket import announcement_key, open_models_bucket
 from shared.embedded.nats_server import EmbeddedNats
 from shared.errors import NoModelHandlerError
 from shared.events import ModelFailed, ModelUsed, now_ms
-from shared.messages import ModelAnnouncement, ModelRequest, ModelResponse, ModelType
+from shared.messages import ModelAnnouncement, ModelRequest, ModelResponse
+from shared.model_types import ModelType
 from shared.plugin import Runtime
 from shared.runtime.model_registry import ModelRegistry
 from shared.settings import Settings
-from shared.testing import ListSink
+from shared.testing import ListSink, ScriptedModel
 
 pytestmark = pytest.mark.integration
 

@@ -11,14 +11,15 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from services.model_worker.app import build_worker_app
-from services.model_worker.embedding import hashed_embedding
-from services.model_worker.scripted import ScriptedModel
 from shared import subjects
 from shared.bus.request import request as bus_request
 from shared.errors import ModelError, NoModelHandlerError
-from shared.messages import ModelRequest, ModelResponse, ModelType
+from shared.hashed_embedding import hashed_embedding
+from shared.messages import ModelRequest, ModelResponse
+from shared.model_types import ModelType
 from shared.model_wire import ModelCallResult, request_model
 from shared.settings import Settings
+from shared.testing import ScriptedModel
 
 pytestmark = pytest.mark.integration
 

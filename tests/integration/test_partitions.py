@@ -25,13 +25,11 @@ from nats.aio.client import Client as NatsClient
 
 from services.model_worker.app import build_worker_app
 from services.model_worker.latency import WithLatency
-from services.model_worker.scripted import ScriptedModel
 from shared import subjects
 from shared.bus.nats_bus import ensure_streams
 from shared.embedded.nats_server import EmbeddedNats
 from shared.eventstore.postgres import create_pool
 from shared.messages import (
-    ChannelType,
     EntityRef,
     InboundContent,
     MessageReceived,
@@ -39,7 +37,9 @@ from shared.messages import (
     RoomRef,
 )
 from shared.partitions import conversation_key, partition_of
+from shared.records import ChannelType
 from shared.settings import Settings
+from shared.testing import ScriptedModel
 from tests.integration.support import fresh_database, inbound_settled, wait_for
 
 pytestmark = pytest.mark.integration

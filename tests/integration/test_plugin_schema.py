@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from services.model_worker.scripted import ScriptedModel
 from shared.character import Character
 from shared.errors import EventStoreError
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.plugin import Plugin
 from shared.projections import PostgresProjector
 from shared.runtime.agent_runtime import AgentRuntime
+from shared.testing import ScriptedModel
 from tests.integration.support import fresh_database
 
 SCHEMA = [

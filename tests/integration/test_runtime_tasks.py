@@ -7,13 +7,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from services.model_worker.scripted import ScriptedModel
 from shared.character import Character
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.plugin import Plugin, Runtime, TaskWorker
 from shared.projections import PostgresProjector
 from shared.readmodel.postgres import PostgresAgentReadModel
 from shared.runtime.agent_runtime import AgentRuntime
+from shared.testing import ScriptedModel
 from tests.integration.support import fresh_database, wait_for
 
 

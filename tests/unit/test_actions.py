@@ -7,11 +7,9 @@ from typing import Any
 
 import pytest
 
-from services.model_worker.scripted import ScriptedModel
 from shared.character import Character
 from shared.events import ActionExecuted
-from shared.messages import ModelType
-from shared.model_wire import InProcessModelClient
+from shared.model_types import ModelType
 from shared.plugin import (
     Action,
     ActionResult,
@@ -23,7 +21,7 @@ from shared.plugin import (
 )
 from shared.runtime.actions import ActionDispatcher, find_action
 from shared.runtime.run_scope import current_action, in_run
-from shared.testing import ListSink
+from shared.testing import InProcessModelClient, ListSink, ScriptedModel
 
 AGENT = uuid.uuid4()
 ROOM = uuid.uuid4()

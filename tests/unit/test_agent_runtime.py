@@ -10,14 +10,14 @@ import pytest
 
 from plugins.dice import dice_plugin
 from plugins.dice.plugin import DiceStats
-from services.model_worker.scripted import ScriptedModel
 from shared.character import Character
 from shared.errors import ConfigurationError, PluginConfigurationError
-from shared.eventstore.memory import InMemoryEventStore
-from shared.messages import ModelRequest, ModelType
+from shared.messages import ModelRequest
+from shared.model_types import ModelType
 from shared.plugin import Content, Memory, Plugin, Runtime
 from shared.runtime.agent_runtime import AgentRuntime
 from shared.runtime.run_scope import RunRecorder, in_recorder
+from shared.testing import InMemoryEventStore, ScriptedModel
 
 SCRIPTED = ScriptedModel()
 

@@ -10,15 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from services.model_worker.scripted import ScriptedModel
 from services.orchestrator.delivery import Delivery, Orchestrator
 from services.orchestrator.message_run import AgentHost, MessageRunner
-from shared.bus.memory_bus import InMemoryBus
 from shared.character import load_character
-from shared.eventstore.memory import InMemoryEventStore
-from shared.readmodel.memory import InMemoryAgentReadModel
 from shared.runtime.agent_runtime import AgentRuntime
 from shared.secrets import REDACTED, Scrubber
+from shared.testing import InMemoryAgentReadModel, InMemoryBus, InMemoryEventStore, ScriptedModel
 
 CHARACTER = Path(__file__).parents[1] / "fixtures" / "elizaos_character.json"
 SECRETS = ("dc-top-secret-token-7788", "hb-nested-secret-0042")

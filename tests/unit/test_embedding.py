@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from services.model_worker.embedding import cosine_similarity, hashed_embedding
 from shared.errors import ConfigurationError
+from shared.hashed_embedding import cosine_similarity, hashed_embedding
 
 
 def test_similar_texts_are_much_nearer_than_unrelated_ones() -> None:
@@ -39,7 +39,7 @@ def test_case_and_punctuation_do_not_matter() -> None:
 def test_stable_across_processes() -> None:
     """Python's hash() is salted per process; the embedding must not be."""
     code = (
-        "from services.model_worker.embedding import hashed_embedding;"
+        "from shared.hashed_embedding import hashed_embedding;"
         "print(hashed_embedding('stable across processes', 32))"
     )
     runs = {

@@ -16,12 +16,12 @@ import pytest
 from pydantic import BaseModel
 
 from shared import subjects
-from shared.bus.memory_bus import InMemoryBus
 from shared.json_safe import json_safe
 from shared.messages import EmittedEvent
 from shared.plugin import EventHandler, Memory
 from shared.runtime.event_bus import EventBus, EventType
 from shared.runtime.run_scope import in_run
+from shared.testing import InMemoryBus
 
 AGENT = uuid.UUID("00000000-0000-4000-8000-00000000a9e7")
 

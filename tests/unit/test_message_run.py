@@ -1,5 +1,6 @@
 """The orchestrator's message runs on doubles: InMemoryEventStore and its read-model doubles, the
-scripted model as an in-process plugin, the in-memory bus; the bootstrap plugin does the work."""
+scripted model in process (make_test_runtime), the in-memory bus; the bootstrap plugin does the
+work."""
 
 from __future__ import annotations
 
@@ -7,27 +8,22 @@ import json
 import uuid
 
 from plugins.bootstrap.plugin import bootstrap_plugin
-from services.model_worker.scripted import ScriptedModel
 from services.orchestrator.delivery import Delivery, Disposition, Orchestrator
 from services.orchestrator.message_run import AgentHost, MessageRunner
 from shared import subjects
-from shared.bus.memory_bus import InMemoryBus
 from shared.character import Character, load_character
-from shared.eventstore.memory import InMemoryEventStore
-from shared.messages import MessageSent, ModelType
-from shared.readmodel.memory import InMemoryAgentReadModel
+from shared.messages import MessageSent
+from shared.model_types import ModelType
 from shared.runtime.agent_runtime import AgentRuntime
 from shared.runtime.settings_lookup import secret_values
 from shared.secrets import Scrubber
+from shared.testing import InMemoryBus, InMemoryEventStore, ScriptedModel, make_test_runtime
 
 
 def runtime_for(
     character: Character, store: InMemoryEventStore, model: ScriptedModel
 ) -> AgentRuntime:
-    return AgentRuntime(
-        character, store, db=InMemoryAgentReadModel(store, character.agent_id),
-        plugins=[model.as_plugin(), bootstrap_plugin()],
-    )  # fmt: skip
+    return make_test_runtime(character, model=model, plugins=[bootstrap_plugin()], store=store)
 
 
 async def orchestrator(

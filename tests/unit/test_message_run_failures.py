@@ -10,17 +10,15 @@ from typing import Any
 
 import pytest
 
-from services.model_worker.scripted import ScriptedModel
 from services.orchestrator.delivery import MAX_DELIVER, Delivery, Disposition, retry_delay
 from services.orchestrator.message_run import AgentHost
 from shared import subjects
-from shared.bus.memory_bus import InMemoryBus
 from shared.character import Character
 from shared.errors import ConfigurationError
-from shared.eventstore.memory import InMemoryEventStore
 from shared.ids import create_unique_uuid
 from shared.plugin import Plugin
 from shared.records import ParticipantState
+from shared.testing import InMemoryBus, InMemoryEventStore, ScriptedModel
 from tests.unit.test_message_run import inbound, make, orchestrator, replies, runtime_for
 
 SECRET = "sk-never-in-the-log-1234"

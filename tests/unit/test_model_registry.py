@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from services.model_worker.announce import Announcer
 from services.model_worker.app import worker_priority, worker_provider_name
-from services.model_worker.scripted import ScriptedModel
 from shared import subjects
 from shared.bus.models_bucket import announcement_key
 from shared.errors import (
@@ -26,7 +25,7 @@ from shared.plugin import ModelHandlerFn, Runtime
 from shared.runtime.model_registry import ModelRegistry, loggable, redact_response
 from shared.runtime.run_scope import ActionContext, in_action, in_run
 from shared.settings import Settings
-from shared.testing import ListSink
+from shared.testing import ListSink, ScriptedModel
 
 AGENT = uuid.UUID("00000000-0000-4000-8000-00000000a11c")
 

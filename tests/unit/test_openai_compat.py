@@ -14,11 +14,12 @@ import pytest
 
 from services.model_worker.app import build_model
 from services.model_worker.openai_compat import OpenAICompatibleModel
-from services.model_worker.scripted import ScriptedModel
 from shared.errors import ConfigurationError, ModelError
-from shared.messages import ModelRequest, ModelType
+from shared.messages import ModelRequest
+from shared.model_types import ModelType
 from shared.model_wire import ModelHandler
 from shared.settings import Settings
+from shared.testing import ScriptedModel
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

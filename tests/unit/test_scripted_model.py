@@ -9,10 +9,12 @@ from xml.etree import ElementTree
 
 import pytest
 
-from services.model_worker.scripted import GENERIC_REPLY, ScriptedModel, last_user_message
 from shared.errors import ModelError, NoModelHandlerError
-from shared.messages import ModelRequest, ModelType
-from shared.model_wire import InProcessModelClient, ModelHandler
+from shared.messages import ModelRequest
+from shared.model_types import ModelType
+from shared.model_wire import ModelHandler
+from shared.testing import InProcessModelClient, ScriptedModel, make_test_runtime
+from shared.testing.scripted_model import GENERIC_REPLY, last_user_message
 
 MESSAGE_HANDLER_PROMPT = """# Task: Generate dialog and actions for the character Eliza.
 
@@ -195,3 +197,24 @@ async def test_in_process_client_reports_unsupported_and_crashing_handlers() -> 
         await client.call(ModelType.TEXT_LARGE, {"prompt": "x"})
     with pytest.raises(ModelError, match="RuntimeError: kaput"):
         await client.call(ModelType.TEXT_SMALL, {"prompt": "x"})
+
+
+async def test_strict_raises_on_an_unscripted_call_but_always_embeds() -> None:
+    model = ScriptedModel({ModelType.TEXT_SMALL: ["scripted"]}, strict=True)
+    assert await _call(model, ModelType.TEXT_SMALL, prompt="x") == "scripted"
+    with pytest.raises(AssertionError, match="unexpected TEXT_SMALL call: again"):
+        await _call(model, ModelType.TEXT_SMALL, prompt="again")
+    model.add(ModelType.TEXT_SMALL, "added")
+    assert await _call(model, ModelType.TEXT_SMALL, prompt="y") == "added"
+    assert len(await _call(model, ModelType.TEXT_EMBEDDING, text="hi")) == 384
+    assert model.prompts(ModelType.TEXT_SMALL) == ["x", "again", "y"]
+    assert model.calls[0] == ("TEXT_SMALL", {"prompt": "x"})  # a ModelCall is a (type, params)
+    assert model.calls[0].params == {"prompt": "x"}
+
+
+async def test_register_serves_every_model_type_in_process_without_initialize() -> None:
+    model = ScriptedModel({ModelType.OBJECT_LARGE: [{"ok": True}]})
+    runtime = make_test_runtime(model=model)
+    assert await runtime.use_model("OBJECT_LARGE", {"prompt": "p"}) == {"ok": True}
+    assert all(runtime.get_model(t.value) is not None for t in ModelType)
+    assert [c.model_type for c in model.calls] == [ModelType.OBJECT_LARGE]

@@ -10,8 +10,7 @@ from typing import Any
 from plugins.bootstrap.providers.format import as_uuid, entity_name, format_message, room_names
 from plugins.bootstrap.providers.recent_messages import recent_dialogue
 from plugins.bootstrap.templates import render, template_for
-from shared.plugin import Content, HandlerCallback, Memory, Runtime, State
-from shared.records import Entity
+from shared.plugin import Content, Entity, HandlerCallback, Memory, Runtime, State
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,7 @@ from typing import Any
 from plugins.bootstrap.actions.common import ask, find_entity, format_entities, say, transcript
 from plugins.bootstrap.parsing import parse_json_block, parse_key_values
 from plugins.bootstrap.providers.format import compact_json, entity_name
-from shared.plugin import Action, ActionResult, HandlerCallback, Memory, Runtime, State
-from shared.records import Component
+from shared.plugin import Action, ActionResult, Component, HandlerCallback, Memory, Runtime, State
 
 CONTACT_COMPONENT = "contact_info"
 OPERATIONS = ("merge", "replace", "remove")

@@ -17,11 +17,11 @@ from shared.plugin import (
     ActionResult,
     HandlerCallback,
     Memory,
+    ParticipantState,
     Runtime,
     State,
     Validator,
 )
-from shared.records import ParticipantState
 
 
 def _when(allowed: set[ParticipantState | None]) -> Validator:

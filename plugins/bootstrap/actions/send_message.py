@@ -20,8 +20,7 @@ from plugins.bootstrap.actions.common import (
 )
 from plugins.bootstrap.parsing import parse_key_values
 from plugins.bootstrap.providers.format import as_uuid
-from shared.plugin import Action, ActionResult, HandlerCallback, Memory, Runtime, State
-from shared.records import Room
+from shared.plugin import Action, ActionResult, HandlerCallback, Memory, Room, Runtime, State
 
 
 def _find_room(rooms: list[Room], reference: str) -> Room | None:

@@ -22,15 +22,7 @@ from typing import Any
 from plugins.bootstrap.actions.common import ask, find_entity, format_entities, transcript
 from plugins.bootstrap.parsing import parse_json_block, parse_key_values, parse_tag_list
 from plugins.bootstrap.providers.format import conversation_length
-from shared.plugin import (
-    ActionResult,
-    Evaluator,
-    HandlerCallback,
-    Memory,
-    Runtime,
-    State,
-)
-from shared.records import Entity
+from shared.plugin import ActionResult, Entity, Evaluator, HandlerCallback, Memory, Runtime, State
 
 REFLECTIONS_TABLE = "reflections"
 FACTS_TABLE = "facts"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from plugins.bootstrap.providers.format import add_header
-from shared.character import Character
-from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
+from shared.plugin import Character, Memory, Provider, ProviderResult, Runtime, State
 
 MAX_MESSAGE_EXAMPLES = 5
 MAX_POST_EXAMPLES = 5

@@ -10,8 +10,7 @@ import logging
 from typing import Any
 
 from plugins.bootstrap.providers.format import add_header
-from shared.errors import ConfigurationError
-from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
+from shared.plugin import ConfigurationError, Memory, Provider, ProviderResult, Runtime, State
 
 log = logging.getLogger(__name__)
 

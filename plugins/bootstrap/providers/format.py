@@ -6,8 +6,7 @@ import json
 import uuid
 from typing import Any
 
-from shared.plugin import Memory, Runtime
-from shared.records import Entity, Room, World
+from shared.plugin import Entity, Memory, Room, Runtime, World
 
 DEFAULT_CONVERSATION_LENGTH = 32
 """Messages in a prompt's transcript (ElizaOS's default conversation length)."""

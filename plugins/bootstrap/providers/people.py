@@ -6,8 +6,7 @@ import asyncio
 import uuid
 
 from plugins.bootstrap.providers.format import add_header, compact_json, entity_name
-from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
-from shared.records import Entity, Relationship
+from shared.plugin import Entity, Memory, Provider, ProviderResult, Relationship, Runtime, State
 
 
 def format_entity(entity: Entity) -> str:

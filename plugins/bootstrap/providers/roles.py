@@ -10,8 +10,7 @@ import asyncio
 import uuid
 
 from plugins.bootstrap.providers.format import add_header, channel_type, entity_name, room_and_world
-from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
-from shared.records import World
+from shared.plugin import Memory, Provider, ProviderResult, Runtime, State, World
 
 OWNER, ADMIN, NONE = "OWNER", "ADMIN", "NONE"
 ROLES_ORDER = (OWNER, ADMIN, NONE)

@@ -11,8 +11,7 @@ from typing import Any
 
 from plugins.bootstrap.providers.format import add_header, channel_type, room_and_world
 from plugins.bootstrap.providers.roles import OWNER, role_of
-from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
-from shared.records import World
+from shared.plugin import Memory, Provider, ProviderResult, Runtime, State, World
 
 
 def world_settings(world: World | None) -> dict[str, dict[str, Any]]:

@@ -1,59 +1,16 @@
-"""Doubles for the bootstrap tests: a scripted in-process model and runtime builders."""
+"""Runtime builders for the bootstrap tests, on shared.testing's doubles: a runtime with some
+parts registered, and a scene (a world, a room and people in it)."""
 
 from __future__ import annotations
 
 import uuid
-from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from services.model_worker.embedding import hashed_embedding
 from shared.character import Character
-from shared.eventstore.memory import InMemoryEventStore
 from shared.plugin import Action, Content, Evaluator, Memory, Provider, Runtime
 from shared.runtime.agent_runtime import AgentRuntime
-
-DIMENSIONS = 384
-
-
-class ScriptedModel:
-    """Answers model calls from per-type queues of canned outputs; records every call.
-
-    TEXT_EMBEDDING answers with a real hashed embedding unless scripted; any other unscripted
-    call raises, so a test notices a model call it did not expect.
-    """
-
-    def __init__(self, **answers: Iterable[Any]) -> None:
-        self.answers: dict[str, deque[Any]] = {k: deque(v) for k, v in answers.items()}
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    def add(self, model_type: str, *answers: Any) -> None:
-        """Queue more answers for a model type."""
-        self.answers.setdefault(model_type, deque()).extend(answers)
-
-    def prompts(self, model_type: str) -> list[str]:
-        """The prompts sent to a model type, in order."""
-        return [str(p.get("prompt", "")) for t, p in self.calls if t == model_type]
-
-    def register(self, runtime: AgentRuntime) -> None:
-        """Register this double for every model type the bootstrap plugin uses."""
-        for model_type in ("TEXT_SMALL", "TEXT_LARGE", "TEXT_EMBEDDING", "OBJECT_SMALL", "IMAGE"):
-            runtime.register_model(model_type, self._handler(model_type), "scripted-test", 10)
-
-    def _handler(self, model_type: str) -> Any:
-        async def handle(runtime: Runtime, params: dict[str, Any]) -> Any:
-            self.calls.append((model_type, dict(params)))
-            queue = self.answers.get(model_type)
-            if queue:
-                answer = queue.popleft()
-                if isinstance(answer, Exception):
-                    raise answer
-                return answer
-            if model_type == "TEXT_EMBEDDING":
-                return hashed_embedding(str(params.get("text") or ""), DIMENSIONS)
-            raise AssertionError(f"unexpected {model_type} call: {params.get('prompt', params)}")
-
-        return handle
+from shared.testing import ScriptedModel, make_test_runtime
 
 
 def make_runtime(
@@ -63,18 +20,29 @@ def make_runtime(
     providers: Iterable[Provider] = (),
     actions: Iterable[Action] = (),
     evaluators: Iterable[Evaluator] = (),
-    db: Any = None,
 ) -> AgentRuntime:
-    """An AgentRuntime on an in-memory event store with the given parts registered."""
-    runtime = AgentRuntime(character or Character(name="Ada"), InMemoryEventStore(), db=db)
-    (model or ScriptedModel()).register(runtime)
+    """A runtime without a read model (`make_test_runtime(read_model=False)`) with the given
+    parts registered; the model double is strict unless given."""
+    runtime = make_test_runtime(
+        character, model=model or ScriptedModel(strict=True), read_model=False
+    )
+    register(runtime, providers, actions, evaluators)
+    return runtime
+
+
+def register(
+    runtime: AgentRuntime,
+    providers: Iterable[Provider],
+    actions: Iterable[Action],
+    evaluators: Iterable[Evaluator],
+) -> None:
+    """Register the parts a test exercises."""
     for provider in providers:
         runtime.register_provider(provider)
     for action in actions:
         runtime.register_action(action)
     for evaluator in evaluators:
         runtime.register_evaluator(evaluator)
-    return runtime
 
 
 def message(
@@ -173,17 +141,8 @@ async def scene(
     evaluators: Iterable[Evaluator] = (),
     character: Character | None = None,
 ) -> Scene:
-    """A runtime on the in-memory read model, with a world, a room and people in it."""
-    from shared.readmodel.memory import InMemoryAgentReadModel
-
-    character = character or Character(name="Ada")
-    store = InMemoryEventStore()
-    runtime = AgentRuntime(character, store, db=InMemoryAgentReadModel(store, character.agent_id))
-    (model or ScriptedModel()).register(runtime)
-    for provider in providers:
-        runtime.register_provider(provider)
-    for action in actions:
-        runtime.register_action(action)
-    for evaluator in evaluators:
-        runtime.register_evaluator(evaluator)
+    """A runtime on the in-memory read model, with a world, a room and people in it; the model
+    double is strict unless given."""
+    runtime = make_test_runtime(character, model=model or ScriptedModel(strict=True))
+    register(runtime, providers, actions, evaluators)
     return await Scene(runtime, names or ["Ann", "Bob"], room_type).build(world_metadata)

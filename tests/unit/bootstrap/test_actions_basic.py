@@ -10,8 +10,10 @@ from plugins.bootstrap.actions import (
     REPLY,
 )
 from plugins.bootstrap.actions.image import image_urls
+from shared.model_types import ModelType
 from shared.plugin import Memory, State
-from tests.unit.bootstrap.support import ScriptedModel, Sent, make_runtime, message
+from shared.testing import ScriptedModel
+from tests.unit.bootstrap.support import Sent, make_runtime, message
 
 
 def response(msg: Memory, actions: list[str], **content: object) -> Memory:
@@ -46,7 +48,7 @@ def test_all_thirteen_actions_are_exported_with_descriptions_and_examples() -> N
 
 
 async def test_reply_sends_the_text_the_handler_already_wrote_without_a_model_call() -> None:
-    model = ScriptedModel()
+    model = ScriptedModel(strict=True)
     runtime = make_runtime(model, actions=[REPLY])
     msg, sent = message(runtime, "hi"), Sent()
     [result] = await runtime.process_actions(
@@ -61,10 +63,13 @@ async def test_reply_sends_the_text_the_handler_already_wrote_without_a_model_ca
 
 async def test_reply_generates_with_text_large_when_no_text_was_given() -> None:
     model = ScriptedModel(
-        TEXT_LARGE=[
-            "Sure:\n```xml\n<response><thought>be kind</thought>"
-            "<text>Generated hi</text></response>"
-        ]
+        {
+            ModelType.TEXT_LARGE: [
+                "Sure:\n```xml\n<response><thought>be kind</thought>"
+                "<text>Generated hi</text></response>"
+            ]
+        },
+        strict=True,
     )
     runtime = make_runtime(model, actions=[REPLY])
     msg, sent = message(runtime, "hello?"), Sent()
@@ -77,7 +82,7 @@ async def test_reply_generates_with_text_large_when_no_text_was_given() -> None:
 
 
 async def test_reply_with_an_empty_generation_fails_and_sends_nothing() -> None:
-    model = ScriptedModel(TEXT_LARGE=["   "])
+    model = ScriptedModel({ModelType.TEXT_LARGE: ["   "]}, strict=True)
     runtime = make_runtime(model, actions=[REPLY])
     msg, sent = message(runtime, "hello?"), Sent()
     [result] = await runtime.process_actions(msg, [response(msg, ["REPLY"])], None, sent)
@@ -97,8 +102,13 @@ async def test_ignore_and_none_say_nothing() -> None:
 
 async def test_generate_image_writes_a_prompt_then_draws_and_attaches() -> None:
     model = ScriptedModel(
-        TEXT_SMALL=["<response><prompt>a red fox in snow, watercolour</prompt></response>"],
-        IMAGE=[[{"url": "https://img.example/fox.png"}]],
+        {
+            ModelType.TEXT_SMALL: [
+                "<response><prompt>a red fox in snow, watercolour</prompt></response>"
+            ],
+            ModelType.IMAGE: [[{"url": "https://img.example/fox.png"}]],
+        },
+        strict=True,
     )
     runtime = make_runtime(model, actions=[GENERATE_IMAGE])
     msg, sent = message(runtime, "draw me a fox"), Sent()
@@ -115,7 +125,9 @@ async def test_generate_image_writes_a_prompt_then_draws_and_attaches() -> None:
 
 
 async def test_generate_image_without_an_image_fails_clearly() -> None:
-    model = ScriptedModel(TEXT_SMALL=["a plain prompt with no tags"], IMAGE=[[]])
+    model = ScriptedModel(
+        {ModelType.TEXT_SMALL: ["a plain prompt with no tags"], ModelType.IMAGE: [[]]}, strict=True
+    )
     runtime = make_runtime(model, actions=[GENERATE_IMAGE])
     msg, sent = message(runtime, "draw"), Sent()
     state = State(values={"recentMessages": "x: draw", "senderName": "x"})

@@ -17,9 +17,11 @@ from plugins.bootstrap.actions import (
     UPDATE_SETTINGS,
 )
 from plugins.bootstrap.actions.roles import can_modify_role
+from shared.model_types import ModelType
 from shared.plugin import Memory, TaskWorker
 from shared.records import ParticipantState, Room
-from tests.unit.bootstrap.support import ScriptedModel, Sent, scene
+from shared.testing import ScriptedModel
+from tests.unit.bootstrap.support import Sent, scene
 
 
 def response(msg: Memory, actions: list[str]) -> Memory:
@@ -53,7 +55,7 @@ async def test_follow_mute_unmute_unfollow_change_the_agents_room_state() -> Non
 
 
 async def test_update_contact_creates_then_merges_then_removes_fields() -> None:
-    model = ScriptedModel(TEXT_SMALL=[
+    model = ScriptedModel({ModelType.TEXT_SMALL: [
         '```json\n{"entity": "sender", "operation": "merge", "fields": {"email": "a@x.org"}}\n```',
         '<response><entity>Bob</entity><operation>merge</operation>'
         '<fields>{"phone": "555"}</fields></response>',
@@ -61,7 +63,7 @@ async def test_update_contact_creates_then_merges_then_removes_fields() -> None:
         '{"entity": "sender", "operation": "remove", "fields": {"email": null}}',
         "I have no idea",
         '{"entity": "Zed", "fields": {"email": "z@x"}}',
-    ])  # fmt: skip
+    ]}, strict=True)  # fmt: skip
     s = await scene(model, actions=[UPDATE_CONTACT])
     rt, sent = s.runtime, Sent()
 
@@ -95,10 +97,10 @@ class FakeTask:
 
 async def test_choose_option_runs_the_task_worker_with_the_chosen_option() -> None:
     task = FakeTask("publish", ["post now", {"name": "later", "description": "tomorrow"}])
-    model = ScriptedModel(TEXT_SMALL=[
+    model = ScriptedModel({ModelType.TEXT_SMALL: [
         f"<response><taskId>{str(task.id)[:8]}</taskId><selectedOption>Later</selectedOption>",
         "<response><taskId>nope</taskId><selectedOption>sideways</selectedOption></response>",
-    ])  # fmt: skip
+    ]}, strict=True)  # fmt: skip
     s = await scene(model, actions=[CHOOSE_OPTION])
     rt, ran, deleted, sent = s.runtime, [], [], Sent()
     tasks = [task]
@@ -127,13 +129,13 @@ async def test_choose_option_runs_the_task_worker_with_the_chosen_option() -> No
 
 
 async def test_send_message_to_a_user_or_a_room_names_the_target() -> None:
-    model = ScriptedModel(TEXT_SMALL=[
+    model = ScriptedModel({ModelType.TEXT_SMALL: [
         "<response><targetType>user</targetType><target>bob</target>"
         "<text>Ann is running late</text></response>",
         "<response><targetType>room</targetType><target>#announcements</target>"
         "<source>discord</source><text>Meeting at 5</text></response>",
         "<response><targetType>user</targetType><target>Zed</target><text>hi</text></response>",
-    ])  # fmt: skip
+    ]}, strict=True)  # fmt: skip
     s = await scene(model, actions=[SEND_MESSAGE])
     rt, sent = s.runtime, Sent()
     other = uuid.uuid4()
@@ -157,10 +159,10 @@ SETTINGS = {"settings": {
 
 
 async def test_update_settings_only_by_the_owner_and_never_echoing_secrets() -> None:
-    model = ScriptedModel(TEXT_SMALL=[
+    model = ScriptedModel({ModelType.TEXT_SMALL: [
         '[{"key": "welcome_channel", "value": "#lobby"}, {"key": "API_TOKEN", "value": "tok-9"},'
         ' {"key": "UNKNOWN", "value": 1}]',
-    ])  # fmt: skip
+    ]}, strict=True)  # fmt: skip
     s = await scene(model, actions=[UPDATE_SETTINGS], world_metadata=SETTINGS)
     rt, sent = s.runtime, Sent()
     world = await rt.get_world(s.world_id)
@@ -192,11 +194,11 @@ def test_role_rules() -> None:
 
 
 async def test_update_role_applies_what_the_sender_may_and_refuses_the_rest() -> None:
-    model = ScriptedModel(TEXT_SMALL=[
+    model = ScriptedModel({ModelType.TEXT_SMALL: [
         'Here: [{"entity": "Bob", "role": "admin"}, {"entity": "Cy", "role": "OWNER"},'
         ' {"entity": "Zed", "role": "ADMIN"}, {"entity": "Ann", "role": "NONE"}]',
         "nothing useful",
-    ])  # fmt: skip
+    ]}, strict=True)  # fmt: skip
     s = await scene(model, names=["Ann", "Bob", "Cy"], actions=[UPDATE_ROLE])
     rt, sent = s.runtime, Sent()
     world = await rt.get_world(s.world_id)

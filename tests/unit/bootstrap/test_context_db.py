@@ -17,7 +17,8 @@ from plugins.bootstrap.providers import (
 from shared.character import Character
 from shared.plugin import Memory
 from shared.records import Component, Room
-from tests.unit.bootstrap.support import ScriptedModel, scene
+from shared.testing import ScriptedModel
+from tests.unit.bootstrap.support import scene
 
 
 async def test_recent_messages_names_speakers_and_includes_the_unstored_message() -> None:
@@ -64,7 +65,7 @@ async def test_entities_lists_people_with_components() -> None:
 
 
 async def test_facts_searches_by_embedding_and_adds_the_latest() -> None:
-    model = ScriptedModel()
+    model = ScriptedModel(strict=True)
     s = await scene(model, providers=[FACTS])
     fact = Memory(
         entity_id=s.people["Ann"],

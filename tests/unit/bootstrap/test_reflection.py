@@ -7,7 +7,9 @@ import json
 from plugins.bootstrap.evaluators import BOOTSTRAP_EVALUATORS, REFLECTION
 from plugins.bootstrap.evaluators.reflection import read_reflection
 from shared.character import Character
-from tests.unit.bootstrap.support import ScriptedModel, scene
+from shared.model_types import ModelType
+from shared.testing import ScriptedModel
+from tests.unit.bootstrap.support import scene
 
 SHORT = Character(name="Ada", settings={"CONVERSATION_LENGTH": "8"})  # reflect every 2 messages
 
@@ -19,7 +21,7 @@ def answer(facts: list[dict[str, object]], relationships: list[dict[str, object]
 
 
 async def test_reflects_every_quarter_conversation_and_stores_facts_and_relationships() -> None:
-    model = ScriptedModel(TEXT_SMALL=[
+    model = ScriptedModel({ModelType.TEXT_SMALL: [
         answer([{"claim": "Ann moved to Lisbon", "type": "fact", "entity": "Ann"},
                 {"claim": "", "type": "fact"}],
                [{"source": "Ann", "target": "Bob", "tags": ["friend"]},
@@ -27,7 +29,7 @@ async def test_reflects_every_quarter_conversation_and_stores_facts_and_relation
         answer([{"claim": "Ann moved to Lisbon", "type": "fact", "entity": "Ann"},
                 {"claim": "Bob likes chess", "type": "opinion", "entity": "Bob"}],
                [{"source": "Ann", "target": "Bob", "tags": ["colleague", "friend"]}]),
-    ])  # fmt: skip
+    ]}, strict=True)  # fmt: skip
     s = await scene(model, evaluators=[REFLECTION], character=SHORT)
     rt = s.runtime
     first = await s.store("Ann", "I just moved to Lisbon!")
@@ -62,7 +64,9 @@ async def test_reflects_every_quarter_conversation_and_stores_facts_and_relation
 
 
 async def test_malformed_output_stores_nothing_but_still_marks_the_reflection() -> None:
-    model = ScriptedModel(TEXT_SMALL=["I'd rather not answer in JSON, sorry. {broken"])
+    model = ScriptedModel(
+        {ModelType.TEXT_SMALL: ["I'd rather not answer in JSON, sorry. {broken"]}, strict=True
+    )
     s = await scene(model, evaluators=BOOTSTRAP_EVALUATORS, character=SHORT)
     await s.store("Ann", "hello")
     msg = await s.store("Bob", "hi")

@@ -1,4 +1,5 @@
-"""A real, deterministic, dependency-free text embedding: signed feature hashing of words."""
+"""A real, deterministic, dependency-free text embedding: signed feature hashing of words (what the
+scripted model double, `shared.testing.ScriptedModel`, answers TEXT_EMBEDDING with)."""
 
 from __future__ import annotations
 

@@ -1,16 +1,21 @@
-"""`ScriptedModel`: a deterministic, offline model double for when no API key is set."""
+"""`ScriptedModel`: a deterministic, offline model double, for tests and for when no API key is set.
+
+It is the model double of unit tests (in process: `register` or `as_plugin`) and the model the
+model worker serves offline (`ELIZABUS_MODEL_PROVIDER=scripted`, or no API key).
+"""
 
 from __future__ import annotations
 
 import json
 import re
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from hashlib import blake2b
-from typing import Any
+from typing import Any, NamedTuple
 
-from services.model_worker.embedding import hashed_embedding
-from shared.messages import ModelRequest, ModelType
+from shared.hashed_embedding import hashed_embedding
+from shared.messages import ModelRequest
+from shared.model_types import ModelType
 from shared.plugin import ModelHandlerFn, Plugin, Runtime
 
 TEXT_TYPES = frozenset(
@@ -46,6 +51,13 @@ _JSON_BLOCK = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
 _TEXT_KEYS = frozenset({"text", "message", "reply", "response", "answer", "content"})
 
 
+class ModelCall(NamedTuple):
+    """One call the double answered: the model type and the params it was called with."""
+
+    model_type: ModelType
+    params: dict[str, Any]
+
+
 class ScriptedModel:
     """A deterministic model DOUBLE: answers every model type offline, with no API key.
 
@@ -55,8 +67,11 @@ class ScriptedModel:
     from the last user message; other types return small documented placeholders.
 
     `script` maps a model type to canned results returned in order before the defaults (an
-    exception instance in the list is raised instead); every request is recorded in `.calls`
-    unless `record_calls=False` (the long-running worker turns it off so memory stays flat).
+    exception instance in the list is raised instead); `add` queues more. With `strict=True` a
+    call with nothing scripted raises AssertionError instead of answering the default (except
+    TEXT_EMBEDDING, always answered), so a test notices a model call it did not expect. Every
+    call is recorded in `.calls` as a `ModelCall` unless `record_calls=False` (the long-running
+    worker turns it off so memory stays flat).
     """
 
     provider = "scripted"
@@ -65,41 +80,71 @@ class ScriptedModel:
 
     def __init__(
         self,
-        script: Mapping[ModelType, list[Any]] | None = None,
+        script: Mapping[ModelType, Iterable[Any]] | None = None,
         *,
+        strict: bool = False,
         dimensions: int = 384,
         record_calls: bool = True,
     ) -> None:
         self.dimensions = dimensions
-        self.calls: list[ModelRequest] = []
+        self.strict = strict
+        self.calls: list[ModelCall] = []
         self._record = record_calls
         self._script: dict[ModelType, deque[Any]] = {
-            model_type: deque(results) for model_type, results in (script or {}).items()
+            ModelType(model_type): deque(results) for model_type, results in (script or {}).items()
         }
+
+    def add(self, model_type: ModelType, *results: Any) -> None:
+        """Queue more canned results for a model type."""
+        self._script.setdefault(ModelType(model_type), deque()).extend(results)
+
+    def prompts(self, model_type: ModelType) -> list[str]:
+        """The prompts sent to a model type, in order."""
+        return [str(c.params.get("prompt", "")) for c in self.calls if c.model_type == model_type]
 
     async def handle(self, request: ModelRequest) -> Any:
         """The double's result for `request`: the next scripted one, else the default."""
+        return self.respond(request.model_type, request.params)
+
+    def respond(self, model_type: ModelType, params: Mapping[str, Any]) -> Any:
+        """Record the call, then answer it: the next scripted result, else (unless strict) the
+        default."""
         if self._record:
-            self.calls.append(request)
-        queue = self._script.get(request.model_type)
+            self.calls.append(ModelCall(model_type, dict(params)))
+        queue = self._script.get(model_type)
         if queue:
             result = queue.popleft()
             if isinstance(result, BaseException):
                 raise result
             return result
-        return self.answer(request.model_type, request.params)
+        if self.strict and model_type is not ModelType.TEXT_EMBEDDING:
+            raise AssertionError(
+                f"unexpected {model_type.value} call: {params.get('prompt', params)} (script an "
+                "answer with ScriptedModel({...}) or .add(), or use strict=False)"
+            )
+        return self.answer(model_type, params)
+
+    def handler(self, model_type: ModelType) -> ModelHandlerFn:
+        """An in-process model handler answering `model_type` with this double."""
+
+        async def call(runtime: Runtime, params: dict[str, Any]) -> Any:
+            return self.respond(model_type, params)
+
+        return call
+
+    def register(self, runtime: Runtime, priority: int = 0) -> None:
+        """Serve every model type on `runtime` in process, now (no `initialize()` needed)."""
+        for model_type in ModelType:
+            runtime.register_model(
+                model_type.value, self.handler(model_type), self.provider, priority
+            )
 
     def as_plugin(self, name: str = "scripted-models", priority: int = 0) -> Plugin:
-        """This double as an in-process model plugin serving every model type (unit tests and
-        offline runs without a model worker)."""
-
-        def handler(model_type: ModelType) -> ModelHandlerFn:
-            async def call(runtime: Runtime, params: dict[str, Any]) -> Any:
-                return await self.handle(ModelRequest(model_type=model_type, params=params))
-
-            return call
-
-        return Plugin(name=name, priority=priority, models={t.value: handler(t) for t in ModelType})
+        """This double as an in-process model plugin serving every model type, registered at
+        `initialize()` (unit tests and offline runs without a model worker)."""
+        return Plugin(
+            name=name, priority=priority, models={t.value: self.handler(t) for t in ModelType}
+        )
 
     def answer(self, model_type: ModelType, params: Mapping[str, Any]) -> Any:
         """The double's default, deterministic result for one model type and its params."""
