@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.errors import ConfigurationError
-from shared.ids import agent_id_for
+from shared.ids import string_to_uuid
 
 DEFAULT_CHARACTER = Path(__file__).with_name("default_character.json")
 
@@ -52,8 +52,9 @@ class Character(BaseModel):
 
     @property
     def agent_id(self) -> uuid.UUID:
-        """The agent's id: the character's own, or one derived from its name."""
-        return self.id or agent_id_for(self.name)
+        """The agent's id: the character's own, or ElizaOS's `stringToUuid(name)` (as ElizaOS's
+        AgentRuntime derives it), so the same character has the same id in both."""
+        return self.id or string_to_uuid(self.name)
 
 
 def load_character(path: Path | None = None) -> Character:

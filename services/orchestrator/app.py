@@ -21,6 +21,8 @@ from services.orchestrator.message_run import AgentHost, MessageRunner
 from shared import subjects
 from shared.bus.nats_bus import NatsBus, ensure_streams
 from shared.character import Character, load_character
+from shared.errors import ConfigurationError
+from shared.eventstore.id_migration import legacy_ids_in_use
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.projections import PostgresProjector
@@ -50,6 +52,20 @@ async def update_consumer_limits(js: JetStreamContext, ack_wait: float, max_deli
         await js.add_consumer(subjects.MESSAGES_STREAM, config)
         log.info("updated consumer %s: ack_wait %ss, max_deliver %d",
                  subjects.ORCHESTRATOR_DURABLE, ack_wait, max_deliver)  # fmt: skip
+
+
+async def refuse_legacy_ids(pool: Any, characters: list[Character]) -> None:
+    """Stop start-up when the log still holds ids of elizabus's first id scheme for one of these
+    agents: running on would give them new ids and lose their history."""
+    found = await legacy_ids_in_use(
+        pool, [(c.name, c.agent_id, c.id is not None) for c in characters]
+    )
+    if found:
+        raise ConfigurationError(
+            "the database holds ids from before elizabus computed ids as ElizaOS does ("
+            + "; ".join(found)
+            + "): stop every orchestrator, run `elizabus ids migrate`, then start again"
+        )
 
 
 async def _keep_in_progress(raw: Msg, every: float) -> None:
@@ -94,6 +110,11 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
         await ensure_streams(bus.js, settings.duplicate_window_seconds)
         await update_consumer_limits(bus.js, settings.ack_wait_seconds, MAX_DELIVER + 1)
         pool = await create_pool(database_url)
+        try:
+            await refuse_legacy_ids(pool, characters)
+        except ConfigurationError:
+            await pool.close()
+            raise
         store = PostgresEventStore(pool, PostgresProjector())
         host = AgentHost([build_runtime(c, store, pool, bus, settings) for c in characters])
         await host.initialize()
