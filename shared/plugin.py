@@ -243,6 +243,8 @@ class Runtime(Protocol):
         callback: HandlerCallback | None = None,
     ) -> list[ActionResult]: ...
 
+    def get_action_results(self, message_id: uuid.UUID) -> list[ActionResult]: ...
+
     async def evaluate(
         self,
         message: Memory,

@@ -9,11 +9,17 @@ are listed in DEVELOPERS.md ("Differences from ElizaOS") and are not tested as p
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
 from shared.character import Character, load_character
+from shared.eventstore.memory import InMemoryEventStore
 from shared.ids import create_unique_uuid, string_to_uuid
+from shared.plugin import Action, ActionResult, Memory, Plugin, State
+from shared.readmodel.memory import InMemoryAgentReadModel
+from shared.runtime.actions import normalize_action_name
+from shared.runtime.agent_runtime import AgentRuntime
 
 # --- 1. ids (uuid.test.ts, utils.test.ts "stringToUuid", entities.test.ts "createUniqueUuid") ---
 
@@ -99,3 +105,176 @@ def test_a_character_without_id_gets_elizaos_agent_id() -> None:
     assert Character(name="Eliza").agent_id == ELIZA
     own = uuid.uuid4()
     assert Character(name="Eliza", id=own).agent_id == own
+
+
+# --- shared fixtures for the runtime cases ---------------------------------------------------
+
+
+def runtime_of(character: Character | None = None, plugins: list[Plugin] | None = None) -> Any:
+    """An AgentRuntime on doubles (in-memory log and read model), not initialized."""
+    store = InMemoryEventStore()
+    c = character or Character(name="Test Character", bio=["Test bio"])
+    return AgentRuntime(
+        c, store, db=InMemoryAgentReadModel(store, c.agent_id), plugins=plugins or []
+    )
+
+
+def said_by(runtime: Any, text: str = "user message") -> Memory:
+    return Memory(entity_id=uuid.uuid4(), agent_id=runtime.agent_id, room_id=uuid.uuid4(),
+                  content={"text": text, "source": "test"})  # fmt: skip
+
+
+def answer(runtime: Any, message: Memory, *actions: str) -> Memory:
+    return Memory(entity_id=runtime.agent_id, agent_id=runtime.agent_id, room_id=message.room_id,
+                  content={"text": "agent response", "actions": list(actions)})  # fmt: skip
+
+
+def returning(name: str, value: object, calls: list[str] | None = None) -> Action:
+    async def handler(*args: Any) -> Any:
+        if calls is not None:
+            calls.append(name)
+        return value
+
+    return Action(name=name, handler=handler)
+
+
+async def stored_action_results(runtime: Any, room: uuid.UUID) -> list[Memory]:
+    return [
+        m for m in await runtime.get_memories(room_id=room, count=100)
+        if m.content.get("type") == "action_result"
+    ]  # fmt: skip
+
+
+# --- 2. processActions (runtime.test.ts "Action Processing") ---------------------------------
+
+
+async def test_the_matching_action_handler_runs_with_elizaos_arguments() -> None:
+    # runtime.test.ts "should find and execute the correct action handler"
+    seen: list[tuple[Any, ...]] = []
+
+    async def handler(*args: Any) -> None:
+        seen.append(args)
+
+    rt = runtime_of()
+    rt.register_action(Action(name="TestAction", handler=handler))
+    message = said_by(rt)
+    response = answer(rt, message, "TestAction")
+    await rt.process_actions(message, [response], State(text="composed state text"))
+    [(runtime, msg, state, options, callback, responses)] = seen
+    assert runtime is rt and msg is message and state.text == "composed state text"
+    assert isinstance(options, dict) and callback is None and responses == [response]
+
+
+async def test_no_handler_runs_when_no_action_name_matches() -> None:
+    # runtime.test.ts "should not execute if no action name matches"
+    calls: list[str] = []
+    rt = runtime_of()
+    rt.register_action(returning("TestAction", None, calls))
+    message = said_by(rt)
+    await rt.process_actions(message, [answer(rt, message, "NonExistentAction")])
+    assert calls == []
+    [memory] = await stored_action_results(rt, message.room_id)
+    assert memory.content["actionStatus"] == "failed"
+    assert memory.content["thought"] == "No action found for: NonExistentAction"
+
+
+async def test_exact_action_names_win_over_fuzzy_matches() -> None:
+    # runtime.test.ts "should prioritize exact action name matches over fuzzy matches"
+    calls: list[str] = []
+    rt = runtime_of()
+    rt.register_action(returning("REPLY", None, calls))
+    rt.register_action(returning("REPLY_WITH_IMAGE", None, calls))
+    message = said_by(rt)
+    await rt.process_actions(message, [answer(rt, message, "REPLY")])
+    await rt.process_actions(message, [answer(rt, message, "REPLY_WITH_IMAGE")])
+    assert calls == ["REPLY", "REPLY_WITH_IMAGE"]
+
+
+def test_every_underscore_is_removed_when_names_are_compared() -> None:
+    # runtime.ts processActions normalizeAction: .toLowerCase().replace(/_/g, '')
+    assert normalize_action_name("SEND_A_MESSAGE") == "sendamessage"
+
+
+@pytest.mark.parametrize(
+    ("returned", "status"),
+    [
+        (None, "completed"),  # "should mark legacy void/undefined returns as completed, not failed"
+        (True, "completed"),  # "should mark legacy boolean true returns as completed"
+        (
+            False,
+            "completed",
+        ),  # "should mark legacy boolean false returns as completed (not failed)"
+        (ActionResult(success=False, text="Operation failed", data={"error": "x"}), "failed"),
+        ({"success": False, "text": "Operation failed"}, "failed"),  # a plain ElizaOS-shaped dict
+        ({"text": "done"}, "completed"),
+    ],
+)
+async def test_action_result_memories_say_completed_or_failed(
+    returned: object, status: str
+) -> None:
+    # runtime.test.ts "should mark ActionResult with success:false as failed" and the legacy cases
+    rt = runtime_of()
+    rt.register_action(returning("LEGACY_ACTION", returned))
+    message = said_by(rt)
+    await rt.process_actions(message, [answer(rt, message, "LEGACY_ACTION")])
+    [memory] = await stored_action_results(rt, message.room_id)
+    assert memory.content["actionStatus"] == status
+    assert memory.content["actionName"] == "LEGACY_ACTION"
+    assert memory.entity_id == rt.agent_id and memory.metadata["type"] == "action_result"
+
+
+async def test_a_failing_action_is_stored_and_the_next_one_runs() -> None:
+    # runtime.ts processActions catch: error memory, "only abort on critical errors"
+    calls: list[str] = []
+
+    async def broken(*args: Any) -> None:
+        raise ValueError("no such widget")
+
+    rt = runtime_of()
+    rt.register_action(Action(name="BROKEN", handler=broken))
+    rt.register_action(returning("AFTER", ActionResult(text="after ran"), calls))
+    message = said_by(rt)
+    results = await rt.process_actions(message, [answer(rt, message, "BROKEN", "AFTER")])
+    assert calls == ["AFTER"]
+    assert [r.success for r in results] == [False, True]
+    stored = {m.content["actionName"]: m for m in await stored_action_results(rt, message.room_id)}
+    failed, after = stored["BROKEN"], stored["AFTER"]
+    assert (
+        failed.content["actionStatus"] == "failed" and failed.content["error"] == "no such widget"
+    )
+    assert failed.metadata["error"] is True
+    assert after.content["text"] == "after ran" and after.content["actionStatus"] == "completed"
+
+
+# --- 6. getActionResults (runtime.test.ts "getActionResults") --------------------------------
+
+
+async def test_get_action_results_after_process_actions() -> None:
+    # runtime.test.ts "should return action results after processActions"
+    rt = runtime_of()
+    rt.register_action(
+        returning(
+            "TEST_ACTION",
+            ActionResult(
+                text="Action completed", data={"result": "test data"}, values={"testValue": 123}
+            ),
+        )  # fmt: skip
+    )
+    message = said_by(rt, "test message")
+    await rt.process_actions(message, [answer(rt, message, "TEST_ACTION")])
+    [result] = rt.get_action_results(message.id)
+    assert result.success is True and result.text == "Action completed"
+    assert result.data == {"result": "test data"} and result.values == {"testValue": 123}
+
+
+async def test_get_action_results_of_an_unknown_message_is_empty() -> None:
+    # runtime.test.ts "should return empty array for unknown messageId"
+    assert runtime_of().get_action_results(uuid.uuid4()) == []
+
+
+async def test_get_action_results_when_no_action_ran_is_empty() -> None:
+    # runtime.test.ts "should return empty array when no actions were executed"
+    rt = runtime_of()
+    message = said_by(rt)
+    await rt.process_actions(message, [])
+    assert rt.get_action_results(message.id) == []
