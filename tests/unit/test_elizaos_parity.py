@@ -20,6 +20,7 @@ from shared.plugin import Action, ActionResult, Memory, Plugin, State
 from shared.readmodel.memory import InMemoryAgentReadModel
 from shared.runtime.actions import normalize_action_name
 from shared.runtime.agent_runtime import AgentRuntime
+from shared.runtime.settings_lookup import get_setting
 
 # --- 1. ids (uuid.test.ts, utils.test.ts "stringToUuid", entities.test.ts "createUniqueUuid") ---
 
@@ -278,3 +279,170 @@ async def test_get_action_results_when_no_action_ran_is_empty() -> None:
     message = said_by(rt)
     await rt.process_actions(message, [])
     assert rt.get_action_results(message.id) == []
+
+
+# --- 3. model settings (runtime.test.ts "model settings from character configuration") -------
+
+
+def capturing(model_type: str = "TEXT_SMALL") -> tuple[Plugin, list[dict[str, Any]]]:
+    captured: list[dict[str, Any]] = []
+
+    async def handler(runtime: Any, params: dict[str, Any]) -> Any:
+        captured.append(params)
+        return [0.1, 0.2] if model_type == "TEXT_EMBEDDING" else "test response"
+
+    return Plugin(name=f"capture-{model_type}", models={model_type: handler}), captured
+
+
+def with_settings(settings: dict[str, Any]) -> Character:
+    return Character(name="Test Character", bio=["Test bio"], settings=settings)
+
+
+async def test_character_model_settings_are_defaults_that_params_override() -> None:
+    # runtime.test.ts "should apply character model settings as defaults and allow overrides"
+    rt = runtime_of(with_settings({"MODEL_MAX_TOKEN": 4096, "MODEL_TEMPERATURE": 0.5,
+                                   "MODEL_FREQ_PENALTY": 0.8, "MODEL_PRESENCE_PENALTY": 0.9,
+                                   "MODEL_INVALID": "not-a-number"}))  # fmt: skip
+    plugin, captured = capturing()
+    await rt.register_plugin(plugin)
+    await rt.use_model("TEXT_SMALL", {"prompt": "test prompt"})
+    assert captured[-1] == {"maxTokens": 4096, "temperature": 0.5, "frequencyPenalty": 0.8,
+                            "presencePenalty": 0.9, "prompt": "test prompt",
+                            "user": "Test Character"}  # fmt: skip
+    await rt.use_model("TEXT_SMALL", {"prompt": "p2", "temperature": 0.2, "maxTokens": 2048})
+    assert captured[-1]["temperature"] == 0.2 and captured[-1]["maxTokens"] == 2048
+    assert captured[-1]["frequencyPenalty"] == 0.8 and captured[-1]["presencePenalty"] == 0.9
+    plain = runtime_of(Character(name="TestAgentNoSettings"))
+    plugin, captured = capturing()
+    await plain.register_plugin(plugin)
+    await plain.use_model("TEXT_SMALL", {"prompt": "p3", "temperature": 0.7})
+    assert captured[-1] == {"prompt": "p3", "temperature": 0.7, "user": "TestAgentNoSettings"}
+
+
+async def test_model_settings_fall_back_from_type_to_default_to_legacy() -> None:
+    # runtime.test.ts "should support per-model-type configuration with proper fallback chain"
+    rt = runtime_of(with_settings({
+        "DEFAULT_TEMPERATURE": 0.7, "DEFAULT_MAX_TOKENS": 2048,
+        "TEXT_SMALL_TEMPERATURE": 0.5, "TEXT_SMALL_MAX_TOKENS": 1024,
+        "TEXT_LARGE_TEMPERATURE": 0.8, "TEXT_LARGE_FREQUENCY_PENALTY": 0.5,
+        "OBJECT_SMALL_TEMPERATURE": 0.3, "OBJECT_LARGE_PRESENCE_PENALTY": 0.6,
+        "MODEL_TEMPERATURE": 0.9, "MODEL_MAX_TOKEN": 4096,
+        "MODEL_FREQ_PENALTY": 0.7, "MODEL_PRESENCE_PENALTY": 0.8,
+    }))  # fmt: skip
+    seen = {}
+    for model_type in ("TEXT_SMALL", "TEXT_LARGE", "OBJECT_SMALL", "OBJECT_LARGE"):
+        plugin, captured = capturing(model_type)
+        await rt.register_plugin(plugin)
+        await rt.use_model(model_type, {"prompt": f"test {model_type}"})
+        p = captured[-1]
+        seen[model_type] = (p["temperature"], p["maxTokens"], p["frequencyPenalty"],
+                            p["presencePenalty"])  # fmt: skip
+    assert seen == {
+        "TEXT_SMALL": (0.5, 1024, 0.7, 0.8),
+        "TEXT_LARGE": (0.8, 2048, 0.5, 0.8),
+        "OBJECT_SMALL": (0.3, 2048, 0.7, 0.8),
+        "OBJECT_LARGE": (0.7, 2048, 0.7, 0.6),
+    }
+
+
+async def test_direct_params_override_every_configuration_level() -> None:
+    # runtime.test.ts "should allow direct params to override all configuration levels"
+    rt = runtime_of(with_settings({"DEFAULT_TEMPERATURE": 0.7, "TEXT_SMALL_TEMPERATURE": 0.5,
+                                   "MODEL_TEMPERATURE": 0.9}))  # fmt: skip
+    plugin, captured = capturing()
+    await rt.register_plugin(plugin)
+    await rt.use_model("TEXT_SMALL", {"prompt": "test", "temperature": 0.1})
+    assert captured[-1]["temperature"] == 0.1
+
+
+async def test_a_model_type_without_own_settings_uses_the_defaults() -> None:
+    # runtime.test.ts "should handle models without specific configuration support"
+    rt = runtime_of(with_settings({"DEFAULT_TEMPERATURE": 0.7, "TEXT_SMALL_TEMPERATURE": 0.5}))
+    plugin, captured = capturing("TEXT_REASONING_SMALL")
+    await rt.register_plugin(plugin)
+    await rt.use_model("TEXT_REASONING_SMALL", {"prompt": "test reasoning"})
+    assert captured[-1]["temperature"] == 0.7 and "maxTokens" not in captured[-1]
+
+
+async def test_invalid_numbers_are_ignored_at_every_level() -> None:
+    # runtime.test.ts "should validate and ignore invalid numeric values at all configuration levels"
+    rt = runtime_of(with_settings({
+        "DEFAULT_TEMPERATURE": "not-a-number", "DEFAULT_MAX_TOKENS": 2048,
+        "TEXT_SMALL_TEMPERATURE": 0.5, "TEXT_SMALL_MAX_TOKENS": "invalid",
+        "TEXT_SMALL_FREQUENCY_PENALTY": 0.5, "MODEL_TEMPERATURE": 0.8,
+        "MODEL_PRESENCE_PENALTY": 0.8,
+    }))  # fmt: skip
+    plugin, captured = capturing()
+    await rt.register_plugin(plugin)
+    await rt.use_model("TEXT_SMALL", {"prompt": "test invalid"})
+    p = captured[-1]
+    assert (p["temperature"], p["maxTokens"], p["frequencyPenalty"], p["presencePenalty"]) == (
+        0.5, 2048, 0.5, 0.8,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("user", ["", None])
+async def test_an_explicit_user_is_kept(user: str | None) -> None:
+    # runtime.test.ts "should preserve explicitly provided empty string / null for user parameter"
+    rt = runtime_of()
+    plugin, captured = capturing()
+    await rt.register_plugin(plugin)
+    await rt.use_model("TEXT_SMALL", {"prompt": "test prompt", "user": user})
+    assert captured[-1]["user"] == user and captured[-1]["prompt"] == "test prompt"
+
+
+async def test_user_is_filled_from_the_character_name() -> None:
+    # runtime.test.ts "should auto-populate user from character name when not provided"
+    rt = runtime_of()
+    plugin, captured = capturing()
+    await rt.register_plugin(plugin)
+    await rt.use_model("TEXT_SMALL", {"prompt": "test prompt"})
+    assert captured[-1]["user"] == "Test Character"
+
+
+async def test_embedding_prompts_are_not_collected_into_the_action() -> None:
+    # runtime.test.ts "should not collect TEXT_EMBEDDING prompts"
+    rt = runtime_of()
+    for model_type in ("TEXT_EMBEDDING", "TEXT_SMALL"):
+        await rt.register_plugin(capturing(model_type)[0])
+
+    async def handler(runtime: Any, *rest: Any) -> ActionResult:
+        await runtime.use_model("TEXT_EMBEDDING", {"prompt": "embedding prompt"})
+        await runtime.use_model("TEXT_SMALL", {"prompt": "text prompt"})
+        return ActionResult(text="completed")
+
+    rt.register_action(Action(name="EMBEDDING_TEST_ACTION", handler=handler))
+    message = said_by(rt)
+    await rt.process_actions(message, [answer(rt, message, "EMBEDDING_TEST_ACTION")])
+    [executed] = [e for e in rt.store.events if e.type == "action.executed"]
+    assert [p["prompt"] for p in executed.data["prompts"]] == ["text prompt"]
+
+
+# --- 4. getSetting (runtime.ts getSetting) ----------------------------------------------------
+
+
+def test_get_setting_asks_secrets_then_settings_then_nested_secrets_then_the_environment() -> None:
+    c = Character(
+        name="A",
+        secrets={"KEY": "from-secrets", "EMPTY": ""},
+        settings={"KEY": "from-settings", "ONLY_SETTINGS": "s", "EMPTY": "from-settings",
+                  "secrets": {"NESTED": "n", "ONLY_SETTINGS": "nested"}},
+    )  # fmt: skip
+    env = {"KEY": "env", "NESTED": "env", "ENV_ONLY": "e"}
+    assert get_setting(c, "KEY", env) == "from-secrets"
+    assert get_setting(c, "ONLY_SETTINGS", env) == "s"
+    assert get_setting(c, "NESTED", env) == "n"
+    assert get_setting(c, "ENV_ONLY", env) == "e"
+    assert get_setting(c, "EMPTY", env) == "from-settings"  # "" is falsy: the next source counts
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [("true", True), ("false", False), ("TRUE", "TRUE"), ("False", "False"), ("", None),
+     (0, None), (False, None), (None, None), (1, 1), ("0", "0")],
+)  # fmt: skip
+def test_get_setting_decodes_only_lowercase_booleans_and_returns_none_for_falsy(
+    stored: Any, expected: Any
+) -> None:
+    c = Character(name="A", settings={"X": stored})
+    assert get_setting(c, "X", {}) == expected
