@@ -260,9 +260,7 @@ class ActionDispatcher:
     ) -> ActionResult | None:
         """Run one action's handler with its context, events, result memory and error handling."""
         context = ActionContext(action.name, uuid.uuid4(), [])
-        await self._emit(
-            EventType.ACTION_STARTED, self._params(action, context, message, _STARTED)
-        )
+        await self._emit(EventType.ACTION_STARTED, self._params(action, context, message, _STARTED))
         try:
             with in_action(context):
                 raw = await action.handler(self.runtime, message, state, {}, callback, responses)

@@ -334,7 +334,7 @@ async def test_a_critical_error_stops_the_actions_and_is_raised() -> None:
 
         later: list[str] = []
 
-        async def after(*args: Any) -> None:
+        async def after(*args: Any, later: list[str] = later) -> None:
             later.append("ran")
 
         h = Harness([Action(name="EXPLODE", handler=explode), Action(name="AFTER", handler=after)])

@@ -259,7 +259,7 @@ async def test_get_action_results_after_process_actions() -> None:
             ActionResult(
                 text="Action completed", data={"result": "test data"}, values={"testValue": 123}
             ),
-        )  # fmt: skip
+        )
     )
     message = said_by(rt, "test message")
     await rt.process_actions(message, [answer(rt, message, "TEST_ACTION")])
@@ -365,7 +365,8 @@ async def test_a_model_type_without_own_settings_uses_the_defaults() -> None:
 
 
 async def test_invalid_numbers_are_ignored_at_every_level() -> None:
-    # runtime.test.ts "should validate and ignore invalid numeric values at all configuration levels"
+    # runtime.test.ts "should validate and ignore invalid numeric values at all configuration
+    # levels"
     rt = runtime_of(with_settings({
         "DEFAULT_TEMPERATURE": "not-a-number", "DEFAULT_MAX_TOKENS": 2048,
         "TEXT_SMALL_TEMPERATURE": 0.5, "TEXT_SMALL_MAX_TOKENS": "invalid",
