@@ -331,6 +331,14 @@ class AgentRuntime(DatabaseApi, TaskApi):
         """Handle a runtime event in process."""
         self.events.register_event(event, handler)
 
+    def on(self, event: str, handler: EventHandler) -> None:
+        """ElizaOS's `on`: the same as `register_event`."""
+        self.events.register_event(event, handler)
+
+    def off(self, event: str, handler: EventHandler) -> None:
+        """ElizaOS's `off`: stop calling `handler` for `event` (nothing when it is not there)."""
+        self.events.unregister_event(event, handler)
+
     def get_event(self, event: str) -> list[EventHandler]:
         """The handlers of an event."""
         return self.events.get_event(event)

@@ -8,15 +8,18 @@ are listed in DEVELOPERS.md ("Differences from ElizaOS") and are not tested as p
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.character import Character, load_character
+from shared.errors import ConfigurationError
 from shared.eventstore.memory import InMemoryEventStore
 from shared.ids import create_unique_uuid, string_to_uuid
-from shared.plugin import Action, ActionResult, Memory, Plugin, State
+from shared.plugin import Action, ActionResult, Memory, Plugin, Provider, ProviderResult, State
 from shared.readmodel.memory import InMemoryAgentReadModel
 from shared.runtime.actions import normalize_action_name
 from shared.runtime.agent_runtime import AgentRuntime
@@ -447,3 +450,85 @@ def test_get_setting_decodes_only_lowercase_booleans_and_returns_none_for_falsy(
 ) -> None:
     c = Character(name="A", settings={"X": stored})
     assert get_setting(c, "X", {}) == expected
+
+
+# --- 8. composeState (runtime.test.ts "State Composition", runtime.ts composeState) ----------
+
+
+def provider(name: str, text: str, values: dict[str, Any], position: int = 0) -> Provider:
+    async def get(runtime: Any, message: Memory, state: State) -> ProviderResult:
+        return ProviderResult(text=text, values=dict(values))
+
+    return Provider(name=name, get=get, position=position)
+
+
+async def test_compose_state_calls_each_provider_and_joins_texts_by_newline() -> None:
+    # runtime.test.ts "should call provider get methods"
+    rt = runtime_of()
+    rt.register_provider(provider("P1", "p1_text", {"p1_val": 1}))
+    rt.register_provider(provider("P2", "p2_text", {"p2_val": 2}))
+    state = await rt.compose_state(said_by(rt, "test message"))
+    assert state.text == "p1_text\np2_text" and state.values["providers"] == state.text
+    assert state.values["p1_val"] == 1 and state.values["p2_val"] == 2
+    assert state.data["providers"]["P1"]["values"] == {"p1_val": 1}
+
+
+async def test_compose_state_filters_providers() -> None:
+    # runtime.test.ts "should filter providers"
+    rt = runtime_of()
+    rt.register_provider(provider("P1", "p1_text", {}))
+    rt.register_provider(provider("P2", "p2_text", {}))
+    state = await rt.compose_state(said_by(rt), ["P1"], only_include=True)
+    assert state.text == "p1_text"
+
+
+async def test_on_a_key_collision_the_cached_only_provider_wins() -> None:
+    # runtime.ts composeState: the values of cached providers not run now are merged last
+    rt = runtime_of()
+    rt.register_provider(provider("CACHED", "cached", {"mood": "from cached provider"}))
+    rt.register_provider(provider("FRESH", "fresh", {"mood": "from fresh provider"}))
+    message = said_by(rt)
+    await rt.compose_state(message, ["CACHED"], only_include=True)
+    state = await rt.compose_state(message, ["FRESH"], only_include=True)
+    assert state.values["mood"] == "from cached provider"
+    assert state.text == "fresh"
+
+
+# --- 10. events on/off, character validation -------------------------------------------------
+
+
+async def test_a_handler_removed_with_off_is_not_called() -> None:
+    # runtime.test.ts "should register and emit events" / "should remove event handler with off"
+    rt = runtime_of()
+    calls: list[dict[str, Any]] = []
+
+    async def handler(params: dict[str, Any]) -> None:
+        calls.append(params)
+
+    rt.on("testEvent", handler)
+    await rt.emit_event("testEvent", {"info": "data"})
+    assert [c["info"] for c in calls] == ["data"]
+    rt.off("testEvent", handler)
+    await rt.emit_event("testEvent", {"info": "data"})
+    assert len(calls) == 1 and rt.get_event("testEvent") == []
+
+
+def test_a_character_file_without_bio_is_refused(tmp_path: Path) -> None:
+    # character-validation.test.ts: name and bio are required
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"name": "NoBio"}))
+    with pytest.raises(ConfigurationError, match="bio: ElizaOS requires it"):
+        load_character(path)
+    path.write_text(json.dumps({"bio": "no name"}))
+    with pytest.raises(ConfigurationError, match="name"):
+        load_character(path)
+
+
+def test_unknown_character_keys_are_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # character-validation.test.ts rejects unknown keys; elizabus keeps them and warns
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"name": "Extra", "bio": "b", "lore": ["x"], "mood": 1}))
+    assert load_character(path).name == "Extra"
+    assert "lore, mood" in caplog.text and "ElizaOS would reject" in caplog.text
