@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from plugins.bootstrap.templates import render, template_for
 from shared.character import Character, load_character
 from shared.errors import ConfigurationError
 from shared.eventstore.memory import InMemoryEventStore
@@ -532,3 +533,36 @@ def test_unknown_character_keys_are_warned_about(
     path.write_text(json.dumps({"name": "Extra", "bio": "b", "lore": ["x"], "mood": 1}))
     assert load_character(path).name == "Extra"
     assert "lore, mood" in caplog.text and "ElizaOS would reject" in caplog.text
+
+
+# --- 9. templates (utils.test.ts "composePromptFromState", utils.ts composeRandomUser) ---------
+
+
+def test_templates_render_handlebars_blocks_and_do_not_escape() -> None:
+    template = (
+        "{{#if providers}}Context: {{providers}}{{else}}No context{{/if}}\n"
+        "{{#each items}}- {{this}}\n{{/each}}"
+        "raw {{{html}}} plain {{html}} missing [{{nothing}}]"
+    )
+    out = render(template, {"providers": "a & b", "items": ["x", "y"], "html": "<b>"})
+    assert out == "Context: a & b\n- x\n- y\nraw <b> plain <b> missing []"
+    assert render(template, {"items": []}).startswith("No context\nraw  plain  missing []")
+
+
+def test_example_names_are_filled_consistently() -> None:
+    # utils.ts composeRandomUser: {{user1}} / {{name2}} left in the rendered prompt (they come
+    # from character examples in the state) become example names, the same one per number
+    examples = "{{user1}}: hi\nEliza: hello {{user1}}\n{{name2}}: hey"
+    out = render("# Examples\n{{examples}}", {"examples": examples})
+    _, first, second, third = out.split("\n")
+    user1 = first.split(":")[0]
+    assert user1 and "{{" not in out and second == f"Eliza: hello {user1}"
+    assert third.split(":")[0] not in ("", user1)
+    assert out == render("# Examples\n{{examples}}", {"examples": examples})  # reproducible
+
+
+def test_a_character_template_override_is_rendered_with_handlebars() -> None:
+    templates = {"messageHandlerTemplate": "{{#if agentName}}I am {{agentName}}{{/if}}"}
+    assert render(template_for(templates, "MESSAGE_HANDLER_TEMPLATE"), {"agentName": "Eliza"}) == (
+        "I am Eliza"
+    )
