@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from plugins.bootstrap.parsing import parse_key_value_xml
 from plugins.bootstrap.templates import render, template_for
 from shared.character import Character, load_character
 from shared.errors import ConfigurationError
@@ -566,3 +567,39 @@ def test_a_character_template_override_is_rendered_with_handlebars() -> None:
     assert render(template_for(templates, "MESSAGE_HANDLER_TEMPLATE"), {"agentName": "Eliza"}) == (
         "I am Eliza"
     )
+
+
+# --- 7. parseKeyValueXml (utils.test.ts "parseKeyValueXml") ----------------------------------
+
+
+def test_parse_key_value_xml_gives_elizaos_shapes() -> None:
+    parsed = parse_key_value_xml(
+        "<response><thought>t</thought><actions>REPLY, FOLLOW_ROOM</actions>"
+        "<providers>FACTS</providers><evaluators></evaluators><simple>true</simple>"
+        "<inReplyTo>abc</inReplyTo><text>a &amp; b</text></response>"
+    )
+    assert parsed == {
+        "thought": "t", "actions": ["REPLY", "FOLLOW_ROOM"], "providers": ["FACTS"],
+        "evaluators": [], "simple": True, "inReplyTo": "abc", "text": "a & b",
+    }  # fmt: skip
+
+
+def test_parse_key_value_xml_reads_any_root_tag() -> None:
+    assert parse_key_value_xml("prose <output><title>T</title><post>P</post></output>") == {
+        "title": "T",
+        "post": "P",
+    }
+
+
+@pytest.mark.parametrize("bad", ["", "no xml at all", "   "])
+def test_parse_key_value_xml_of_nothing_is_none(bad: str) -> None:
+    assert parse_key_value_xml(bad) is None
+
+
+def test_parse_key_value_xml_survives_broken_llm_output_with_the_same_shapes() -> None:
+    parsed = parse_key_value_xml("```xml\n<response><actions>REPLY<text>unclosed")
+    assert parsed == {"actions": ["REPLY"], "text": "unclosed"}
+    assert parse_key_value_xml('{"actions": "REPLY, IGNORE", "simple": "false"}') == {
+        "actions": ["REPLY", "IGNORE"],
+        "simple": False,
+    }
