@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from plugins.bootstrap.parsing import parse_key_value_xml
+from plugins.bootstrap.plugin import bootstrap_plugin
 from plugins.bootstrap.templates import render, template_for
 from shared.character import Character, load_character
 from shared.errors import ConfigurationError
@@ -25,6 +26,7 @@ from shared.plugin import Action, ActionResult, Memory, Plugin, Provider, Provid
 from shared.readmodel.memory import InMemoryAgentReadModel
 from shared.runtime.actions import normalize_action_name
 from shared.runtime.agent_runtime import AgentRuntime
+from shared.runtime.bulk_connections import EntitySpec, RoomSpec, WorldSpec
 from shared.runtime.settings_lookup import get_setting
 
 # --- 1. ids (uuid.test.ts, utils.test.ts "stringToUuid", entities.test.ts "createUniqueUuid") ---
@@ -603,3 +605,74 @@ def test_parse_key_value_xml_survives_broken_llm_output_with_the_same_shapes() -
         "actions": ["REPLY", "IGNORE"],
         "simple": False,
     }
+
+
+# --- 5. bootstrap events (plugin-bootstrap __tests__/logic.test.ts, index.ts `events`) --------
+
+
+def test_bootstrap_registers_elizaos_event_handlers() -> None:
+    names = set(bootstrap_plugin().events)
+    assert names >= {"MESSAGE_RECEIVED", "VOICE_MESSAGE_RECEIVED", "REACTION_RECEIVED",
+                     "MESSAGE_SENT", "WORLD_JOINED", "WORLD_CONNECTED", "ENTITY_JOINED",
+                     "ENTITY_LEFT"}  # fmt: skip
+    events = bootstrap_plugin().events
+    assert events["VOICE_MESSAGE_RECEIVED"] == events["MESSAGE_RECEIVED"]
+
+
+async def test_a_reaction_is_stored_as_a_memory() -> None:
+    # logic.test.ts "Reaction Events": reactionReceivedHandler stores the reaction
+    rt = runtime_of(plugins=[bootstrap_plugin()])
+    await rt.initialize()
+    reaction = said_by(rt, "👍")
+    await rt.emit_event("REACTION_RECEIVED", {"runtime": rt, "message": reaction})
+    assert [m.text for m in await rt.get_memories(room_id=reaction.room_id)] == ["👍"]
+
+
+async def test_an_entity_that_joins_is_connected_and_one_that_leaves_is_inactive() -> None:
+    # logic.test.ts "Entity Events": ENTITY_JOINED syncs the user, ENTITY_LEFT marks it INACTIVE
+    rt = runtime_of(plugins=[bootstrap_plugin()])
+    await rt.initialize()
+    user = create_unique_uuid(rt.agent_id, "u-42")
+    await rt.emit_event("ENTITY_JOINED", {"runtime": rt, "entityId": user, "worldId": "guild-1",
+                                          "roomId": "chan-1", "source": "discord",
+                                          "metadata": {"type": "GROUP"}})  # fmt: skip
+    room = create_unique_uuid(rt.agent_id, "chan-1")
+    assert user in await rt.get_participants_for_room(room)
+    assert (await rt.get_room(room)).world_id == create_unique_uuid(rt.agent_id, "guild-1")
+    await rt.emit_event("ENTITY_LEFT", {"runtime": rt, "entityId": user, "worldId": "guild-1"})
+    entity = await rt.get_entity_by_id(user)
+    assert entity.metadata["status"] == "INACTIVE" and isinstance(entity.metadata["leftAt"], int)
+
+
+async def test_an_entity_joined_without_room_type_is_ignored() -> None:
+    rt = runtime_of(plugins=[bootstrap_plugin()])
+    await rt.initialize()
+    user = create_unique_uuid(rt.agent_id, "u-43")
+    await rt.emit_event("ENTITY_JOINED", {"runtime": rt, "entityId": user, "worldId": "g",
+                                          "roomId": "c", "metadata": {}})  # fmt: skip
+    assert await rt.get_entity_by_id(user) is None
+
+
+async def test_a_joined_world_is_synced_in_bulk() -> None:
+    # logic.test.ts "World Events": handleServerSync calls ensureConnections, then onComplete
+    calls: list[tuple[Any, ...]] = []
+    done: list[bool] = []
+
+    class Recorder:
+        async def ensure_connections(self, *args: Any) -> None:
+            calls.append(args)
+
+    world = {"id": uuid.uuid4(), "name": "Guild", "serverId": "g-1"}
+    rooms = [{"id": uuid.uuid4(), "name": "general", "channelId": "c-1", "type": "GROUP"}]
+    entities = [{"id": uuid.uuid4(), "names": ["Ann"]}]
+    [handler] = bootstrap_plugin().events["WORLD_JOINED"]
+    await handler({"runtime": Recorder(), "world": world, "rooms": rooms, "entities": entities,
+                   "source": "discord", "onComplete": lambda: done.append(True)})  # fmt: skip
+    [(entity_specs, room_specs, source, world_spec)] = calls
+    assert entity_specs == [EntitySpec(id=entities[0]["id"], names=["Ann"])]
+    assert room_specs == [
+        RoomSpec(id=rooms[0]["id"], name="general", type="GROUP", channel_id="c-1")
+    ]
+    assert source == "discord" and world_spec == WorldSpec(id=world["id"], name="Guild",
+                                                           server_id="g-1")  # fmt: skip
+    assert done == [True]
