@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from pathlib import Path
@@ -11,7 +12,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.errors import ConfigurationError
-from shared.ids import agent_id_for
+from shared.ids import string_to_uuid
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CHARACTER = Path(__file__).with_name("default_character.json")
 
@@ -78,8 +81,36 @@ class Character(BaseModel):
 
     @property
     def agent_id(self) -> uuid.UUID:
-        """The agent's id: the character's own, or one derived from its name."""
-        return self.id or agent_id_for(self.name)
+        """The agent's id: the character's own, or ElizaOS's `stringToUuid(name)` (as ElizaOS's
+        AgentRuntime derives it), so the same character has the same id in both."""
+        return self.id or string_to_uuid(self.name)
+
+
+ELIZAOS_CHARACTER_KEYS = frozenset({
+    "id", "name", "username", "system", "templates", "bio", "messageExamples", "postExamples",
+    "topics", "adjectives", "knowledge", "plugins", "settings", "secrets", "style",
+})  # fmt: skip
+"""The keys of ElizaOS 1.x's Character type."""
+
+
+def elizaos_shape_problems(raw: object, where: str) -> list[str]:
+    """What ElizaOS's character validation refuses in `raw` (no `bio`), as "field: problem"
+    lines; keys ElizaOS does not know are logged as a warning (elizabus keeps them, ElizaOS
+    would reject the file)."""
+    if not isinstance(raw, dict):
+        return ["<root>: a character is a JSON object with at least a name and a bio"]
+    problems = []
+    if "bio" not in raw:
+        problems.append("bio: ElizaOS requires it (a string or a list of strings)")
+    unknown = sorted(set(raw) - ELIZAOS_CHARACTER_KEYS)
+    if unknown:
+        log.warning(
+            "character %s has keys ElizaOS does not know: %s (kept, but ElizaOS would reject "
+            "this file; move them under `settings`)",
+            where,
+            ", ".join(unknown),
+        )
+    return problems
 
 
 def _fill(value: Any, name: str) -> Any:
@@ -96,7 +127,10 @@ def _fill(value: Any, name: str) -> Any:
 
 
 def load_character(path: Path | None = None) -> Character:
-    """Read and validate a character file; the shipped default when no path is given."""
+    """Read and validate a character file; the shipped default when no path is given.
+
+    Besides the field types, the file must have ElizaOS's required `bio`; unknown keys are
+    logged (`elizaos_shape_problems`). Every problem found is listed in the error."""
     path = path or DEFAULT_CHARACTER
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -104,11 +138,15 @@ def load_character(path: Path | None = None) -> Character:
         raise ConfigurationError(f"cannot read character file {path}: {exc}") from exc
     except ValueError as exc:
         raise ConfigurationError(f"character file {path} is not valid JSON: {exc}") from exc
+    problems = elizaos_shape_problems(raw, f"file {path}")
+    character: Character | None = None
     try:
-        return Character.model_validate(raw)
+        character = Character.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
+        problems += [
             f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
             for err in exc.errors()
-        )
-        raise ConfigurationError(f"character file {path} is invalid: {problems}") from exc
+        ]
+    if problems or character is None:
+        raise ConfigurationError(f"character file {path} is invalid: {'; '.join(problems)}")
+    return character

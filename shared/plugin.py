@@ -25,9 +25,11 @@ from shared.errors import (
     ElizabusError,
     ModelError,
     NoModelHandlerError,
+    PluginConfigurationError,
     ProviderError,
 )
 from shared.events import now_ms
+from shared.ids import create_unique_uuid, string_to_uuid
 from shared.model_types import ModelType
 from shared.records import (
     ChannelType,
@@ -68,6 +70,7 @@ __all__ = [
     "NoModelHandlerError",
     "ParticipantState",
     "Plugin",
+    "PluginConfigurationError",
     "PluginInit",
     "Provider",
     "ProviderError",
@@ -88,6 +91,9 @@ __all__ = [
     "World",
     "WorldSpec",
     "always_valid",
+    "create_unique_uuid",
+    "now_ms",
+    "string_to_uuid",
 ]
 
 Content = dict[str, Any]
@@ -379,6 +385,8 @@ class Runtime(Protocol):
         state: State | None = None,
         callback: HandlerCallback | None = None,
     ) -> list[ActionResult]: ...
+
+    def get_action_results(self, message_id: uuid.UUID) -> list[ActionResult]: ...
 
     async def evaluate(
         self,

@@ -17,6 +17,7 @@ __all__ = [
     "ParsedResponse",
     "ShouldRespond",
     "parse_json_block",
+    "parse_key_value_xml",
     "parse_key_values",
     "parse_names",
     "parse_response",
@@ -49,7 +50,7 @@ def _close_for(name: str) -> re.Pattern[str]:
     return re.compile(rf"</\s*{re.escape(name)}\s*>", re.IGNORECASE)
 
 
-def _xml_fields(body: str) -> dict[str, str]:
+def _xml_fields(body: str, keep_case: bool = False) -> dict[str, str]:
     """The top-level tags of `body` and their raw inner text (nested markup kept).
 
     A tag without its closing tag runs to the next opening tag (or the end). The first
@@ -67,7 +68,7 @@ def _xml_fields(body: str) -> dict[str, str]:
             following = _OPEN.search(body, match.end())
             end = following.start() if following else len(body)
             content, pos = _STRAY_CLOSE.sub("", body[match.end() : end]), end
-        fields.setdefault(name.lower(), content.strip())
+        fields.setdefault(name if keep_case else name.lower(), content.strip())
     return fields
 
 
@@ -151,6 +152,62 @@ def parse_key_values(text: str) -> dict[str, str]:
             data = inner
         return {str(k).lower(): _as_text(v).strip() for k, v in data.items()}
     return {}
+
+
+_ELIZA_RESPONSE = re.compile(r"<response>([\s\S]*?)</response>")
+_ELIZA_ROOT = re.compile(r"<(\w+)>([\s\S]*?)</\1>")
+_ELIZA_TAG = re.compile(r"<([\w-]+)>([\s\S]*?)</([\w-]+)>")
+LIST_KEYS = ("actions", "providers", "evaluators")
+"""Keys ElizaOS's parseKeyValueXml returns as lists (comma separated in the XML)."""
+
+
+def _eliza_shape(key: str, value: str) -> Any:
+    if key in LIST_KEYS:
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if key == "simple":
+        return value.lower() == "true"
+    return value
+
+
+def parse_key_value_xml(text: str) -> dict[str, Any] | None:
+    """ElizaOS 1.x's `parseKeyValueXml`: the key/values of a model's XML answer, or None.
+
+    Reads the `<response>` block, else the first `<tag>...</tag>` block whatever its name, and
+    its `<key>value</key>` children: keys keep their case (`inReplyTo`), values are stripped and
+    unescaped, `actions` / `providers` / `evaluators` are lists (split on commas), `simple` is a
+    boolean. When that finds nothing (broken LLM output: unclosed tags, code fences, JSON), the
+    lenient reading of `parse_key_values` is used, with the same shapes. None when neither finds
+    any key. Never raises.
+    """
+    source = text or ""
+    block = _ELIZA_RESPONSE.search(source)
+    root = block.group(1) if block else None
+    if root is None and (fallback := _ELIZA_ROOT.search(source)) is not None:
+        root = fallback.group(2)
+    found: dict[str, Any] = {}
+    for match in _ELIZA_TAG.finditer(root or ""):
+        if match.group(1) == match.group(3):
+            found[match.group(1)] = _eliza_shape(
+                match.group(1), html.unescape(match.group(2).strip())
+            )
+    if found:
+        return found
+    stripped = strip_fences(source)
+    inner = _BLOCK.search(stripped)
+    lenient = _xml_fields(inner.group(1) if inner else stripped, keep_case=True)
+    if not lenient:
+        data = parse_json_block(stripped)
+        if isinstance(data, dict):
+            if isinstance(data.get("response"), dict) and len(data) == 1:
+                data = data["response"]
+            return {
+                str(k): (
+                    v if isinstance(v, list | bool) else _eliza_shape(str(k), _as_text(v).strip())
+                )
+                for k, v in data.items()
+            } or None
+        return None
+    return {k: _eliza_shape(k, html.unescape(v)) for k, v in lenient.items()}
 
 
 def parse_tag_list(text: str, tag: str) -> list[str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from plugins.bootstrap.actions import BOOTSTRAP_ACTIONS
 from plugins.bootstrap.evaluators import BOOTSTRAP_EVALUATORS
-from plugins.bootstrap.message_handler import on_message_received
+from plugins.bootstrap.events import BOOTSTRAP_EVENTS
 from plugins.bootstrap.providers import BOOTSTRAP_PROVIDERS
-from shared.plugin import EventType, Plugin
+from shared.plugin import Plugin
 
 BOOTSTRAP_PLUGIN_NAME = "bootstrap"
 
@@ -20,5 +20,5 @@ def bootstrap_plugin() -> Plugin:
         actions=list(BOOTSTRAP_ACTIONS),
         providers=list(BOOTSTRAP_PROVIDERS),
         evaluators=list(BOOTSTRAP_EVALUATORS),
-        events={EventType.MESSAGE_RECEIVED: [on_message_received]},
+        events={name: list(handlers) for name, handlers in BOOTSTRAP_EVENTS.items()},
     )

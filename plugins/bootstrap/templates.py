@@ -1,16 +1,28 @@
-"""Prompt templates of the bootstrap plugin, written for elizabus, with `{{name}}` placeholders.
+"""Prompt templates of the bootstrap plugin, written for elizabus, rendered as ElizaOS renders its.
 
 A character may override any of them through its `templates` (ElizaOS's key names, e.g.
-`messageHandlerTemplate`); `template_for` picks the override when there is one.
+`messageHandlerTemplate`); `template_for` picks the override when there is one. `render` is
+ElizaOS 1.x's `composePromptFromState`: the template is Handlebars (`{{#if}}`, `{{#each}}`,
+`{{{raw}}}`, helpers; rendered by pybars3, a Python Handlebars implementation), `{{value}}` is not
+HTML-escaped (ElizaOS turns double braces into triple ones), and `{{name1}}` / `{{user2}}` left
+in the result (from character examples) become example names.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import logging
+import random
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import pybars
+
 from shared.plugin import ConfigurationError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CHOOSE_OPTION_TEMPLATE",
@@ -24,6 +36,7 @@ __all__ = [
     "UPDATE_CONTACT_TEMPLATE",
     "UPDATE_ROLE_TEMPLATE",
     "UPDATE_SETTINGS_TEMPLATE",
+    "compose_random_user",
     "render",
     "template_for",
 ]
@@ -252,11 +265,70 @@ _CHARACTER_KEYS = {
 }
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w]*)\s*\}\}")
+_DOUBLE = re.compile(r"(?<!\{)\{\{(?![{#/!>])([\s\S]*?)\}\}")
+_EXAMPLE_NAME = re.compile(r"\{\{(name|user)(\d+)\}\}")
+_COMPILER = pybars.Compiler()
+
+EXAMPLE_NAMES = (
+    "Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn",
+    "Charlie", "Dana", "Robin", "Kai", "Noah", "Emma", "Liam", "Olivia", "Mia", "Lucas",
+    "Sofia", "Leo", "Nora", "Ethan", "Ava", "Mason", "Zoe", "Elena", "Hugo", "Iris",
+)  # fmt: skip
+"""Names given to `{{name1}}`, `{{user2}}`... in rendered prompts (ElizaOS draws random ones)."""
+
+
+def _upgrade_double_to_triple(template: str) -> str:
+    """`{{x}}` -> `{{{x}}}` (no HTML escaping), leaving blocks, partials, comments, `{{else}}`
+    and triple braces alone: ElizaOS's `upgradeDoubleToTriple`."""
+
+    def one(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        return match.group(0) if inner.strip() == "else" else "{{{" + inner + "}}}"
+
+    return _DOUBLE.sub(one, template)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(template: str) -> Callable[[Mapping[str, Any]], str] | None:
+    """The compiled template (cached, as ElizaOS caches 256); None when it does not parse."""
+    try:
+        return _COMPILER.compile(_upgrade_double_to_triple(template))  # type: ignore[no-any-return]
+    except Exception:
+        log.exception(
+            "prompt template does not parse as Handlebars: its {{placeholders}} are filled "
+            "without blocks; fix the character's template"
+        )
+        return None
+
+
+def compose_random_user(text: str) -> str:
+    """Replace `{{nameN}}` / `{{userN}}` with example names, the same name for the same N (as
+    ElizaOS's `composeRandomUser`); names are chosen from the text, so a prompt renders the same
+    on every run."""
+    if "{{name" not in text and "{{user" not in text:
+        return text
+    rng = random.Random(hashlib.sha256(text.encode()).digest())
+    names = rng.sample(EXAMPLE_NAMES, len(EXAMPLE_NAMES))
+    return _EXAMPLE_NAME.sub(lambda m: names[(int(m.group(2)) - 1) % len(names)], text)
 
 
 def render(template: str, values: Mapping[str, Any]) -> str:
-    """Fill `{{name}}` placeholders from `values`; unknown names are left empty."""
-    return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), "")), template)
+    """Render a prompt template with state values, as ElizaOS's `composePromptFromState`.
+
+    Handlebars blocks and triple braces work; values are not HTML-escaped; unknown names render
+    empty; `{{nameN}}`/`{{userN}}` in the result become example names. A template that does not
+    parse as Handlebars falls back to plain `{{name}}` filling (and an error in the log).
+    """
+    compiled = _compiled(template)
+    if compiled is None:
+        text = _PLACEHOLDER.sub(lambda m: _plain(values.get(m.group(1))), template)
+    else:
+        text = str(compiled(dict(values)))
+    return compose_random_user(text)
+
+
+def _plain(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def template_for(templates: Mapping[str, Any], name: str) -> str:

@@ -23,9 +23,11 @@ app = typer.Typer(
 worker_app = typer.Typer(help="Run a worker process.", no_args_is_help=True)
 projections_app = typer.Typer(help="Manage the projections of the event log.", no_args_is_help=True)
 schemas_app = typer.Typer(help="Exported schemas.", no_args_is_help=True)
+ids_app = typer.Typer(help="Ids in the event log.", no_args_is_help=True)
 app.add_typer(worker_app, name="worker")
 app.add_typer(projections_app, name="projections")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(ids_app, name="ids")
 
 CharacterOption = Annotated[
     list[Path] | None,
@@ -182,6 +184,42 @@ def projections_rebuild() -> None:
             await pool.close()
 
     typer.echo(f"rebuilt projections from {asyncio.run(go())} events")
+
+
+@ids_app.command("migrate")
+def ids_migrate(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="say what would change, change nothing")
+    ] = False,
+) -> None:
+    """Rewrite a log written before elizabus used ElizaOS's ids, then rebuild the projections.
+
+    Stop every orchestrator first and let it finish its queue: see README, "Ids".
+    """
+    from shared.eventstore.id_migration import migrate_ids
+    from shared.eventstore.migrations import migrate as apply
+    from shared.eventstore.postgres import create_pool
+
+    settings = _settings()
+
+    async def go() -> tuple[int, int, int]:
+        url = settings.resolved_database_url()
+        await apply(url)
+        pool = await create_pool(url, min_size=1, max_size=1)
+        try:
+            plan = await migrate_ids(pool, dry_run=dry_run)
+        finally:
+            await pool.close()
+        return len(plan.ids), len(plan.agents), len(plan.rewritten)
+
+    ids, agents, events = asyncio.run(go())
+    if not ids:
+        typer.echo("the log already uses ElizaOS's ids: nothing to do")
+        return
+    done = "would rewrite" if dry_run else "rewrote"
+    typer.echo(f"{done} {ids} id(s) ({agents} agent id(s)) in {events} event(s)")
+    if not dry_run:
+        typer.echo("projections rebuilt from the rewritten log")
 
 
 @schemas_app.command("export")

@@ -37,6 +37,10 @@ _PASS_THROUGH = {
     "frequencyPenalty": "frequency_penalty",
     "presence_penalty": "presence_penalty",
     "presencePenalty": "presence_penalty",
+    "topP": "top_p",
+    "top_p": "top_p",
+    "seed": "seed",
+    "user": "user",
 }
 _EXCERPT_CHARS = 300
 

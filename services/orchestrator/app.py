@@ -31,6 +31,8 @@ from services.orchestrator.pull_loops import RECEIVED_SEQUENCE_HEADER, PullLoops
 from shared import subjects
 from shared.bus.nats_bus import NatsBus, ensure_streams
 from shared.character import Character, load_character
+from shared.errors import ConfigurationError
+from shared.eventstore.id_migration import legacy_ids_in_use
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.projections import PostgresProjector
@@ -42,6 +44,20 @@ log = logging.getLogger(__name__)
 
 STOP_DEADLINE_SECONDS = 10.0
 """How long a stopping orchestrator lets its runs in flight finish before handing them back."""
+
+
+async def refuse_legacy_ids(pool: asyncpg.Pool, characters: list[Character]) -> None:
+    """Stop start-up when the log still holds ids of elizabus's first id scheme for one of these
+    agents: running on would give them new ids and lose their history."""
+    found = await legacy_ids_in_use(
+        pool, [(c.name, c.agent_id, c.id is not None) for c in characters]
+    )
+    if found:
+        raise ConfigurationError(
+            "the database holds ids from before elizabus computed ids as ElizaOS does ("
+            + "; ".join(found)
+            + "): stop every orchestrator, run `elizabus ids migrate`, then start again"
+        )
 
 
 class OrchestratorApp:
@@ -74,6 +90,7 @@ class OrchestratorApp:
             bus.js, settings.partitions, settings.ack_wait_seconds, replicas
         )
         self.pool = pool = await create_pool(database_url, max_size=settings.db_pool_size)
+        await refuse_legacy_ids(pool, self.characters)
         store = PostgresEventStore(pool, PostgresProjector())
         host = AgentHost([build_runtime(c, store, pool, bus, settings) for c in self.characters])
         await host.initialize()

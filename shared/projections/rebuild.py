@@ -16,23 +16,28 @@ async def rebuild_projections(pool: asyncpg.Pool, page_size: int = PAGE_SIZE) ->
     Appends wait on the append lock meanwhile, so the rebuilt tables match the log exactly.
     Returns the number of events replayed.
     """
-    projector = PostgresProjector()
-    replayed = 0
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK_KEY)
-        await conn.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
-        after = 0
-        while True:
-            rows = await conn.fetch(
-                f"SELECT {EVENT_COLUMNS} FROM events "
-                "WHERE position > $1 ORDER BY position LIMIT $2",
-                after,
-                page_size,
-            )
-            if not rows:
-                break
-            events = [row_to_event(r) for r in rows]
-            await projector.apply(conn, events)
-            replayed += len(events)
-            after = events[-1].position
+        return await rebuild_in(conn, page_size)
+
+
+async def rebuild_in(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> int:
+    """Rebuild the projections on `conn`, inside the caller's transaction, which must hold the
+    append lock (as `rebuild_projections` and the id migration do). Returns the events replayed."""
+    projector = PostgresProjector()
+    replayed = 0
+    await conn.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
+    after = 0
+    while True:
+        rows = await conn.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+            after,
+            page_size,
+        )
+        if not rows:
+            break
+        events = [row_to_event(r) for r in rows]
+        await projector.apply(conn, events)
+        replayed += len(events)
+        after = events[-1].position
     return replayed

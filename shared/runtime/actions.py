@@ -3,18 +3,22 @@
 For each action name the model chose, the dispatcher finds the action (exact name, then partial
 name, then similes), honours its `validate`, runs its handler inside an `ActionContext` (so model
 calls made by the handler collect their prompts), records an `action.executed` event and emits
-ACTION_STARTED / ACTION_COMPLETED. A handler that raises gets a failed event and an error memory in
-the message's room, and the error is re-raised, as ElizaOS does.
+ACTION_STARTED / ACTION_COMPLETED. As in ElizaOS 1.x, every action leaves an `action_result`
+memory in the message's room (completed or failed); a handler that raises is recorded as failed
+and the next actions still run (only a critical error, `critical = True` or `code ==
+"CRITICAL_ERROR"`, stops them and is raised); the results are kept for
+`get_action_results(message_id)`.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from shared.events import ActionExecuted, now_ms
+from shared.json_safe import json_safe
 from shared.plugin import Action, ActionResult, HandlerCallback, Memory, Runtime, State
 from shared.runtime.event_bus import EventType
 from shared.runtime.run_scope import ActionContext, current_run_id, in_action
@@ -26,10 +30,14 @@ __all__ = [
     "ActionDispatcher",
     "CreateMemoryFn",
     "EmitFn",
+    "KeepResultsFn",
     "as_action_result",
     "find_action",
+    "is_critical",
     "no_emit",
+    "no_keep",
     "normalize_action_name",
+    "result_dict",
 ]
 
 EmitFn = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -38,19 +46,31 @@ EmitFn = Callable[[str, dict[str, Any]], Awaitable[None]]
 CreateMemoryFn = Callable[[Memory], Awaitable[None]]
 """Stores a memory in the `messages` table (the runtime's `create_memory`)."""
 
+KeepResultsFn = Callable[[uuid.UUID, list[ActionResult]], None]
+"""Keeps a message's action results for `get_action_results` (the runtime's state cache)."""
+
+_STARTED = object()
+"""`_params`'s marker for ACTION_STARTED (no result yet)."""
+
 
 async def no_emit(name: str, params: dict[str, Any]) -> None:
     """An `emit` that drops every event: for components used without an event system."""
 
 
-def normalize_action_name(name: str) -> str:
-    """An action name as compared when matching: lower case, with every underscore removed.
+def no_keep(message_id: uuid.UUID, results: list[ActionResult]) -> None:
+    """A `keep_results` that keeps nothing: for components used without a state cache."""
 
-    ElizaOS writes `.toLowerCase().replace('_', '')`, which removes only the FIRST underscore
-    (JavaScript's String.replace with a string pattern replaces one occurrence), so there
-    "SEND_A_MESSAGE" and "SENDA_MESSAGE" normalise differently. That is a bug; we remove them all.
-    """
+
+def normalize_action_name(name: str) -> str:
+    """An action name as compared when matching: lower case, every underscore removed (as
+    ElizaOS 1.x's `normalizeAction`: `.toLowerCase().replace(/_/g, '')`)."""
     return name.lower().replace("_", "")
+
+
+def is_critical(exc: BaseException) -> bool:
+    """Whether an action's error must stop the run (ElizaOS: `error.critical` or
+    `error.code === 'CRITICAL_ERROR'`); any other error is recorded and the next action runs."""
+    return bool(getattr(exc, "critical", False)) or getattr(exc, "code", None) == "CRITICAL_ERROR"
 
 
 def _partial(a: str, b: str) -> bool:
@@ -80,17 +100,36 @@ def find_action(actions: Sequence[Action], name: str) -> Action | None:
     return None
 
 
-def as_action_result(name: str, raw: object) -> ActionResult:
-    """A handler's return value as an ActionResult (ElizaOS accepts void and plain values too).
+def as_action_result(name: str, raw: object) -> ActionResult | None:
+    """A handler's return value as ElizaOS's `processActions` reads it.
 
-    None (or a bool) means success with nothing to report; any other value is kept in
-    `data["result"]`.
+    None or a bool (a legacy return) is no ActionResult: None. An ActionResult is kept; a mapping
+    with `values`, `data` or `text` becomes one (`success` defaults to True); any other value is
+    a success whose `data` is `{"actionName": name, "legacyResult": value}`.
     """
+    if raw is None or isinstance(raw, bool):
+        return None
     if isinstance(raw, ActionResult):
         return raw
-    if raw is None or isinstance(raw, bool):
-        return ActionResult(success=True, data={"actionName": name})
-    return ActionResult(success=True, data={"actionName": name, "result": raw})
+    if isinstance(raw, Mapping) and any(k in raw for k in ("values", "data", "text")):
+        return ActionResult(
+            success=bool(raw.get("success", True)),
+            text=raw.get("text"),
+            values=dict(raw.get("values") or {}),
+            data=dict(raw.get("data") or {}),
+            error=str(raw["error"]) if raw.get("error") is not None else None,
+        )
+    return ActionResult(success=True, data={"actionName": name, "legacyResult": raw})
+
+
+def result_dict(result: ActionResult) -> dict[str, Any]:
+    """An ActionResult as ElizaOS stores it in a memory's content (JSON-safe)."""
+    body: dict[str, Any] = {"success": result.success}
+    for key in ("text", "values", "data", "error"):
+        value = getattr(result, key)
+        if value:
+            body[key] = json_safe(value)
+    return body
 
 
 class ActionDispatcher:
@@ -98,7 +137,8 @@ class ActionDispatcher:
 
     Collaborators are injected: `runtime` is what handlers receive; `actions` is the runtime's
     live list (actions registered later are found too); `sink` records `action.executed`;
-    `emit` emits ACTION_STARTED / ACTION_COMPLETED; `create_memory` stores error memories.
+    `emit` emits ACTION_STARTED / ACTION_COMPLETED; `create_memory` stores the `action_result`
+    memories; `keep_results` keeps each message's results for `get_action_results`.
     """
 
     def __init__(
@@ -108,12 +148,14 @@ class ActionDispatcher:
         sink: EventSink,
         create_memory: CreateMemoryFn,
         emit: EmitFn = no_emit,
+        keep_results: KeepResultsFn = no_keep,
     ) -> None:
         self.runtime = runtime
         self.actions = actions
         self.sink = sink
         self.create_memory = create_memory
         self.emit = emit
+        self.keep_results = keep_results
 
     def find(self, name: str) -> Action | None:
         """The registered action `name` refers to (see `find_action`)."""
@@ -128,32 +170,63 @@ class ActionDispatcher:
     ) -> list[ActionResult]:
         """Run every action named in `responses[*].content["actions"]`, in order.
 
-        Returns one ActionResult per action found: its handler's result, or for an action whose
-        `validate` declined, `success=False` with `data["skipped"] = True`. Names that match no
-        action are logged and skipped. A handler error is recorded, stored as an error memory in
-        the message's room, and re-raised (the actions after it do not run). Each result is also
-        appended to `state.data["actionResults"]`, as ElizaOS keeps them for the next actions.
+        As ElizaOS 1.x: a name that matches no action and a handler that raises each leave a
+        failed `action_result` memory, and the next action runs; a critical error
+        (`is_critical`) is raised once its memory is stored. A completed action leaves an
+        `action_result` memory too. The ActionResults (what a handler returned, or the failure
+        of one that raised; a legacy None/bool return gives none) are appended to
+        `state.data["actionResults"]`, their `values` merged into `state.values`, kept for
+        `get_action_results(message.id)`, and returned. An action whose `validate` declines is
+        recorded as skipped (elizabus honours `validate`) and gives a failed result with
+        `data["skipped"]`.
         """
         results: list[ActionResult] = []
-        for response in responses:
-            names = response.content.get("actions") or []
-            if not isinstance(names, list) or not names:
-                continue
-            for name in names:
-                action = self.find(str(name))
-                if action is None:
-                    log.warning(
-                        "action %r chosen by the model is not registered: skipped (registered: %s)",
-                        name,
-                        ", ".join(a.name for a in self.actions) or "none",
-                    )
+        try:
+            for response in responses:
+                names = response.content.get("actions") or []
+                if not isinstance(names, list) or not names:
                     continue
-                skipped = await self._declined(action, message, state)
-                result = skipped or await self._run(action, message, responses, state, callback)
-                results.append(result)
-                if state is not None:  # later actions (and ACTION_STATE) see what ran before
-                    state.data.setdefault("actionResults", []).append(result)
+                for name in names:
+                    result = await self._one(str(name), message, responses, state, callback)
+                    if result is None:
+                        continue
+                    results.append(result)
+                    if state is not None:  # later actions (and ACTION_STATE) see what ran before
+                        state.data.setdefault("actionResults", []).append(result)
+                        state.values.update(result.values)
+        finally:
+            self.keep_results(message.id, list(results))
         return results
+
+    async def _one(
+        self,
+        name: str,
+        message: Memory,
+        responses: list[Memory],
+        state: State | None,
+        callback: HandlerCallback | None,
+    ) -> ActionResult | None:
+        """Find and run one named action: its result, or None (no such action, legacy return)."""
+        action = self.find(name)
+        if action is None:
+            error = f"No action found for: {name}"
+            log.warning(
+                "action %r chosen by the model is not registered (registered: %s)",
+                name,
+                ", ".join(a.name for a in self.actions) or "none",
+            )
+            await self._store_result_memory(
+                message,
+                entity_id=message.entity_id,  # ElizaOS attributes this one to the sender
+                content={"thought": error, "source": "auto", "actionName": name,
+                         "actionStatus": "failed"},
+                metadata=None,
+            )  # fmt: skip
+            return None
+        skipped = await self._declined(action, message, state)
+        if skipped is not None:
+            return skipped
+        return await self._run(action, message, responses, state, callback)
 
     async def _declined(
         self, action: Action, message: Memory, state: State | None
@@ -184,31 +257,61 @@ class ActionDispatcher:
         responses: list[Memory],
         state: State | None,
         callback: HandlerCallback | None,
-    ) -> ActionResult:
-        """Run one action's handler with its context, events and error handling."""
+    ) -> ActionResult | None:
+        """Run one action's handler with its context, events, result memory and error handling."""
         context = ActionContext(action.name, uuid.uuid4(), [])
-        await self._emit(EventType.ACTION_STARTED, self._params(action, context, message, None))
+        await self._emit(EventType.ACTION_STARTED, self._params(action, context, message, _STARTED))
         try:
             with in_action(context):
                 raw = await action.handler(self.runtime, message, state, {}, callback, responses)
         except Exception as exc:
-            log.exception("action %s failed", action.name)
-            error = f"{type(exc).__name__}: {exc}"
-            try:
-                await self._record(action, context, message, "failed", error)
-            except Exception:  # the handler's error is the one the caller must see
-                log.exception("could not record the failure of action %s", action.name)
-            await self._store_error_memory(action, context, message, exc)
-            failed = ActionResult(success=False, error=error, data={"actionName": action.name})
-            await self._emit(
-                EventType.ACTION_COMPLETED, self._params(action, context, message, failed)
-            )
-            raise
+            return await self._failed(action, context, message, exc)
         result = as_action_result(action.name, raw)
-        status: Literal["completed", "failed"] = "completed" if result.success else "failed"
-        await self._record(action, context, message, status, result.error)
+        status: Literal["completed", "failed"] = (
+            "failed" if result is not None and not result.success else "completed"
+        )
+        await self._record(action, context, message, status, result.error if result else None)
         await self._emit(EventType.ACTION_COMPLETED, self._params(action, context, message, result))
+        await self._store_result_memory(
+            message,
+            entity_id=self.runtime.agent_id,
+            memory_id=context.action_id,
+            content={
+                "text": (result.text if result else None) or f"Executed action: {action.name}",
+                "source": "action",
+                "actionName": action.name,
+                "actionStatus": status,
+                "actionResult": result_dict(result) if result else {"legacy": json_safe(raw)},
+            },
+            metadata={"actionName": action.name, "actionId": str(context.action_id)},
+        )
         return result
+
+    async def _failed(
+        self, action: Action, context: ActionContext, message: Memory, exc: Exception
+    ) -> ActionResult:
+        """Record a handler's error (event, memory, ACTION_COMPLETED); the failed result, or
+        the error raised again when it is critical."""
+        log.exception("action %s failed", action.name)
+        error = f"{type(exc).__name__}: {exc}"
+        failed = ActionResult(
+            success=False, error=error, data={"actionName": action.name, "error": str(exc)}
+        )
+        try:
+            await self._record(action, context, message, "failed", error)
+        except Exception:  # the handler's error is the one to report
+            log.exception("could not record the failure of action %s", action.name)
+        await self._store_result_memory(
+            message,
+            entity_id=self.runtime.agent_id,
+            content={"thought": str(exc), "source": "auto", "actionName": action.name,
+                     "actionStatus": "failed", "error": str(exc)},
+            metadata={"actionName": action.name, "error": True},
+        )  # fmt: skip
+        await self._emit(EventType.ACTION_COMPLETED, self._params(action, context, message, failed))
+        if is_critical(exc):
+            raise exc
+        return failed
 
     async def _emit(self, name: str, params: dict[str, Any]) -> None:
         """Emit a runtime event; an emitter that raises is logged, never fails the action."""
@@ -241,63 +344,67 @@ class ActionDispatcher:
             )
         )
 
-    async def _store_error_memory(
-        self, action: Action, context: ActionContext, message: Memory, exc: Exception
+    async def _store_result_memory(
+        self,
+        message: Memory,
+        *,
+        entity_id: uuid.UUID,
+        content: dict[str, Any],
+        metadata: dict[str, Any] | None,
+        memory_id: uuid.UUID | None = None,
     ) -> None:
-        """Store the failure as the agent's thought in the room, as ElizaOS does.
-
-        ElizaOS attributes that memory to the message's sender; here it is the agent's, since the
-        agent is the one reporting it. A failure to store it is logged; the handler's error is
-        what the caller sees.
-        """
+        """Store an `action_result` memory in the message's room, in ElizaOS's shape (content
+        and metadata `type: "action_result"`, the run id). A failure to store it is logged."""
         run_id = current_run_id()
+        run = str(run_id) if run_id else None
         memory = Memory(
-            entity_id=self.runtime.agent_id,
+            id=memory_id or uuid.uuid4(),
+            entity_id=entity_id,
             agent_id=self.runtime.agent_id,
             room_id=message.room_id,
             world_id=message.world_id,
-            content={
-                "thought": str(exc),
-                "source": "auto",
-                "actions": [action.name],
-                "type": "action_result",
-                "actionName": action.name,
-                "actionId": str(context.action_id),
-                "actionStatus": "failed",
-                "runId": str(run_id) if run_id else None,
-                "inReplyTo": str(message.id),
-            },
+            content={**content, "type": "action_result", "runId": run},
+            metadata=(
+                {} if metadata is None else {"type": "action_result", **metadata, "runId": run}
+            ),
         )
         try:
             await self.create_memory(memory)
         except Exception:
-            log.exception("could not store the error memory of action %s", action.name)
+            log.exception("could not store the action_result memory of %s", content["actionName"])
 
     def _params(
         self,
         action: Action,
         context: ActionContext,
         message: Memory,
-        result: ActionResult | None,
+        result: ActionResult | object | None,
     ) -> dict[str, Any]:
-        """ACTION_STARTED / ACTION_COMPLETED params, in ElizaOS's shape."""
+        """ACTION_STARTED (`result` is `_STARTED`) / ACTION_COMPLETED params, ElizaOS's shape."""
         content: dict[str, Any] = {
             "actions": [action.name],
             "actionId": str(context.action_id),
             "type": "agent_action",
             "source": message.content.get("source"),
         }
-        if result is None:
+        if result is _STARTED:
             content |= {"text": f"Executing action: {action.name}", "actionStatus": "executing"}
-        else:
+        elif isinstance(result, ActionResult):
+            status = "completed" if result.success else "failed"
             content |= {
-                "text": result.text or "",
-                "actionStatus": "completed" if result.success else "failed",
+                "text": f"Action {action.name} {status}",
+                "actionStatus": status,
                 "actionResult": {
                     "success": result.success,
                     "text": result.text,
                     "error": result.error,
                 },
+            }
+        else:  # a legacy return: completed, nothing reported
+            content |= {
+                "text": f"Action {action.name} completed",
+                "actionStatus": "completed",
+                "actionResult": None,
             }
         run_id = current_run_id()
         return {

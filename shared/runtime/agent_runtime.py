@@ -8,6 +8,7 @@ appended at once.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -36,7 +37,7 @@ from shared.plugin import (
     State,
     TaskWorker,
 )
-from shared.runtime.actions import ActionDispatcher
+from shared.runtime.actions import ActionDispatcher, result_dict
 from shared.runtime.connections import (
     ConnectionManager,
     NothingKnown,
@@ -104,7 +105,7 @@ class AgentRuntime(DatabaseApi, TaskApi):
         self.models = ModelRegistry(self, self, timeout=model_timeout, emit=self.emit_event)
         self.state = StateComposer(self, self.providers, self, timeout=provider_timeout)
         self.dispatcher = ActionDispatcher(
-            self, self.actions, self, self._store_memory, self.emit_event
+            self, self.actions, self, self._store_memory, self.emit_event, self._keep_results
         )
         self.evaluator_runner = EvaluatorRunner(
             self, self.evaluators, self, self.emit_event, self.compose_state
@@ -340,6 +341,14 @@ class AgentRuntime(DatabaseApi, TaskApi):
         """Handle a runtime event in process."""
         self.events.register_event(event, handler)
 
+    def on(self, event: str, handler: EventHandler) -> None:
+        """ElizaOS's `on`: the same as `register_event`."""
+        self.events.register_event(event, handler)
+
+    def off(self, event: str, handler: EventHandler) -> None:
+        """ElizaOS's `off`: stop calling `handler` for `event` (nothing when it is not there)."""
+        self.events.unregister_event(event, handler)
+
     def get_event(self, event: str) -> list[EventHandler]:
         """The handlers of an event."""
         return self.events.get_event(event)
@@ -387,6 +396,22 @@ class AgentRuntime(DatabaseApi, TaskApi):
         """Run the actions the responses name."""
         return await self.dispatcher.process_actions(message, responses, state, callback)
 
+    def get_action_results(self, message_id: uuid.UUID) -> list[ActionResult]:
+        """The ActionResults of the actions run for a message (ElizaOS's getActionResults):
+        kept in the state cache by `process_actions`; empty for an unknown message."""
+        cached = self.state.get_cached(f"{message_id}_action_results")
+        return list(cached.data.get("actionResults") or []) if cached is not None else []
+
+    def _keep_results(self, message_id: uuid.UUID, results: list[ActionResult]) -> None:
+        self.state.set_cached(
+            f"{message_id}_action_results",
+            State(
+                values={"actionResults": results},
+                data={"actionResults": results},
+                text=json.dumps([result_dict(r) for r in results]),
+            ),
+        )
+
     async def evaluate(
         self,
         message: Memory,
@@ -429,9 +454,12 @@ class AgentRuntime(DatabaseApi, TaskApi):
 
     # --- memory -----------------------------------------------------------------------------
 
-    async def create_memory(self, memory: Memory, table_name: str = "messages") -> uuid.UUID:
-        """Store a memory, embedding its text first when it has none (ElizaOS's createMemory)."""
-        if memory.embedding is None and memory.text:
+    async def create_memory(
+        self, memory: Memory, table_name: str = "messages", *, embed: bool = True
+    ) -> uuid.UUID:
+        """Store a memory (ElizaOS's createMemory), embedding its text first when it has none
+        and `embed` is true (`action_result` memories are stored without)."""
+        if embed and memory.embedding is None and memory.text:
             try:
                 memory.embedding = await self.use_model("TEXT_EMBEDDING", {"text": memory.text})
             except Exception as exc:
@@ -448,7 +476,7 @@ class AgentRuntime(DatabaseApi, TaskApi):
         return memory.id
 
     async def _store_memory(self, memory: Memory) -> None:
-        await self.create_memory(memory)
+        await self.create_memory(memory, embed=False)
 
 
 _IMPLEMENTS_RUNTIME: type[Runtime] = AgentRuntime

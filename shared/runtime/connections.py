@@ -48,8 +48,11 @@ _STREAM_OF_KIND = {"participant": "room"}
 
 
 def default_world_id(agent_id: uuid.UUID, server_id: str) -> uuid.UUID:
-    """The agent-scoped id of the world of platform server `server_id` (every path's default)."""
-    return create_unique_uuid(agent_id, f"server:{server_id}")
+    """The agent-scoped id of the world of platform server `server_id` (every path's default):
+    ElizaOS's `createUniqueUuid(runtime, serverId)`, as its bootstrap and platform plugins derive
+    it. A world and a room may share an id (a server whose id is also a channel's): they are kept
+    apart by their streams and tables, as ElizaOS keeps them in separate tables."""
+    return create_unique_uuid(agent_id, server_id)
 
 
 @dataclass(frozen=True)

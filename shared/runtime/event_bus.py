@@ -42,6 +42,15 @@ class EventBus:
         """Add `handler` to the handlers of event `name` (an EventType or any plugin string)."""
         self._handlers.setdefault(str(name), []).append(handler)
 
+    def unregister_event(self, name: str, handler: EventHandler) -> bool:
+        """Remove `handler` from the handlers of event `name` (ElizaOS's `off`); whether it was
+        registered. Only its first registration is removed."""
+        handlers = self._handlers.get(str(name), [])
+        if handler in handlers:
+            handlers.remove(handler)
+            return True
+        return False
+
     def register_events(self, events: Mapping[str, Iterable[EventHandler]]) -> None:
         """Register every handler of a plugin's `events` mapping."""
         for name, handlers in events.items():

@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
+import math
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -38,7 +41,14 @@ from shared.runtime.event_types import EventType
 from shared.runtime.run_scope import current_action, current_run_id
 from shared.runtime.sinks import EventSink
 
-__all__ = ["BUS_PROVIDER", "ModelCandidate", "ModelRegistry", "loggable", "redact_response"]
+__all__ = [
+    "BUS_PROVIDER",
+    "ModelCandidate",
+    "ModelRegistry",
+    "loggable",
+    "merge_model_settings",
+    "redact_response",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +90,90 @@ class _Announced:
 
 class _NoResponders(ModelError):
     """Nobody listens on the candidate's subject."""
+
+
+MODEL_SETTINGS: tuple[tuple[str, str, str | None], ...] = (
+    ("MAX_TOKENS", "maxTokens", "MODEL_MAX_TOKEN"),
+    ("TEMPERATURE", "temperature", "MODEL_TEMPERATURE"),
+    ("TOP_P", "topP", None),
+    ("TOP_K", "topK", None),
+    ("MIN_P", "minP", None),
+    ("SEED", "seed", None),
+    ("REPETITION_PENALTY", "repetitionPenalty", None),
+    ("FREQUENCY_PENALTY", "frequencyPenalty", "MODEL_FREQ_PENALTY"),
+    ("PRESENCE_PENALTY", "presencePenalty", "MODEL_PRESENCE_PENALTY"),
+)
+"""ElizaOS 1.x's model settings: the setting suffix, the param it fills, its legacy key."""
+
+USER_MODEL_TYPES = frozenset(
+    {"TEXT_SMALL", "TEXT_LARGE", "TEXT_REASONING_SMALL", "TEXT_REASONING_LARGE", "TEXT_COMPLETION"}
+)
+"""The model types whose params get `user` (the character's name) when they have none."""
+
+_JS_HEX = re.compile(r"^0[xX][0-9a-fA-F]+$")
+
+
+def _js_number(value: Any) -> float | int | None:
+    """`Number(value)` as JavaScript reads a setting; None for NaN (ElizaOS ignores those)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        number: float = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return 0
+        if _JS_HEX.match(text):
+            return int(text, 16)
+        if text in ("Infinity", "+Infinity", "-Infinity"):
+            number = float(text.replace("Infinity", "inf"))
+        elif not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+            return None
+        else:
+            number = float(text)
+    else:
+        return None
+    if math.isnan(number):
+        return None
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+def merge_model_settings(
+    model_type: str,
+    params: Mapping[str, Any] | None,
+    get_setting: Callable[[str], Any],
+    character_name: str | None,
+) -> dict[str, Any]:
+    """A model call's params with the character's model settings, as ElizaOS 1.x's useModel
+    merges them: for each setting, `<MODEL_TYPE>_<NAME>`, then `DEFAULT_<NAME>`, then the legacy
+    `MODEL_*` key, the first that is a number (invalid numbers are skipped); the explicit params
+    win over all of them. Text generation types get `user` = the character's name when the
+    params have no `user` key (an explicit None or "" is kept). None params stay empty."""
+    if params is None:
+        return {}
+    merged: dict[str, Any] = {}
+    for suffix, param, legacy in MODEL_SETTINGS:
+        for key in (f"{model_type}_{suffix}", f"DEFAULT_{suffix}", legacy):
+            if key is None:
+                continue
+            raw = get_setting(key)
+            number = _js_number(raw) if raw is not None else None
+            if number is not None:
+                merged[param] = number
+                break
+    merged.update(params)
+    if model_type in USER_MODEL_TYPES and character_name and "user" not in merged:
+        merged["user"] = character_name
+    return merged
+
+
+def _prompt_of(params: Mapping[str, Any]) -> str | None:
+    """What ElizaOS logs as a call's prompt: `prompt`, else `input`, else the messages as JSON."""
+    for key in ("prompt", "input"):
+        if isinstance(params.get(key), str) and params[key]:
+            return str(params[key])
+    messages = params.get("messages")
+    return json.dumps(loggable(messages)) if isinstance(messages, list) else None
 
 
 def redact_response(response: Any) -> Any:
@@ -279,11 +373,12 @@ class ModelRegistry:
         candidate raised) when every candidate failed.
         """
         key = str(model_type)
-        call_params = dict(params or {})
+        call_params = self.model_params(key, params)
         run_id = current_run_id()
         action = current_action()
-        if action is not None and isinstance(call_params.get("prompt"), str):
-            action.add_prompt(key, call_params["prompt"])
+        prompt = _prompt_of(call_params)
+        if action is not None and key != "TEXT_EMBEDDING" and prompt is not None:
+            action.add_prompt(key, prompt)  # as ElizaOS, embeddings are not collected
         failures: list[tuple[str, str, Exception]] = []
         for candidate in self.candidates(key, provider):
             started = time.perf_counter()
@@ -325,6 +420,15 @@ class ModelRegistry:
             "settings, or start another worker",
             [failure for _, _, failure in failures],
         )
+
+    def model_params(self, model_type: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The params a call sends: the character's model settings merged under the explicit
+        ones (`merge_model_settings`); as given when the registry has no runtime with settings."""
+        get_setting = getattr(self.runtime, "get_setting", None)
+        character = getattr(self.runtime, "character", None)
+        if get_setting is None or character is None:  # a bare runtime double
+            return dict(params or {})
+        return merge_model_settings(model_type, params, get_setting, character.name)
 
     async def _attempt(
         self, candidate: ModelCandidate, params: dict[str, Any], run_id: uuid.UUID | None

@@ -233,7 +233,7 @@ async def answer_action_request(action: Action, runtime_view: Runtime, body: byt
                 contents,
                 context.prompts,
             )
-    result = as_action_result(name, raw)
+    result = as_action_result(name, raw) or ActionResult(success=True, data={"actionName": name})
     try:
         return _reply(
             name,

@@ -1,34 +1,42 @@
-"""get_setting: character settings, then secrets, then the environment, as ElizaOS does."""
+"""get_setting, as ElizaOS 1.x's `runtime.getSetting` reads a setting."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from shared.character import Character
 
 
-def get_setting(character: Character, key: str) -> Any:
-    """A setting's value, looked up in order: character `settings`, character `secrets`,
-    `settings.secrets`, then the environment; None when none has it.
+def get_setting(
+    character: Character, key: str, environment: Mapping[str, str] | None = None
+) -> Any:
+    """A setting's value, as ElizaOS 1.x's `getSetting` gives it.
 
-    Values are returned as stored; "true"/"false" strings become booleans, as in ElizaOS.
+    The sources are asked in ElizaOS's order: character `secrets`, character `settings`,
+    `settings.secrets`, then the runtime's settings (here the environment, `environment` when
+    given). As with JavaScript's `||`, an empty value ("", 0, False, None) does not count and the
+    next source is asked; when none has a non-empty value the result is None. Exactly "true" and
+    "false" become booleans; every other value is returned as stored.
     """
     nested = character.settings.get("secrets")
+    env = os.environ if environment is None else environment
     for source in (
-        character.settings,
         character.secrets,
-        nested if isinstance(nested, dict) else {},
+        character.settings,
+        nested if isinstance(nested, Mapping) else {},
+        env,
     ):
-        if key in source and source[key] is not None:
-            return _decode(source[key])
-    value = os.environ.get(key)
-    return _decode(value) if value is not None else None
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
+        value = source.get(key)
+        if value:  # JavaScript truthiness: "", 0, false, null and undefined fall through
+            break
+    else:
+        return None
+    if value == "true":
+        return True
+    if value == "false":
+        return False
     return value
 
 

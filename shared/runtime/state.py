@@ -4,7 +4,8 @@
 list adds private or dynamic ones; `only_include` restricts to the list), runs them concurrently
 with a timeout each, and merges what they return into the state cached for the message: fresh
 results replace the cached result of the same provider, cached results of providers not run this
-time are kept. A provider that raises or times out contributes an empty result and a
+time are kept (and, as in ElizaOS, their values win on a key collision). A provider that raises
+or times out contributes an empty result and a
 `provider.failed` event; the others still count.
 """
 
@@ -26,8 +27,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["StateComposer", "choose_providers", "provider_entry"]
 
-TEXT_SEPARATOR = "\n\n"
-"""Provider texts are joined by a blank line in the composed state's `text`."""
+TEXT_SEPARATOR = "\n"
+"""Provider texts are joined by a newline in the composed state's `text` (as ElizaOS 1.x)."""
 
 
 def provider_entry(result: ProviderResult) -> dict[str, Any]:
@@ -133,11 +134,12 @@ class StateComposer:
     ) -> State:
         """Run the chosen providers concurrently and merge them into the message's cached state.
 
-        Returns State(values, data, text): `text` is the texts of the providers run now, in
-        position order, joined by blank lines (also `values["providers"]`); `values` merges the
-        cached values, then cached-only providers' values, then the fresh providers' values in
-        position order (later wins); `data["providers"]` maps each provider name to its
-        {text, values, data}. `skip_cache` starts from an empty state instead of the cached one.
+        Returns State(values, data, text), byte for byte as ElizaOS 1.x composes it: `text` is
+        the texts of the providers run now, in position order, joined by newlines (also
+        `values["providers"]`); `values` merges the cached values, then the fresh providers'
+        values in position order, then the values of cached providers not run now (later wins);
+        `data["providers"]` maps each provider name to its {text, values, data}. `skip_cache`
+        starts from an empty state instead of the cached one.
         """
         cached = None if skip_cache else self.get_cached(message.id)
         base = cached or State()
@@ -152,12 +154,12 @@ class StateComposer:
         texts = [r.text for r in results if r.text and r.text.strip()]
         text = TEXT_SEPARATOR.join(texts)
         values: dict[str, Any] = dict(base.values)
-        fresh = {p.name for p in chosen}
-        for name, entry in cached_entries.items():
-            if name not in fresh and isinstance(entry, dict):
-                values.update(entry.get("values") or {})
         for result in results:
             values.update(result.values)
+        fresh = {p.name for p in chosen}
+        for name, entry in cached_entries.items():  # as ElizaOS: these are merged last and win
+            if name not in fresh and isinstance(entry, dict):
+                values.update(entry.get("values") or {})
         values["providers"] = text
 
         state = State(values=values, data={**base.data, "providers": entries}, text=text)

@@ -71,10 +71,16 @@ async def test_full_pipeline_reply_events_and_projections(stack: Stack) -> None:
 
     rows = await stack.pool.fetch(
         "SELECT entity_id, content, vector_dims(embedding) AS dims FROM memories "
-        "ORDER BY created_at"
+        "WHERE content->>'type' IS DISTINCT FROM 'action_result' ORDER BY created_at"
     )
     assert [r["content"]["text"] for r in rows] == ["hello, who are you?", reply.content.text]
     assert all(r["dims"] == 384 for r in rows)
+    # ElizaOS's action_result memory of REPLY, stored without an embedding
+    [result] = await stack.pool.fetch(
+        "SELECT content, embedding FROM memories WHERE content->>'type' = 'action_result'"
+    )
+    assert result["content"]["actionName"] == "REPLY" and result["embedding"] is None
+    assert result["content"]["actionStatus"] == "completed"
     assert await stack.pool.fetchval("SELECT count(*) FROM entities") == 2  # alice + the agent
     # the agent's own room and world (created at initialize) and the lobby's
     assert await stack.pool.fetchval("SELECT count(*) FROM participants") == 3

@@ -75,7 +75,7 @@ async def test_compose_state_through_a_remote_provider(
         await served.stop()
 
     assert sink.recorded == []
-    assert state.text == "local\n\n# Weather\nsunny"
+    assert state.text == "local\n# Weather\nsunny"
     assert state.values["weather"] == "sunny"
     assert state.data["providers"][name] == {
         "text": "# Weather\nsunny",

@@ -78,8 +78,11 @@ async def noop(*args: Any) -> ActionResult | None:
     return None
 
 
-def act(name: str, *similes: str) -> Action:
-    return Action(name=name, handler=noop, similes=list(similes))
+def act(name: str, *similes: str, result: ActionResult | None = None) -> Action:
+    async def handler(*args: Any) -> ActionResult | None:
+        return result
+
+    return Action(name=name, handler=handler if result else noop, similes=list(similes))
 
 
 REGISTRY = [
@@ -211,14 +214,27 @@ async def test_happy_path_collects_prompts_and_records_the_run() -> None:
     assert started["messageId"] == completed["messageId"] == str(event.action_id)
     assert completed["runId"] == str(run_id)
     assert current_action() is None  # the context is left when the handler is done
-    assert h.memories == []
+    [memory] = h.memories  # ElizaOS's action_result memory, by the agent, in the room
+    assert memory.id == event.action_id and memory.entity_id == AGENT and memory.room_id == ROOM
+    assert memory.content["type"] == "action_result" and memory.content["source"] == "action"
+    assert (
+        memory.content["actionStatus"] == "completed" and memory.content["text"] == said[0]["text"]
+    )
+    assert memory.content["actionResult"]["values"] == {"summarised": True}
+    assert memory.metadata == {"type": "action_result", "actionName": "SUMMARISE",
+                               "actionId": str(event.action_id), "runId": str(run_id)}  # fmt: skip
 
 
 async def test_void_handler_counts_as_success() -> None:
+    # ElizaOS runtime.test.ts "should mark legacy void/undefined returns as completed": no
+    # ActionResult (none reported), a completed action and a completed action_result memory
     h = Harness([act("REPLY")])
-    [result] = await h.dispatcher.process_actions(message(), [response("REPLY")])
-    assert result.success and result.data == {"actionName": "REPLY"}
+    assert await h.dispatcher.process_actions(message(), [response("REPLY")]) == []
     assert h.executed()[0].status == "completed"
+    [memory] = h.memories
+    assert memory.content["actionStatus"] == "completed"
+    assert memory.content["text"] == "Executed action: REPLY"
+    assert memory.content["actionResult"] == {"legacy": None}
 
 
 async def test_validate_false_skips_the_action_and_reports_it() -> None:
@@ -235,7 +251,7 @@ async def test_validate_false_skips_the_action_and_reports_it() -> None:
     assert ran == []
     assert results[0].success is False and results[0].data["skipped"] is True
     assert "validate returned False" in (results[0].error or "")
-    assert results[1].success is True
+    assert len(results) == 1  # REPLY returned nothing (a legacy return)
     # the skip is in the log too, with its reason; only the action that ran emitted events
     executed = [(e.action_name, e.status) for e in h.executed()]
     assert executed == [("GUARDED", "skipped"), ("REPLY", "completed")]
@@ -244,7 +260,7 @@ async def test_validate_false_skips_the_action_and_reports_it() -> None:
 
 
 async def test_unknown_action_is_skipped(caplog: pytest.LogCaptureFixture) -> None:
-    h = Harness([act("REPLY")])
+    h = Harness([act("REPLY", result=ActionResult(text="hi"))])
     results = await h.dispatcher.process_actions(
         message(),
         [
@@ -255,9 +271,19 @@ async def test_unknown_action_is_skipped(caplog: pytest.LogCaptureFixture) -> No
     )
     assert len(results) == 1 and [e.action_name for e in h.executed()] == ["REPLY"]
     assert "DANCE" in caplog.text and "not registered" in caplog.text
+    # ElizaOS stores a failed action_result memory for it, attributed to the sender
+    missing, replied = h.memories
+    assert missing.entity_id == USER and missing.content["actionName"] == "DANCE"
+    assert (
+        missing.content["actionStatus"] == "failed" and missing.content["type"] == "action_result"
+    )
+    assert missing.content["thought"] == "No action found for: DANCE"
+    assert replied.content["actionName"] == "REPLY"
 
 
-async def test_failure_records_failed_stores_error_memory_and_reraises() -> None:
+async def test_failure_records_failed_stores_error_memory_and_goes_on() -> None:
+    # ElizaOS runtime.ts processActions: the error becomes a failed action_result memory and the
+    # next action runs ("only abort on critical errors")
     async def explode(runtime: Any, msg: Memory, *rest: Any) -> None:
         await runtime.use_model("TEXT_SMALL", {"prompt": "about to fail"})
         raise RuntimeError("the widget is broken")
@@ -270,33 +296,65 @@ async def test_failure_records_failed_stores_error_memory_and_reraises() -> None
     h = Harness([Action(name="EXPLODE", handler=explode), Action(name="AFTER", handler=after)])
     run_id = uuid.uuid4()
     msg = message()
-    with in_run(run_id), pytest.raises(RuntimeError, match="the widget is broken"):
-        await h.dispatcher.process_actions(msg, [response("EXPLODE", "AFTER")])
+    with in_run(run_id):
+        [failed] = await h.dispatcher.process_actions(msg, [response("EXPLODE", "AFTER")])
 
-    assert later == []  # the error stops the actions after it, as in ElizaOS
-    [event] = h.executed()
+    assert later == ["ran"]
+    assert failed.success is False and failed.error == "RuntimeError: the widget is broken"
+    assert failed.data == {"actionName": "EXPLODE", "error": "the widget is broken"}
+    event, after_event = h.executed()
     assert event.status == "failed" and event.error == "RuntimeError: the widget is broken"
     assert [p["prompt"] for p in event.prompts] == ["about to fail"]
-    [memory] = h.memories
+    assert after_event.action_name == "AFTER" and after_event.status == "completed"
+    memory, _ = h.memories
     assert memory.room_id == msg.room_id and memory.world_id == msg.world_id
     assert memory.entity_id == AGENT and memory.agent_id == AGENT
     assert memory.content["thought"] == "the widget is broken"
-    assert memory.content["source"] == "auto" and memory.content["actions"] == ["EXPLODE"]
+    assert memory.content["source"] == "auto" and memory.content["actionName"] == "EXPLODE"
+    assert memory.content["actionStatus"] == "failed" and memory.content["type"] == "action_result"
     assert memory.content["runId"] == str(run_id)
-    assert h.emitted[-1][0] == "ACTION_COMPLETED"
-    assert h.emitted[-1][1]["content"]["actionStatus"] == "failed"
+    assert memory.metadata is not None and memory.metadata["error"] is True
+    completed = [p for name, p in h.emitted if name == "ACTION_COMPLETED"]
+    assert [p["content"]["actionStatus"] for p in completed] == ["failed", "completed"]
+
+
+async def test_a_critical_error_stops_the_actions_and_is_raised() -> None:
+    class Critical(RuntimeError):
+        critical = True
+
+    class Coded(RuntimeError):
+        code = "CRITICAL_ERROR"
+
+    for error in (Critical("disk on fire"), Coded("coded")):
+
+        async def explode(*args: Any, error: Exception = error) -> None:
+            raise error
+
+        later: list[str] = []
+
+        async def after(*args: Any, later: list[str] = later) -> None:
+            later.append("ran")
+
+        h = Harness([Action(name="EXPLODE", handler=explode), Action(name="AFTER", handler=after)])
+        with pytest.raises(RuntimeError, match=str(error)):
+            await h.dispatcher.process_actions(message(), [response("EXPLODE", "AFTER")])
+        assert later == []
+        [memory] = h.memories  # stored before the error is raised
+        assert memory.content["actionStatus"] == "failed"
 
 
 async def test_actions_registered_later_are_found() -> None:
     actions: list[Action] = []
     h = Harness(actions)
     assert await h.dispatcher.process_actions(message(), [response("REPLY")]) == []
-    actions.append(act("REPLY"))
+    assert h.executed() == []
+    actions.append(act("REPLY", result=ActionResult(text="hi")))
     assert len(await h.dispatcher.process_actions(message(), [response("REPLY")])) == 1
+    assert [e.action_name for e in h.executed()] == ["REPLY"]
 
 
 async def test_a_raising_emitter_does_not_fail_the_action() -> None:
-    h = Harness([act("REPLY")])
+    h = Harness([act("REPLY", result=ActionResult(text="hi"))])
 
     async def broken(name: str, params: dict[str, Any]) -> None:
         raise ConnectionError("bus down")

@@ -122,7 +122,7 @@ async def test_default_selection_excludes_private_and_dynamic() -> None:
     state = await c.compose_state(message())
     assert sorted(calls.names) == ["OTHER", "PUBLIC"]
     assert set(state.data["providers"]) == {"PUBLIC", "OTHER"}
-    assert state.text == "text of PUBLIC\n\ntext of OTHER"
+    assert state.text == "text of PUBLIC\ntext of OTHER"
     assert sink.recorded == []
 
 
@@ -139,7 +139,7 @@ async def test_only_include_restricts_to_the_list() -> None:
     c, _ = composer(mixed(calls))
     state = await c.compose_state(message(), ["SECRET", "OTHER"], only_include=True)
     assert sorted(calls.names) == ["OTHER", "SECRET"]
-    assert state.text == "text of SECRET\n\ntext of OTHER"
+    assert state.text == "text of SECRET\ntext of OTHER"
 
     calls.names.clear()  # an empty list with only_include means the default selection
     await c.compose_state(message(), [], only_include=True)
@@ -166,7 +166,7 @@ async def test_text_in_position_order_and_empty_texts_skipped() -> None:
     ]
     c, _ = composer(providers)
     state = await c.compose_state(message())
-    assert state.text == "early\n\nmiddle\n\nlate"
+    assert state.text == "early\nmiddle\nlate"
     assert state.values["providers"] == state.text
     assert state.values["blank"] is True
     assert state.data["providers"]["EARLY"] == {
@@ -247,7 +247,7 @@ async def test_providers_run_concurrently() -> None:
 
     c, sink = composer([waiting("ONE"), waiting("TWO")], timeout=5.0)
     state = await c.compose_state(message())
-    assert state.text == "ONE\n\nTWO" and sink.recorded == []
+    assert state.text == "ONE\nTWO" and sink.recorded == []
 
 
 async def test_cache_keeps_providers_not_run_again_and_reruns_the_chosen() -> None:
@@ -265,7 +265,7 @@ async def test_cache_keeps_providers_not_run_again_and_reruns_the_chosen() -> No
     c, _ = composer(providers)
     msg = message()
     first = await c.compose_state(msg)
-    assert first.values["count"] == 1 and first.text == "fixed\n\ncount 1"
+    assert first.values["count"] == 1 and first.text == "fixed\ncount 1"
 
     second = await c.compose_state(msg, ["COUNT"], only_include=True)
     assert calls.names == ["FIXED"], "FIXED was not chosen the second time, so not called again"
@@ -333,7 +333,7 @@ async def test_providers_list_is_a_live_reference() -> None:
     c, _ = composer(providers)
     providers.append(static("B", "b", position=1))
     state = await c.compose_state(message())
-    assert state.text == "a\n\nb"
+    assert state.text == "a\nb"
 
 
 def test_bad_settings_say_what_to_pass() -> None:

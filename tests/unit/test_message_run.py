@@ -221,7 +221,9 @@ async def test_the_reply_is_stored_strictly_after_the_message() -> None:
     memories = [
         e.data for e in store.events
         if e.type == "memory.created" and e.data.get("table_name", "messages") == "messages"
+        and e.data["content"].get("type") != "action_result"
     ]  # fmt: skip
+    assert len(memories) == 40
     for message, reply in zip(memories[::2], memories[1::2], strict=True):
         assert reply["content"]["inReplyTo"] == message["id"]
         assert reply["created_at"] > message["created_at"]

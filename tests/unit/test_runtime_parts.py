@@ -113,7 +113,7 @@ def test_get_setting_order_and_booleans(monkeypatch: pytest.MonkeyPatch) -> None
     }
     c = Character.model_validate(data)
     monkeypatch.setenv("ONLY_ENV", "from-env")
-    assert get_setting(c, "MODE") == "fast"
+    assert get_setting(c, "MODE") == "secret-mode"  # ElizaOS asks secrets before settings
     assert get_setting(c, "API_KEY") == "sk-123"
     assert get_setting(c, "NESTED") == "n"
     assert get_setting(c, "FLAG") is True
