@@ -7,6 +7,21 @@ class ElizabusError(Exception):
     """Root of every error elizabus raises on purpose; catch this to catch them all."""
 
 
+class PermanentError(ElizabusError):
+    """A failure that trying again cannot mend (a bad body, a size over a limit, a model's 4xx):
+    the message goes to the dead-letter subject at once, with this error as its reason."""
+
+
+class TransientError(ElizabusError):
+    """A failure that may pass (the database restarting, NATS reconnecting, a model's 5xx or
+    timeout): the message is retried with back-off."""
+
+
+class InvalidInputError(PermanentError):
+    """An inbound message is not valid, holds characters that cannot be stored (NUL), or is over a
+    limit: fix the adapter that sent it; the message is dead-lettered with this reason."""
+
+
 class ConfigurationError(ElizabusError):
     """A setting, character file or plugin config is missing or wrong: fix the named value."""
 
@@ -38,6 +53,16 @@ class ModelError(ElizabusError):
 
 class NoModelHandlerError(ModelError):
     """No worker answers for a model type: start `elizabus worker model` or register a handler."""
+
+
+class ModelRejectedError(ModelError, PermanentError):
+    """The model refused the request itself (an HTTP 4xx such as a bad parameter or a context
+    too long, a prompt too large for the bus): another try would be refused the same way."""
+
+
+class PromptTooLargeError(ModelRejectedError):
+    """A model request is larger than NATS lets one message be: the prompt must be built smaller
+    (fewer recent messages) or the server's max_payload raised."""
 
 
 class AllModelsFailedError(ExceptionGroup[Exception], ModelError):

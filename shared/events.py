@@ -229,6 +229,11 @@ class MessageRejected(EventData):
     reason: str
     subject: str
     body: str
+    """The body as text; empty when it is not storable text (then see `body_base64`)."""
+    body_base64: str | None = None
+    """The body's bytes in base64 when they are not UTF-8 text free of NUL."""
+    body_size: int | None = None
+    """The body's full size in bytes when only its first MAX_STORED_BODY_BYTES are kept."""
     headers: dict[str, str] = Field(default_factory=dict)
     stream_sequence: int | None = None
     rejected_at: int

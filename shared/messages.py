@@ -102,6 +102,8 @@ class ModelResponse(BusModel):
     result: Any = None
     error: str | None = None
     provider: str
+    permanent: bool = False
+    """With `ok` false: trying again cannot help (the model refused the request itself)."""
 
 
 class DeadLetter(BusModel):
@@ -110,6 +112,11 @@ class DeadLetter(BusModel):
     reason: str
     subject: str
     body: str
+    """The body as text; empty when it is not storable text (then see `body_base64`)."""
+    body_base64: str | None = None
+    """The body's bytes in base64 when they are not UTF-8 text free of NUL."""
+    body_size: int | None = None
+    """The body's full size in bytes when only its first 64 KiB are kept."""
     headers: dict[str, str] = Field(default_factory=dict)
     stream_sequence: int | None = None
 

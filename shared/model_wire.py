@@ -19,7 +19,13 @@ from pydantic import ValidationError
 
 from shared import subjects
 from shared.bus.request import RequestErrors, request_or_raise
-from shared.errors import ModelError, NoModelHandlerError
+from shared.errors import (
+    ModelError,
+    ModelRejectedError,
+    NoModelHandlerError,
+    PermanentError,
+    PromptTooLargeError,
+)
 from shared.messages import ModelRequest, ModelResponse
 from shared.model_types import ModelType
 
@@ -79,8 +85,9 @@ def encode_request(
         ) from exc
 
 
-def _error(provider: str, message: str) -> bytes:
-    return ModelResponse(ok=False, error=message, provider=provider).model_dump_json().encode()
+def _error(provider: str, message: str, permanent: bool = False) -> bytes:
+    reply = ModelResponse(ok=False, error=message, provider=provider, permanent=permanent)
+    return reply.model_dump_json().encode()
 
 
 async def serve_model_request(
@@ -121,7 +128,7 @@ async def serve_model_request(
     try:
         result = await handler.handle(request)
     except ModelError as exc:
-        return _error(provider, str(exc))
+        return _error(provider, str(exc), permanent=isinstance(exc, PermanentError))
     except Exception as exc:
         log.exception("model handler %s failed on %s", provider, request.model_type.value)
         return _error(
@@ -150,7 +157,8 @@ def decode_response(model_type: ModelType, body: bytes, started: float) -> Model
             "check that the worker runs the same elizabus version"
         ) from exc
     if not response.ok:
-        raise ModelError(
+        error = ModelRejectedError if response.permanent else ModelError
+        raise error(
             f"{model_type.value} failed in worker {response.provider!r}: "
             f"{response.error or 'no error message given'}"
         )
@@ -176,6 +184,12 @@ async def request_model(
     one way elizabus calls a model worker. NoModelHandlerError when nobody listens on the
     subject, ModelError on a timeout, a bus error or the worker's own error."""
     body = encode_request(model_type, params, run_id, agent_id)
+    if len(body) > nc.max_payload:
+        raise PromptTooLargeError(
+            f"the {model_type.value} request is {len(body)} bytes, over the {nc.max_payload} "
+            "bytes NATS carries in one message: build a smaller prompt (fewer recent messages) "
+            "or raise the server's max_payload"
+        )
     started = time.perf_counter()
     errors = RequestErrors(
         ModelError,

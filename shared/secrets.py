@@ -23,6 +23,8 @@ class Scrubber:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         values = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
+        encoded = [re.escape(v.encode("utf-8", "surrogatepass")) for v in values]
+        self._bytes_pattern = re.compile(b"|".join(encoded)) if encoded else None
 
     def __bool__(self) -> bool:
         """Whether there is anything to scrub."""
@@ -31,6 +33,12 @@ class Scrubber:
     def text(self, value: str) -> str:
         """`value` with every secret replaced by REDACTED."""
         return self._pattern.sub(REDACTED, value) if self._pattern is not None else value
+
+    def raw(self, value: bytes) -> bytes:
+        """`value` (bytes that may not be text) with every secret's UTF-8 bytes replaced."""
+        if self._bytes_pattern is None:
+            return value
+        return self._bytes_pattern.sub(REDACTED.encode(), value)
 
     def data(self, value: Any) -> Any:
         """A copy of JSON-like `value` (dicts, lists, strings) with secrets replaced; other values

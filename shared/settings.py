@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     stream_replicas: int = Field(
         default=1, ge=1, le=5, description="JetStream replicas of elizabus's streams (clusters)"
     )
+    max_message_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="largest inbound message body accepted"
+    )
+    max_text_chars: int = Field(
+        default=32_000, ge=1, description="longest message text accepted (characters)"
+    )
+    max_attachments: int = Field(default=16, ge=0, description="attachments per inbound message")
+    max_field_chars: int = Field(
+        default=2048, ge=64, description="longest id, name, source or URL of an inbound message"
+    )
     db_pool_size: int = Field(
         default=20, ge=2, description="Postgres connections per orchestrator process"
     )

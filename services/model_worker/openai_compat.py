@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from shared.errors import ConfigurationError, ModelError
+from shared.errors import ConfigurationError, ModelError, ModelRejectedError
 from shared.messages import ModelRequest
 from shared.model_types import ModelType
 
@@ -51,6 +51,11 @@ class HTTPStatusModelError(ModelError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+class RejectedByModelError(HTTPStatusModelError, ModelRejectedError):
+    """The model API refused the request itself (4xx other than 408 and 429): a permanent
+    failure, another try would be refused the same way."""
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -270,11 +275,10 @@ class OpenAICompatibleModel:
         response = await self._client.post(url, json=payload)
         if response.status_code >= 400:
             excerpt = " ".join(response.text.split())[:_EXCERPT_CHARS]
-            raise HTTPStatusModelError(
-                f"POST {url} answered HTTP {response.status_code}: {excerpt} "
-                f"({_hint(response.status_code)})",
-                response.status_code,
-            )
+            status = response.status_code
+            refused = status < 500 and status not in (408, 429)
+            error = RejectedByModelError if refused else HTTPStatusModelError
+            raise error(f"POST {url} answered HTTP {status}: {excerpt} ({_hint(status)})", status)
         try:
             return response.json()
         except ValueError as exc:

@@ -35,6 +35,7 @@ from shared.errors import ConfigurationError
 from shared.eventstore.id_migration import legacy_ids_in_use
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import PostgresEventStore, create_pool
+from shared.inbound import InboundLimits
 from shared.projections import PostgresProjector
 from shared.runtime.settings_lookup import secret_values
 from shared.secrets import Scrubber, install_log_scrubber
@@ -99,7 +100,7 @@ class OrchestratorApp:
             runtime.start_task_scheduler()
         self.service = Orchestrator(
             host, MessageRunner(store), bus, store, max_deliver=MAX_DELIVER,
-            fault=settings.fault, scrubber=self.scrubber,
+            fault=settings.fault, scrubber=self.scrubber, limits=InboundLimits.of(settings),
         )  # fmt: skip
         self.loops = PullLoops(
             bus.js, self.handle, partitions=settings.partitions,

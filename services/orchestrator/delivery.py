@@ -6,22 +6,24 @@ Kept apart from FastStream so the same logic runs under the real broker, TestBro
 from __future__ import annotations
 
 import asyncio
+import base64
 import enum
 import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
 from pydantic_core import to_json
 
 from services.orchestrator.message_run import AgentHost, MessageRunner, RunOutcome
 from shared import subjects
 from shared.bus import Bus
+from shared.errors import InvalidInputError, PermanentError
 from shared.events import EventMetadata, MessageRejected, NewEvent, now_ms
 from shared.eventstore import EventStore
 from shared.ids import string_to_uuid
-from shared.messages import DeadLetter, MessageReceived
+from shared.inbound import InboundLimits, parse_inbound
+from shared.messages import DeadLetter
 from shared.secrets import Scrubber
 
 log = logging.getLogger(__name__)
@@ -73,8 +75,10 @@ class Orchestrator:
         max_deliver: int = MAX_DELIVER,
         fault: str | None = None,
         scrubber: Scrubber | None = None,
+        limits: InboundLimits | None = None,
     ) -> None:
         self.scrubber = scrubber or Scrubber()
+        self.limits = limits or InboundLimits()
         self.agents = agents
         self.runner = runner
         self.bus = bus
@@ -85,9 +89,9 @@ class Orchestrator:
     async def process(self, d: Delivery) -> Disposition:
         """Handle one delivery; ACK once its effects are recorded and its reply sent."""
         try:
-            inbound = MessageReceived.model_validate_json(d.body)
-        except ValidationError as exc:
-            await self.reject(d, f"invalid message.received body: {_summary(exc)}")
+            inbound = parse_inbound(d.body, self.limits)
+        except InvalidInputError as exc:
+            await self.reject(d, str(exc))
             return Disposition.ACK
         if d.num_delivered > self.max_deliver:  # the process running it died every time
             await self.reject(
@@ -106,6 +110,11 @@ class Orchestrator:
         try:
             outcome = await self.runner.handle(inbound, runtime)
         except Exception as exc:
+            if is_permanent(exc):
+                log.warning("message %s failed for good, dead-lettered: %r", inbound.id, exc)
+                await self.runner.record_failed(inbound, runtime, repr(exc))
+                await self.reject(d, f"failed for good (trying again cannot help): {exc!r}")
+                return Disposition.ACK
             if d.num_delivered >= self.max_deliver:
                 log.exception("giving up on message %s", inbound.id)
                 await self.reject(d, f"failed {d.num_delivered} times, last error: {exc!r}")
@@ -149,14 +158,16 @@ class Orchestrator:
         key = f"{d.subject}:{d.stream_sequence}" if d.stream_sequence else None
         key = key or hashlib.sha256(d.body).hexdigest()
         event_id = string_to_uuid(f"message.rejected:{key}")
-        body = self.scrubber.text(d.body.decode("utf-8", errors="replace"))
-        reason = self.scrubber.text(reason)
-        headers = {k: self.scrubber.text(v) for k, v in d.headers.items()}
+        body, body_base64, body_size = storable_body(d.body, self.scrubber)
+        reason = self.scrubber.text(reason).replace("\x00", "\\u0000")
+        headers = {k: self.scrubber.text(v).replace("\x00", "") for k, v in d.headers.items()}
         log.warning("rejected a message to %s: %s", subjects.MESSAGE_DLQ, reason)
         rejected = MessageRejected(
             reason=reason,
             subject=d.subject,
             body=body,
+            body_base64=body_base64,
+            body_size=body_size,
             headers=headers,
             stream_sequence=d.stream_sequence,
             rejected_at=now_ms(),
@@ -175,6 +186,8 @@ class Orchestrator:
             reason=reason,
             subject=d.subject,
             body=body,
+            body_base64=body_base64,
+            body_size=body_size,
             headers=headers,
             stream_sequence=d.stream_sequence,
         )
@@ -183,7 +196,31 @@ class Orchestrator:
         )
 
 
-def _summary(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg']}" for e in exc.errors()
-    )
+MAX_STORED_BODY_BYTES = 64 * 1024
+"""How much of a rejected body the log and the dead-letter subject keep."""
+
+
+def storable_body(raw: bytes, scrubber: Scrubber) -> tuple[str, str | None, int | None]:
+    """A rejected body as the log can store it, whatever its bytes: (text, base64, full size).
+    UTF-8 text free of NUL is kept as text; anything else as base64 (Postgres text and jsonb
+    hold neither NUL nor broken UTF-8); only the first MAX_STORED_BODY_BYTES are kept, the full
+    size is given when cut. Secrets are scrubbed from both forms."""
+    size = len(raw) if len(raw) > MAX_STORED_BODY_BYTES else None
+    kept = scrubber.raw(raw[:MAX_STORED_BODY_BYTES])
+    try:
+        text = kept.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\x00" not in text and size is None:
+        return scrubber.text(text), None, None
+    return "", base64.b64encode(kept).decode("ascii"), size
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Whether trying again cannot mend `exc`: a PermanentError, or a group of errors (every model
+    candidate failed) that all are, or an error caused by one."""
+    if isinstance(exc, PermanentError):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_permanent(e) for e in exc.exceptions)
+    return exc.__cause__ is not None and is_permanent(exc.__cause__)

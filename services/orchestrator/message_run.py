@@ -155,6 +155,33 @@ class MessageRunner:
         messages = RunOutbox.model_validate(outbox.data).messages if outbox else []
         return RunOutcome(run_id=ids.run_id, outbox=messages, duplicate=True)
 
+    async def record_failed(
+        self, inbound: MessageReceived, runtime: AgentRuntime, error: str
+    ) -> None:
+        """Record that the run of `inbound` failed for good: its claim and `run.ended` with
+        status "error" (nothing else of the run is kept). A redelivery then finds the run ended
+        and does nothing; a run already recorded makes this a no-op."""
+        agent_id = runtime.agent_id
+        ids = RunIds.of(agent_id, inbound)
+        conn = connection_of(agent_id, inbound)
+        at = now_ms()
+        rec = RunRecorder(ids.run_id, agent_id, correlation_id=ids.message_id)
+        run_stream = f"run-{ids.run_id}"
+        rec.add(
+            RunStarted(run_id=ids.run_id, agent_id=agent_id, message_id=ids.message_id,
+                       room_id=conn.room_id, entity_id=conn.entity_id, source=inbound.source,
+                       started_at=at),
+            run_stream, event_id=ids.run_started, expected_version=0,
+        )  # fmt: skip
+        rec.add(
+            RunEnded(run_id=ids.run_id, agent_id=agent_id, message_id=ids.message_id,
+                     room_id=conn.room_id, status="error", ended_at=at, duration_ms=0.0,
+                     error=error),
+            run_stream, event_id=ids.run_ended,
+        )  # fmt: skip
+        rec.scrub(runtime.scrubber)
+        await self.store.append(rec.events)
+
     async def handle(self, inbound: MessageReceived, runtime: AgentRuntime) -> RunOutcome:
         """Handle one message for one agent, exactly once in effect."""
         agent_id = runtime.agent_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import sys
@@ -136,6 +137,40 @@ async def test_malformed_body_goes_to_dlq_and_service_keeps_serving(stack: Stack
     assert "invalid message.received body" in reasons[0]
     assert "id" in reasons[1] and "source" in reasons[1]
     assert rows[0]["data"]["body"] == "{this is not json"
+
+
+async def test_hostile_bodies_reach_the_dead_letters_and_the_log_stores_their_bytes(
+    stack: Stack,
+) -> None:
+    hostile = {
+        "nul": message("a\x00b").model_dump_json().encode(),
+        "bytes": b'{"id": "\x00\xff", "x": 1}',
+        "huge": message("z" * 1_000_000).model_dump_json().encode(),
+        "surrogate": message("ok").model_dump_json().encode().replace(b'"ok"', b'"\\udc00"'),
+    }
+    for name, raw in hostile.items():
+        await stack.client.js.publish(
+            subjects.MESSAGE_RECEIVED, raw, headers={"Nats-Msg-Id": f"hostile-{name}"}
+        )
+    reply = await stack.client.send("still serving?")
+    assert reply.content.text
+    await wait_for(lambda: _eq(stored_count(stack, subjects.MESSAGE_DLQ), len(hostile)))
+    rows = await stack.pool.fetch(
+        "SELECT data FROM events WHERE type = 'message.rejected' ORDER BY position"
+    )
+    by_reason = {r["data"]["reason"]: r["data"] for r in rows}
+    assert len(by_reason) == len(hostile)
+    reasons = " | ".join(by_reason)
+    assert "content.text contains NUL (U+0000)" in reasons
+    assert "over the limit of 262144 (ELIZABUS_MAX_MESSAGE_BYTES)" in reasons
+    assert reasons.count("invalid message.received body") == 2  # the bytes and the surrogate
+    stored = {base64.b64decode(d["body_base64"]) for d in by_reason.values() if d["body_base64"]}
+    assert hostile["bytes"] in stored  # raw NUL and a byte that is not UTF-8: kept as base64
+    texts = {d["body"] for d in by_reason.values()}
+    assert hostile["nul"].decode() in texts  # NUL as a JSON escape: plain text
+    huge = next(d for d in by_reason.values() if d["body_size"])
+    assert huge["body_size"] == len(hostile["huge"])
+    assert await stored_count(stack, subjects.message_sent("test")) == 1  # none was answered
 
 
 async def test_redelivery_after_a_crash_before_ack_has_no_second_effect(stack: Stack) -> None:
