@@ -128,7 +128,16 @@ class Orchestrator:
                      inbound.id)  # fmt: skip
         try:
             await self.publish_outbox(outcome)
-        except Exception as exc:  # committed: the redelivery re-sends the stored outbox
+        except Exception as exc:  # committed: the retry re-sends the stored outbox
+            if d.num_delivered >= self.max_deliver:
+                log.error("giving up publishing the outbox of message %s: %r", inbound.id, exc)
+                await self.reject(
+                    d,
+                    f"its run {outcome.run_id} committed but its outbox could not be published "
+                    f"after {d.num_delivered} attempts ({exc!r}): the replies are in the log "
+                    "(`elizabus events --run`), check NATS",
+                )
+                return Disposition.ACK
             log.warning("publishing the outbox of message %s failed, will retry: %r",
                         inbound.id, exc)  # fmt: skip
             return Disposition.NAK

@@ -91,6 +91,20 @@ async def test_a_publish_failing_after_the_commit_is_resent_from_the_stored_outb
     assert len(replies(bus)) == 1
 
 
+async def test_an_outbox_that_never_publishes_is_dead_lettered_at_the_delivery_limit() -> None:
+    orch, store, _, _ = await make()
+    orch.bus = bus = FlakyBus(failures=MAX_DELIVER)  # every outbox publish of every attempt fails
+    body = inbound("hi", room={"id": "dm", "type": "DM"})
+    for attempt in range(1, MAX_DELIVER):
+        assert await orch.process(Delivery(body, num_delivered=attempt)) is Disposition.NAK
+    bus.failures = 1  # the reply fails once more; the dead letter then goes through
+    last = Delivery(body, num_delivered=MAX_DELIVER)
+    assert await orch.process(last) is Disposition.ACK
+    [letter] = [p for p in bus.published if p.subject == subjects.MESSAGE_DLQ]
+    assert b"committed but its outbox could not be published" in letter.body
+    assert [e.type for e in store.events].count("run.ended") == 1  # the run itself was kept
+
+
 async def test_two_deliveries_at_once_record_one_run_only() -> None:
     orch, store, bus, _ = await make()
     body = inbound("hello twice", room={"id": "dm", "type": "DM"})

@@ -27,6 +27,22 @@ def conversation_length(runtime: Runtime) -> int:
     return value if value > 0 else DEFAULT_CONVERSATION_LENGTH
 
 
+DEFAULT_HISTORY_CHARS = 100_000
+"""How many characters of conversation a prompt holds at most, by default: the prompt must fit in
+one NATS message (1 MB by default, and a character may take 4 bytes) with room for the rest."""
+
+
+def history_budget(runtime: Runtime) -> int:
+    """How many characters of conversation prompts show: setting PROMPT_HISTORY_MAX_CHARS, else
+    100,000; the oldest messages are left out first."""
+    raw = runtime.get_setting("PROMPT_HISTORY_MAX_CHARS")
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return DEFAULT_HISTORY_CHARS
+    return value if value > 0 else DEFAULT_HISTORY_CHARS
+
+
 def entity_name(entity: Entity | None, fallback: str = "Unknown") -> str:
     """An entity's display name (its first name), or `fallback`."""
     if entity is not None:

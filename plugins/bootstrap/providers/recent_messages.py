@@ -2,6 +2,8 @@
 
 The message being handled is included even when it is not stored yet (its run has not committed).
 Speakers are named from the room's entities; action-result memories are left to ACTION_STATE.
+The transcript keeps within the history budget (PROMPT_HISTORY_MAX_CHARS): the oldest messages
+are left out first, so a prompt built from long messages still fits on the bus.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from plugins.bootstrap.providers.format import (
     add_header,
     conversation_length,
     format_message,
+    history_budget,
     room_names,
 )
 from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
@@ -34,7 +37,15 @@ async def get_recent_messages(runtime: Runtime, message: Memory, state: State) -
     """Format the room's recent messages as a "Name: text" transcript."""
     history = await recent_dialogue(runtime, message)
     names = await room_names(runtime, message.room_id)
-    transcript = "\n".join(format_message(m, names) for m in history)
+    lines = [format_message(m, names) for m in history]
+    budget, used, keep = history_budget(runtime), 0, 0
+    for line in reversed(lines):  # newest first; the latest message is always kept
+        used += len(line) + 1
+        if keep and used > budget:
+            break
+        keep += 1
+    history, lines = history[len(history) - keep :], lines[len(lines) - keep :]
+    transcript = "\n".join(lines)
     sender = names.get(message.entity_id) or str(message.content.get("name") or "User")
     latest = format_message(message, names)
     text = "\n\n".join(

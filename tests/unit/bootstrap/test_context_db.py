@@ -46,6 +46,19 @@ async def test_recent_messages_keeps_the_last_conversation_length_messages() -> 
     assert state.values["recentMessages"] == "Ann: m4\nAnn: m5\nBob: latest"
 
 
+async def test_recent_messages_leave_the_oldest_out_to_stay_within_the_history_budget() -> None:
+    s = await scene(
+        providers=[RECENT_MESSAGES],
+        character=Character(name="Ada", settings={"PROMPT_HISTORY_MAX_CHARS": "40"}),
+    )
+    for i in range(5):
+        await s.store("Ann", f"{i}" * 12)  # "Ann: " + 12 characters = 17 a line
+    state = await s.runtime.compose_state(s.said("Bob", "x" * 60))  # alone over the budget
+    assert state.values["recentMessages"] == "Bob: " + "x" * 60  # the latest is always kept
+    state = await s.runtime.compose_state(s.said("Bob", "latest"))
+    assert state.values["recentMessages"] == f"Ann: {'4' * 12}\nBob: latest"
+
+
 async def test_entities_lists_people_with_components() -> None:
     s = await scene(providers=[ENTITIES])
     await s.runtime.create_component(
