@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import nats
 from nats.aio.client import Client
 from nats.js.api import RetentionPolicy, StreamConfig
@@ -17,11 +19,34 @@ class NatsBus:
     def __init__(self, nc: Client) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
+        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @classmethod
     async def connect(cls, url: str, name: str = "elizabus") -> NatsBus:
-        """Connect to NATS; the caller closes with `close()`."""
-        return cls(await nats.connect(url, name=name, max_reconnect_attempts=-1))
+        """Connect to NATS (reconnecting forever); the caller closes with `close()`."""
+        bus: NatsBus | None = None
+
+        async def disconnected() -> None:
+            if bus is not None:
+                bus.connection_dropped()
+
+        nc = await nats.connect(
+            url, name=name, max_reconnect_attempts=-1, disconnected_cb=disconnected
+        )
+        bus = cls(nc)
+        return bus
+
+    def connection_lost(self) -> asyncio.Future[None]:
+        """A future that completes when the connection next drops. Core NATS requests pending
+        then are lost (the server kept no copy): a caller racing its request against this knows
+        at once instead of after its timeout. Do not cancel it: it is shared."""
+        return self._lost
+
+    def connection_dropped(self) -> None:
+        """Tell the waiters of `connection_lost` (called by the client when it disconnects)."""
+        lost, self._lost = self._lost, asyncio.get_running_loop().create_future()
+        if not lost.done():
+            lost.set_result(None)
 
     async def publish_durable(
         self, subject: str, body: bytes, msg_id: str, headers: dict[str, str] | None = None

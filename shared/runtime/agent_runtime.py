@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.bus import Bus
+from shared.bus.nats_bus import NatsBus
 from shared.character import Character
 from shared.errors import ConfigurationError
 from shared.events import EventData, EventMetadata, MemoryCreated, NewEvent
@@ -102,7 +103,10 @@ class AgentRuntime(DatabaseApi, TaskApi):
         self._sink = StoreSink(store, self._agent_id, self.scrubber)
         self.services = ServiceRegistry()
         self.events = EventBus(self._agent_id, bus)
-        self.models = ModelRegistry(self, self, timeout=model_timeout, emit=self.emit_event)
+        self.models = ModelRegistry(
+            self, self, timeout=model_timeout, emit=self.emit_event,
+            connection_lost=bus.connection_lost if isinstance(bus, NatsBus) else None,
+        )  # fmt: skip
         self.state = StateComposer(self, self.providers, self, timeout=provider_timeout)
         self.dispatcher = ActionDispatcher(
             self, self.actions, self, self._store_memory, self.emit_event, self._keep_results

@@ -19,7 +19,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -35,7 +35,7 @@ from shared.events import ModelFailed, ModelUsed, now_ms
 from shared.json_safe import json_safe
 from shared.messages import ModelAnnouncement
 from shared.model_types import ModelType
-from shared.model_wire import request_model
+from shared.model_wire import ModelCallResult, request_model
 from shared.plugin import ModelHandlerFn, Runtime
 from shared.runtime.event_types import EventType
 from shared.runtime.run_scope import current_action, current_run_id
@@ -213,9 +213,11 @@ class ModelRegistry:
         bucket: str = subjects.MODELS_BUCKET,
         ttl: float = DEFAULT_HEARTBEAT_SECONDS * TTL_HEARTBEATS,
         emit: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
+        connection_lost: Callable[[], asyncio.Future[None]] | None = None,
     ) -> None:
         self.runtime = runtime
         self.emit = emit
+        self.connection_lost = connection_lost
         self.sink = sink
         self.timeout = timeout
         self.bucket = bucket
@@ -453,9 +455,12 @@ class ModelRegistry:
         if nc is None:
             raise ModelError(f"not connected to NATS: call start(nc) before using {subject}")
         try:
-            answer = await request_model(
-                nc, subject, ModelType(candidate.model_type), params, timeout=self.timeout,
-                run_id=run_id, agent_id=self.agent_id, retries=2,
+            answer = await self._unless_connection_lost(
+                request_model(
+                    nc, subject, ModelType(candidate.model_type), params, timeout=self.timeout,
+                    run_id=run_id, agent_id=self.agent_id, retries=2,
+                ),
+                subject,
             )  # fmt: skip
         except NoModelHandlerError as exc:
             raise _NoResponders(
@@ -463,6 +468,28 @@ class ModelRegistry:
                 f"provider {candidate.provider!r} or wait for the entry to expire"
             ) from exc
         return answer.result
+
+    async def _unless_connection_lost(
+        self, request: Coroutine[Any, Any, ModelCallResult], subject: str
+    ) -> ModelCallResult:
+        """The request's answer, or ModelError as soon as the NATS connection drops while it waits
+        (the request is lost with the connection: waiting for the timeout would only delay the
+        retry on another worker or another attempt)."""
+        if self.connection_lost is None:
+            return await request
+        lost = self.connection_lost()
+        task = asyncio.ensure_future(request)
+        waiters: set[asyncio.Future[Any]] = {task, lost}
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise ModelError(
+            f"the request on {subject} was lost: the NATS connection dropped while it waited "
+            "(it is tried again once NATS is back)"
+        )
 
     async def _record_used(
         self,
