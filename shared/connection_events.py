@@ -154,7 +154,18 @@ class MemoryDeleted(EventData):
     agent_id: uuid.UUID
 
 
+class MemoryEmbeddingAdded(EventData):
+    """A memory stored without an embedding got one (the embedding repair, or a plugin's
+    `add_embedding_to_memory`)."""
+
+    event_type: ClassVar[str] = "memory.embedding_added"
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    embedding: list[float]
+
+
 CONNECTION_EVENTS: tuple[type[EventData], ...] = (
+    MemoryEmbeddingAdded,
     RoomUpdated,
     RoomDeleted,
     WorldUpdated,

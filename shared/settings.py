@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     max_field_chars: int = Field(
         default=2048, ge=64, description="longest id, name, source or URL of an inbound message"
     )
+    embedding_repair_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="how often memories stored without an embedding are "
+        "embedded again (they were stored while no embedding model answered)",
+    )
     db_pool_size: int = Field(
         default=20, ge=2, description="Postgres connections per orchestrator process"
     )

@@ -98,6 +98,7 @@ class OrchestratorApp:
         self.host = host
         for runtime in host.by_id.values():
             runtime.start_task_scheduler()
+            runtime.start_embedding_repair(settings.embedding_repair_seconds)
         self.service = Orchestrator(
             host, MessageRunner(store), bus, store, max_deliver=MAX_DELIVER,
             fault=settings.fault, scrubber=self.scrubber, limits=InboundLimits.of(settings),

@@ -35,6 +35,7 @@ ON CONFLICT (id) DO UPDATE SET
 _PARTICIPANT_DELETE = "DELETE FROM participants WHERE room_id = $1 AND entity_id = $2"
 _PARTICIPANT_STATE = "UPDATE participants SET user_state = $3 WHERE room_id = $1 AND entity_id = $2"
 _MEMORY_DELETE = "DELETE FROM memories WHERE id = $1 AND agent_id = $2"
+_MEMORY_EMBEDDING = "UPDATE memories SET embedding = $3 WHERE id = $1 AND agent_id = $2"
 _COMPONENT_INSERT = """
 INSERT INTO components (id, agent_id, entity_id, room_id, world_id, source_entity_id, type, data,
                         created_at)
@@ -101,6 +102,10 @@ def _component_updated(e: RecordedEvent) -> Row:
     return _component_fields(e.data)
 
 
+def _memory_embedding(e: RecordedEvent) -> Row:
+    return _u(e.data["id"]), _u(e.data["agent_id"]), list(e.data["embedding"])
+
+
 def _relationship_created(e: RecordedEvent) -> Row:
     d = e.data
     return (
@@ -131,6 +136,7 @@ CONNECTION_ROUTES: dict[str, list[tuple[str, str, Callable[[RecordedEvent], Row]
     "participant.removed": [("participants", _PARTICIPANT_DELETE, _participant)],
     "participant.state_changed": [("participants", _PARTICIPANT_STATE, _participant_state)],
     "memory.deleted": [("memories", _MEMORY_DELETE, _id_agent)],
+    "memory.embedding_added": [("memories", _MEMORY_EMBEDDING, _memory_embedding)],
     "component.created": [("components", _COMPONENT_INSERT, _component_created)],
     "component.updated": [("components", _COMPONENT_UPDATE, _component_updated)],
     "component.deleted": [("components", _COMPONENT_DELETE, _id_agent)],

@@ -70,6 +70,9 @@ class _Tables:
             self.memories.setdefault(d["id"], d)
         elif kind == "memory.deleted":
             self.memories.pop(d["id"], None)
+        elif kind == "memory.embedding_added":
+            if d["id"] in self.memories:
+                self.memories[d["id"]] = {**self.memories[d["id"]], "embedding": d["embedding"]}
         elif kind == "component.created":
             self.components.setdefault(d["id"], d)
         elif kind == "component.updated":
@@ -166,6 +169,18 @@ class InMemoryAgentReadModel:
         ]
         rows.sort(key=lambda d: (d["created_at"], d["id"]), reverse=True)
         return [_memory(d) for d in (rows if count is None else rows[:count])]
+
+    async def get_memories_without_embedding(self, count: int) -> list[Memory]:
+        """Up to `count` memories with text but no embedding, oldest first."""
+        rows = [
+            d
+            for d in self._tables().memories.values()
+            if d.get("embedding") is None
+            and (d.get("metadata") or {}).get("embeddingPending") is True
+            and str((d.get("content") or {}).get("text") or "")
+        ]
+        rows.sort(key=lambda d: (d["created_at"], d["id"]))
+        return [_memory(d) for d in rows[:count]]
 
     async def get_memory_by_id(self, memory_id: uuid.UUID) -> Memory | None:
         """One memory of this agent, or None."""

@@ -107,6 +107,17 @@ class PostgresAgentReadModel:
         )
         return [_memory(r) for r in rows]
 
+    async def get_memories_without_embedding(self, count: int) -> list[Memory]:
+        """Up to `count` memories with text but no embedding, oldest first."""
+        rows = await self.pool.fetch(
+            f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE agent_id = $1 AND embedding IS NULL "
+            "AND metadata @> '{\"embeddingPending\": true}' "
+            "AND coalesce(content->>'text', '') <> '' ORDER BY created_at, id LIMIT $2",
+            self._agent_id,
+            count,
+        )
+        return [_memory(r) for r in rows]
+
     async def get_memory_by_id(self, memory_id: uuid.UUID) -> Memory | None:
         """One memory of this agent, or None."""
         row = await self.pool.fetchrow(

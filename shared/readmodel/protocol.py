@@ -54,6 +54,12 @@ class AgentReadModel(Protocol):
         (decoding hundreds of floats a row is most of a list's cost): use get_memory_by_id."""
         ...
 
+    async def get_memories_without_embedding(self, count: int) -> list[Memory]:
+        """Up to `count` memories that have text but no embedding because none could be made
+        when they were stored (metadata `embeddingPending`), oldest first: what the embedding
+        repair fills in."""
+        ...
+
     async def get_memory_by_id(self, memory_id: uuid.UUID) -> Memory | None:
         """One memory of this agent, with its embedding, or None."""
         ...

@@ -48,6 +48,7 @@ from shared.runtime.connections import (
     world_fact,
 )
 from shared.runtime.database_api import DatabaseApi
+from shared.runtime.embedding_repair import EMBEDDING_PENDING, EmbeddingRepair
 from shared.runtime.evaluators import EvaluatorRunner
 from shared.runtime.event_bus import EventBus, EventType
 from shared.runtime.model_registry import ModelRegistry
@@ -88,6 +89,7 @@ class AgentRuntime(DatabaseApi, TaskApi):
         self.pool = pool  # tasks and bulk connections read Postgres directly
         self._task_store = None
         self._scheduler: TaskScheduler | None = None
+        self._repair: EmbeddingRepair | None = None
         self.actions: list[Action] = []
         self.providers: list[Provider] = []
         self.evaluators: list[Evaluator] = []
@@ -195,6 +197,9 @@ class AgentRuntime(DatabaseApi, TaskApi):
     async def stop(self) -> None:
         """Stop services, clear caches and handlers (the store's pool is the caller's)."""
         await self.stop_task_scheduler()
+        repair, self._repair = self._repair, None
+        if repair is not None:
+            await repair.stop()
         await self.services.stop_all()
         await self.models.stop()
         self.state.clear_cache()
@@ -450,6 +455,19 @@ class AgentRuntime(DatabaseApi, TaskApi):
             self._scheduler.start()
         return self._scheduler
 
+    def start_embedding_repair(self, interval: float = 30.0) -> EmbeddingRepair:
+        """Fill in, every `interval` seconds, the embeddings of memories stored without one
+        (see embedding_repair) until the runtime stops. Needs the read model."""
+        if self._repair is None:
+            if self.db is None:
+                raise ConfigurationError(
+                    "the embedding repair reads the agent's memories: build the AgentRuntime "
+                    "with db=<AgentReadModel>"
+                )
+            self._repair = EmbeddingRepair(self, self.db, interval)
+            self._repair.start()
+        return self._repair
+
     async def stop_task_scheduler(self) -> None:
         """Stop the scheduler (a run in progress is cancelled and runs again later)."""
         scheduler, self._scheduler = self._scheduler, None
@@ -467,7 +485,9 @@ class AgentRuntime(DatabaseApi, TaskApi):
             try:
                 memory.embedding = await self.use_model("TEXT_EMBEDDING", {"text": memory.text})
             except Exception as exc:
-                log.warning("memory %s stored without embedding: %s", memory.id, exc)
+                log.warning("memory %s stored without embedding, the repair embeds it later: %s",
+                            memory.id, exc)  # fmt: skip
+                memory.metadata = {**memory.metadata, EMBEDDING_PENDING: True}
         await self.record(
             MemoryCreated(
                 id=memory.id, agent_id=self._agent_id, entity_id=memory.entity_id,

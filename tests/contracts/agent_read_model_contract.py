@@ -16,12 +16,15 @@ from typing import Any
 import pytest
 
 from shared.character import Character
+from shared.errors import ModelError
 from shared.eventstore import EventStore
+from shared.model_types import ModelType
 from shared.plugin import Memory
 from shared.readmodel import AgentReadModel
 from shared.readmodel.protocol import ConnectionState
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
 from shared.runtime.agent_runtime import AgentRuntime
+from shared.runtime.embedding_repair import repair_embeddings
 from shared.runtime.run_scope import RunRecorder, in_recorder
 from shared.testing import ScriptedModel
 
@@ -423,3 +426,31 @@ class AgentReadModelContract:
             await backend.read_model(bea.agent_id).connection_state(bob, room, world)
             == ConnectionState.nothing_known()
         )  # another agent's read model knows none of it
+
+    async def test_memories_stored_without_an_embedding_are_repaired(
+        self, backend: ReadModelBackend
+    ) -> None:
+        character = Character(name="Ada")
+        down = ModelError("worker down: start one")
+        model = ScriptedModel({ModelType.TEXT_EMBEDDING: [down, down]})  # the probe, one memory
+        rt = AgentRuntime(character, backend.store, db=backend.read_model(character.agent_id),
+                          plugins=[model.as_plugin()])  # fmt: skip
+        await rt.initialize()
+        room = uuid.uuid4()
+        lost = await rt.create_memory(memory(rt, room, "said while no model answered", 1))
+        kept = await rt.create_memory(memory(rt, room, "embedded", 2))
+        await rt.create_memory(memory(rt, room, "", 3))  # nothing to embed
+        await rt.create_memory(memory(rt, room, "a result", 4), embed=False)  # none on purpose
+        db = backend.read_model(rt.agent_id)
+        assert [m.id for m in await db.get_memories_without_embedding(10)] == [lost]
+        assert await repair_embeddings(rt, db) == 1
+        repaired, other_memory = await rt.get_memory_by_id(lost), await rt.get_memory_by_id(kept)
+        expected = await rt.use_model("TEXT_EMBEDDING", {"text": "said while no model answered"})
+        assert repaired and repaired.embedding is not None
+        assert list(repaired.embedding) == pytest.approx(expected, abs=1e-6)  # vector is float4
+        assert other_memory and other_memory.embedding is not None
+        assert list(other_memory.embedding) != pytest.approx(expected, abs=1e-6)
+        assert await db.get_memories_without_embedding(10) == []
+        assert await repair_embeddings(rt, db) == 0  # nothing left: nothing recorded
+        other = backend.read_model(Character(name="Bea").agent_id)
+        assert await other.get_memories_without_embedding(10) == []  # agent-scoped

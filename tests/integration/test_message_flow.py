@@ -198,7 +198,8 @@ async def test_redelivery_after_a_crash_before_ack_has_no_second_effect(stack: S
 
     await stack.start_orchestrator()  # the message was never acked: JetStream redelivers it
     await wait_for(lambda: _consumer_idle(stack), timeout=30)
-    assert await event_count(stack) == events_before
+    new = await stack.pool.fetch("SELECT type, data FROM events WHERE position > $1", events_before)
+    assert await event_count(stack) == events_before, [(r["type"], r["data"]) for r in new]
     assert await stored_count(stack, subjects.message_sent("test")) == 1
     run = await stack.store.read_run(reply.run_id)
     assert [e.type for e in run].count("run.ended") == 1
