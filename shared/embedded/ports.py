@@ -58,6 +58,15 @@ async def stop_process(
     return proc.returncode
 
 
+async def wait_exit(proc: subprocess.Popen[bytes], interval: float = 0.2) -> int:
+    """Wait until `proc` exits (polled every `interval` seconds); its exit status (negative:
+    killed by that signal). A Popen has no awaitable wait; polling keeps the loop free and the
+    wait cancellable, where a blocking wait in a thread could not be cancelled."""
+    while (code := proc.poll()) is None:  # noqa: ASYNC110 (nothing to await but the poll)
+        await asyncio.sleep(interval)
+    return code
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this pid exists (signal 0 probe; permission errors mean yes)."""
     if pid <= 0:
