@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from services.cli.services import SERVICE_STOP_TIMEOUT, ServiceProcess, service_commands
 from services.cli.supervisor import Child, RestartPolicy, Supervisor
 from shared.embedded import EmbeddedNats, EmbeddedPostgres
-from shared.embedded.ports import pid_alive
+from shared.embedded.ports import process_running
 from shared.errors import ConfigurationError
 from shared.eventstore.migrations import migrate
 from shared.settings import Settings
@@ -144,7 +144,7 @@ async def _acquire(fd: int, lock_path: Path) -> None:
         except BlockingIOError:
             pass
         holder = _lock_holder(lock_path)
-        if holder is not None and _running(holder):
+        if holder is not None and process_running(holder):
             raise ConfigurationError(
                 f"another `elizabus up` (pid {holder}) is running on data dir {lock_path.parent}: "
                 "stop it with Ctrl-C in its terminal, or use another ELIZABUS_DATA_DIR"
@@ -175,25 +175,15 @@ def _lock_holder(lock_path: Path) -> int | None:
         return None
 
 
-def _running(pid: int) -> bool:
-    """Whether `pid` runs (a zombie, dead but not yet reaped by its parent, does not)."""
-    if not pid_alive(pid):
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc: trust the signal probe
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
 def _pids_holding(path: Path) -> list[int]:
-    """The processes with `path` open, from /proc (empty where /proc cannot tell)."""
+    """The other processes with `path` open, from /proc (empty where /proc cannot tell)."""
     target = str(path.resolve())
     found = []
     for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        pid = int(fd_dir.parent.name)
         with contextlib.suppress(OSError):
-            if any(os.readlink(fd) == target for fd in fd_dir.iterdir()):
-                found.append(int(fd_dir.parent.name))
+            if pid != os.getpid() and any(os.readlink(fd) == target for fd in fd_dir.iterdir()):
+                found.append(pid)
     return sorted(found)
 
 

@@ -27,8 +27,8 @@ from shared.embedded.ports import (
     LOOPBACK,
     accepts_connections,
     log_tail,
-    pid_alive,
     process_name,
+    process_running,
     start_on_a_port,
     stop_process,
     wait_exit,
@@ -168,7 +168,7 @@ class EmbeddedNats:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return
-        if pid_alive(pid) and process_name(pid) in (NATS_BINARY, None):
+        if process_running(pid) and process_name(pid) in (NATS_BINARY, None):
             raise EmbeddedServerError(
                 f"a nats-server (pid {pid}) already runs on {self.store_dir}: stop it "
                 f"(`kill {pid}`) or use another data dir (ELIZABUS_DATA_DIR)"

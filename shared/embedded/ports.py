@@ -80,6 +80,18 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def process_running(pid: int) -> bool:
+    """Whether `pid` runs: exists and is not a zombie (an orphan that exited and waits to be
+    reaped by an init process that may take its time)."""
+    if not pid_alive(pid):
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (or just gone): trust the signal probe
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 def process_name(pid: int) -> str | None:
     """The short command name of `pid` from /proc, or None where /proc is unavailable."""
     try:

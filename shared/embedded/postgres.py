@@ -27,8 +27,8 @@ import asyncpg
 from shared.embedded.ports import (
     LOOPBACK,
     log_tail,
-    pid_alive,
     process_name,
+    process_running,
     start_on_a_port,
     stop_process,
     wait_exit,
@@ -230,7 +230,7 @@ class EmbeddedPostgres:
             pid = int(pid_file.read_text().split("\n", 1)[0].strip())
         except (OSError, ValueError):
             return
-        if pid_alive(pid) and process_name(pid) in ("postgres", None):
+        if process_running(pid) and process_name(pid) in ("postgres", None):
             raise EmbeddedServerError(
                 f"a postgres (pid {pid}) already runs on {self.pgdata}: stop it "
                 f"(`kill -INT {pid}`) or use another data dir (ELIZABUS_DATA_DIR)"
