@@ -146,6 +146,14 @@ class Supervisor:
         return 1 if self.gave_up else 0
 
     async def _watch(self, child: Child, history: CrashHistory, stop: asyncio.Event) -> None:
+        try:
+            await self._keep_running(child, history, stop)
+        except Exception:  # a bug here must not leave the child unwatched: stop instead
+            self.gave_up = f"supervising the {child.name} failed: stopping the stack"
+            log.exception("%s", self.gave_up)
+            stop.set()
+
+    async def _keep_running(self, child: Child, history: CrashHistory, stop: asyncio.Event) -> None:
         while not stop.is_set():
             pid = child.pid
             status = await _unless_stopped(child.wait(), stop)
