@@ -54,12 +54,20 @@ def up(character: CharacterOption = None) -> None:
     raise typer.Exit(asyncio.run(run_stack(settings, paths[0] if paths else None)))
 
 
+FAULT_EXIT_AT_START = "exit_at_start"
+"""Test-only fault (ELIZABUS_FAULT): `elizabus orchestrator` exits with code 3 at once, as a
+service that keeps failing at start does (tests of `elizabus up`'s supervisor)."""
+
+
 @app.command()
 def orchestrator(character: CharacterOption = None) -> None:
     """Run the orchestrator alone (consumes message.received)."""
     from services.orchestrator.app import run_orchestrator
 
     settings = _settings()
+    if settings.fault == FAULT_EXIT_AT_START:
+        typer.echo("fault injection: the orchestrator exits at start", err=True)
+        raise typer.Exit(3)
     paths = character or ([settings.character] if settings.character else [])
     asyncio.run(run_orchestrator(settings, paths))
 

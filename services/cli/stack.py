@@ -1,9 +1,11 @@
-"""`elizabus up`: NATS + Postgres (embedded unless configured), migrations, then the services.
+"""`elizabus up`: NATS + Postgres (embedded unless configured), migrations, then the services,
+supervised (services/cli/supervisor.py).
 
 The embedded servers keep their data under `settings.data_dir` (`nats/`, `pg/`), so a second
 `up` on the same data dir picks up where the first stopped. While the stack runs, its URLs are
 in `data_dir/runtime.json` for the other `elizabus` commands; an exclusive lock on
-`data_dir/up.lock` keeps a second `up` off the same data dir.
+`data_dir/up.lock`, which every child inherits, keeps a second `up` off the same data dir until
+the first and all its children have exited.
 """
 
 from __future__ import annotations
@@ -12,63 +14,64 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import signal
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from services.cli.services import SERVICE_STOP_TIMEOUT, ServiceProcess, service_commands
+from services.cli.supervisor import Child, RestartPolicy, Supervisor
 from shared.embedded import EmbeddedNats, EmbeddedPostgres
+from shared.embedded.ports import process_running
 from shared.errors import ConfigurationError
 from shared.eventstore.migrations import migrate
 from shared.settings import Settings
 
+log = logging.getLogger(__name__)
+
 LOCK_FILE = "up.lock"
-CHILD_STOP_TIMEOUT = 10.0
-
-
-@dataclass
-class _Child:
-    name: str
-    proc: asyncio.subprocess.Process
+LEFTOVER_STOP_TIMEOUT = SERVICE_STOP_TIMEOUT + 15.0
+"""How long a new `up` waits for the children of a killed `up` to exit (they got SIGTERM)."""
 
 
 def child_commands(character: Path | None) -> dict[str, list[str]]:
-    """The service processes `up` runs, by name: the orchestrator and one model worker."""
-    cli = [sys.executable, "-m", "services.cli.main"]
-    orchestrator = [*cli, "orchestrator"]
-    if character is not None:
-        orchestrator += ["--character", str(character)]
-    return {"orchestrator": orchestrator, "model worker": [*cli, "worker", "model"]}
+    """The service processes `up` runs, by name, in start order (see `service_commands`)."""
+    return service_commands(character)
 
 
-async def run_stack(settings: Settings, character: Path | None) -> int:
-    """Run the whole stack until Ctrl-C/SIGTERM (returns 0) or a service dies (returns 1).
+async def run_stack(
+    settings: Settings, character: Path | None, policy: RestartPolicy | None = None
+) -> int:
+    """Run and supervise the whole stack until Ctrl-C/SIGTERM (returns 0), or until a child
+    crashes too often (returns 1): a crashed child is restarted after a back-off (`policy`).
 
-    Whatever was started is stopped again on the way out, in reverse order, and
-    `runtime.json` is removed. Startup errors are raised after that cleanup.
+    Whatever was started is stopped again on the way out, in reverse order (the orchestrator
+    first, so it stops consuming and finishes its runs while the model worker, the bus and the
+    database are still there), and `runtime.json` is removed. Startup errors are raised after
+    that cleanup. Every child dies with `up` (shared/embedded/tether.py) and holds the data
+    dir's lock until it has exited, so a new `up` never runs beside the leftovers of a killed one.
     """
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     runtime_file = settings.runtime_file()
-    with _exclusive_lock(data_dir / LOCK_FILE, runtime_file):
+    async with _exclusive_lock(data_dir / LOCK_FILE) as lock_fd:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         signals = _install_signal_handlers(loop, stop)
-        nats: EmbeddedNats | None = None
-        postgres: EmbeddedPostgres | None = None
-        children: list[_Child] = []
+        children: list[Child] = []  # in start order
         try:
             nats_url = settings.nats_url
             if nats_url is None:
-                nats = await EmbeddedNats(data_dir, settings.nats_port).start()
-                nats_url = nats.url
+                nats = EmbeddedNats(data_dir, settings.nats_port, hold_fds=(lock_fd,))
+                children.append(nats)
+                nats_url = (await nats.start()).url
             database_url = settings.database_url
             if database_url is None:
-                postgres = await EmbeddedPostgres(data_dir, settings.postgres_port).start()
-                database_url = postgres.url
+                postgres = EmbeddedPostgres(data_dir, settings.postgres_port, hold_fds=(lock_fd,))
+                children.append(postgres)
+                database_url = (await postgres.start()).url
             applied = await migrate(database_url)
             _write_runtime_file(runtime_file, nats_url, database_url)
             env = {
@@ -78,66 +81,26 @@ async def run_stack(settings: Settings, character: Path | None) -> int:
                 "ELIZABUS_DATA_DIR": str(data_dir),
             }
             for name, argv in child_commands(character).items():
-                proc = await asyncio.create_subprocess_exec(
-                    *argv, env=env, stdin=asyncio.subprocess.DEVNULL, start_new_session=True
-                )
-                children.append(_Child(name, proc))
+                service = ServiceProcess(name, argv, env, hold_fds=(lock_fd,))
+                children.append(service)
+                await service.start()
             print(
                 f"elizabus up: NATS {_safe(nats_url)}, Postgres {_safe(database_url)}, "
                 f"data in {data_dir} ({len(applied)} new migration(s)). Ctrl-C to stop",
                 flush=True,
             )
-            return await _supervise(children, stop)
+            code = await Supervisor(children, policy).run(stop)
+            print("elizabus up: stopping", flush=True)
+            return code
         finally:
-            await _stop_children(children)
-            if postgres is not None:
-                await postgres.stop()
-            if nats is not None:
-                await nats.stop()
+            for child in reversed(children):
+                try:
+                    await child.stop()
+                except Exception:  # stop the others all the same
+                    log.exception("stopping the %s failed", child.name)
             runtime_file.unlink(missing_ok=True)
             for sig in signals:
                 loop.remove_signal_handler(sig)
-
-
-async def _supervise(children: list[_Child], stop: asyncio.Event) -> int:
-    """Wait for a stop signal (0) or the first child to exit on its own (1, reported)."""
-    waits = {asyncio.ensure_future(child.proc.wait()): child for child in children}
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        done, _ = await asyncio.wait([stopped, *waits], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in [stopped, *waits]:
-            task.cancel()
-    for task, child in waits.items():
-        if task in done:
-            print(
-                f"elizabus up: the {child.name} (pid {child.proc.pid}) exited unexpectedly "
-                f"with code {child.proc.returncode}; stopping everything. Its output is above.",
-                file=sys.stderr,
-                flush=True,
-            )
-            return 1
-    print("elizabus up: stopping", flush=True)
-    return 0
-
-
-async def _stop_children(children: list[_Child]) -> None:
-    """SIGTERM every child still running, wait, SIGKILL the ones that do not exit in time."""
-
-    async def stop_one(child: _Child) -> None:
-        if child.proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            child.proc.terminate()
-        try:
-            await asyncio.wait_for(child.proc.wait(), CHILD_STOP_TIMEOUT)
-        except TimeoutError:
-            print(f"elizabus up: the {child.name} ignored SIGTERM; killing it", file=sys.stderr)
-            with contextlib.suppress(ProcessLookupError):
-                child.proc.kill()
-            await child.proc.wait()
-
-    await asyncio.gather(*(stop_one(child) for child in children))
 
 
 def _install_signal_handlers(
@@ -150,29 +113,78 @@ def _install_signal_handlers(
     return installed
 
 
-@contextlib.contextmanager
-def _exclusive_lock(lock_path: Path, runtime_file: Path) -> Iterator[None]:
-    """Hold an exclusive flock on `lock_path`; refuse if another `up` holds it."""
-    with lock_path.open("a") as handle:
+@contextlib.asynccontextmanager
+async def _exclusive_lock(lock_path: Path) -> AsyncIterator[int]:
+    """Hold an exclusive flock on `lock_path` (yields its fd, for the children to inherit).
+
+    Refuses at once when another running `up` holds it. When the holder is a dead `up`, its
+    children still hold the lock while they stop: wait up to LEFTOVER_STOP_TIMEOUT seconds for
+    them, then refuse naming them. The holder's pid is written into the lock file.
+    """
+    with lock_path.open("a+") as handle:
+        fd = handle.fileno()
+        await _acquire(fd, lock_path)
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigurationError(
-                f"another `elizabus up` ({_pid_hint(runtime_file)}) is running on data dir "
-                f"{lock_path.parent}: stop it with Ctrl-C in its terminal, or use another "
-                "ELIZABUS_DATA_DIR"
-            ) from None
-        try:
-            yield
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield fd
         finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def _pid_hint(runtime_file: Path) -> str:
+async def _acquire(fd: int, lock_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    deadline: float | None = None
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        holder = _lock_holder(lock_path)
+        if holder is not None and process_running(holder):
+            raise ConfigurationError(
+                f"another `elizabus up` (pid {holder}) is running on data dir {lock_path.parent}: "
+                "stop it with Ctrl-C in its terminal, or use another ELIZABUS_DATA_DIR"
+            )
+        now = loop.time()
+        if deadline is None:
+            deadline = now + LEFTOVER_STOP_TIMEOUT
+            log.warning(
+                "the processes of an `elizabus up` that was killed (pid %s) are still stopping "
+                "(pids %s): waiting up to %g s for them to exit",
+                holder, _pids_holding(lock_path) or "unknown", LEFTOVER_STOP_TIMEOUT,
+            )  # fmt: skip
+        elif now > deadline:
+            pids = " ".join(str(pid) for pid in _pids_holding(lock_path)) or "unknown"
+            raise ConfigurationError(
+                f"processes of an `elizabus up` that was killed still run on data dir "
+                f"{lock_path.parent} (pids {pids}): stop them (`kill PID`, `kill -9 PID` if "
+                "they do not exit), then start again"
+            )
+        await asyncio.sleep(0.2)
+
+
+def _lock_holder(lock_path: Path) -> int | None:
+    """The pid the `up` holding the lock wrote into it, if readable."""
     try:
-        return f"pid {int(json.loads(runtime_file.read_text())['pid'])}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "pid unknown"
+        return int(lock_path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _pids_holding(path: Path) -> list[int]:
+    """The other processes with `path` open, from /proc (empty where /proc cannot tell)."""
+    target = str(path.resolve())
+    found = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        pid = int(fd_dir.parent.name)
+        with contextlib.suppress(OSError):
+            if pid != os.getpid() and any(os.readlink(fd) == target for fd in fd_dir.iterdir()):
+                found.append(pid)
+    return sorted(found)
 
 
 def _write_runtime_file(path: Path, nats_url: str, database_url: str) -> None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.js.api import RetentionPolicy, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from shared import subjects
+
+CLOSE_FLUSH_TIMEOUT = 5
+"""Seconds `NatsBus.close` waits for the server to confirm what was published."""
 
 
 class NatsBus:
@@ -59,8 +64,18 @@ class NatsBus:
         await self.nc.publish(subject, body)
 
     async def close(self) -> None:
-        """Flush and close the connection."""
-        await self.nc.drain()
+        """Flush and close the connection; the owner stopped its subscribers before.
+
+        Not `drain()`: it waits for every subscription's queue to empty, and a JetStream pull
+        subscription whose fetch was cancelled (a stopping orchestrator's pull loops) keeps the
+        server's request-expired notices queued unread, so drain always ran into its 30 s timeout.
+        """
+        if self.nc.is_closed:
+            return
+        # disconnected: nothing more can be sent
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            await self.nc.flush(timeout=CLOSE_FLUSH_TIMEOUT)
+        await self.nc.close()
 
 
 EVENTS_MAX_AGE_SECONDS = 7 * 24 * 3600.0

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -26,11 +27,13 @@ from shared.embedded.ports import (
     LOOPBACK,
     accepts_connections,
     log_tail,
-    pid_alive,
     process_name,
+    process_running,
     start_on_a_port,
     stop_process,
+    wait_exit,
 )
+from shared.embedded.tether import tethered
 from shared.errors import ConfigurationError, EmbeddedServerError
 
 log = logging.getLogger(__name__)
@@ -58,7 +61,11 @@ class EmbeddedNats:
 
     `await EmbeddedNats(data_dir).start()` returns once JetStream answers; `.url` is then the
     client URL. `port=0` picks a free loopback port. Also an async context manager.
+    The server gets SIGTERM when the process that started it dies (shared/embedded/tether.py);
+    it inherits `hold_fds` (e.g. the lock of `elizabus up`'s data dir).
     """
+
+    name = "nats-server"
 
     def __init__(
         self,
@@ -67,11 +74,13 @@ class EmbeddedNats:
         *,
         start_timeout: float = 20.0,
         stop_timeout: float = 10.0,
+        hold_fds: Sequence[int] = (),
     ) -> None:
         self.data_dir = Path(data_dir)
         self.requested_port = port
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.hold_fds = tuple(hold_fds)
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -121,6 +130,20 @@ class EmbeddedNats:
             f"{log_tail(self.log_file)}"
         )
 
+    async def wait(self) -> int:
+        """Wait until the server exits (it died, or was stopped); its exit status."""
+        if self._proc is None:
+            raise EmbeddedServerError("EmbeddedNats.wait() before start(): await start() first")
+        return await wait_exit(self._proc)
+
+    async def restart(self) -> Self:
+        """Start again after the server died, on the same port: clients keep their URL and
+        reconnect. Raises EmbeddedServerError when it does not come back (port taken)."""
+        await self.stop()
+        if self.port is not None:
+            self.requested_port = self.port
+        return await self.start()
+
     async def stop(self) -> None:
         """SIGTERM the server (it flushes JetStream), SIGKILL it after `stop_timeout` seconds."""
         proc, self._proc = self._proc, None
@@ -145,7 +168,7 @@ class EmbeddedNats:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return
-        if pid_alive(pid) and process_name(pid) in (NATS_BINARY, None):
+        if process_running(pid) and process_name(pid) in (NATS_BINARY, None):
             raise EmbeddedServerError(
                 f"a nats-server (pid {pid}) already runs on {self.store_dir}: stop it "
                 f"(`kill {pid}`) or use another data dir (ELIZABUS_DATA_DIR)"
@@ -167,9 +190,13 @@ class EmbeddedNats:
             str(self.pid_file),
         ]
         with self.log_file.open("ab") as out:
-            # Own session: a Ctrl-C in the terminal reaches `elizabus up`, which stops us in order.
+            # SIGTERM on our death: nats-server then flushes JetStream and exits.
             return subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                **tethered(signal.SIGTERM, self.hold_fds),
             )
 
     async def _try_start(self, binary: Path, port: int) -> bool:

@@ -58,6 +58,15 @@ async def stop_process(
     return proc.returncode
 
 
+async def wait_exit(proc: subprocess.Popen[bytes], interval: float = 0.2) -> int:
+    """Wait until `proc` exits (polled every `interval` seconds); its exit status (negative:
+    killed by that signal). A Popen has no awaitable wait; polling keeps the loop free and the
+    wait cancellable, where a blocking wait in a thread could not be cancelled."""
+    while (code := proc.poll()) is None:  # noqa: ASYNC110 (nothing to await but the poll)
+        await asyncio.sleep(interval)
+    return code
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this pid exists (signal 0 probe; permission errors mean yes)."""
     if pid <= 0:
@@ -69,6 +78,18 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def process_running(pid: int) -> bool:
+    """Whether `pid` runs: exists and is not a zombie (an orphan that exited and waits to be
+    reaped by an init process that may take its time)."""
+    if not pid_alive(pid):
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (or just gone): trust the signal probe
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def process_name(pid: int) -> str | None:

@@ -16,6 +16,7 @@ import stat
 import subprocess
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -26,11 +27,13 @@ import asyncpg
 from shared.embedded.ports import (
     LOOPBACK,
     log_tail,
-    pid_alive,
     process_name,
+    process_running,
     start_on_a_port,
     stop_process,
+    wait_exit,
 )
+from shared.embedded.tether import tethered
 from shared.errors import ConfigurationError, EmbeddedServerError
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,12 @@ class EmbeddedPostgres:
     `await EmbeddedPostgres(data_dir).start()` initialises the cluster if needed, starts the
     server, creates the `elizabus` database and returns; `.url` is then its connection URL.
     `fast=True` turns off fsync and friends: for tests only, a crash can lose or corrupt data.
+    The postmaster gets SIGINT (fast shutdown) when the process that started it dies
+    (shared/embedded/tether.py); it inherits `hold_fds` (e.g. the lock of `elizabus up`'s data
+    dir), and so do its backends.
     """
+
+    name = "postgres"
 
     def __init__(
         self,
@@ -82,6 +90,7 @@ class EmbeddedPostgres:
         max_connections: int = 200,
         start_timeout: float = 30.0,
         stop_timeout: float = 15.0,
+        hold_fds: Sequence[int] = (),
     ) -> None:
         self.data_dir = Path(data_dir)
         self.requested_port = port
@@ -90,6 +99,7 @@ class EmbeddedPostgres:
         self.max_connections = max_connections
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.hold_fds = tuple(hold_fds)
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -145,6 +155,21 @@ class EmbeddedPostgres:
             raise
         log.info("postgres listening on %s (data in %s)", self.url, self.pgdata)
         return self
+
+    async def wait(self) -> int:
+        """Wait until the postmaster exits (it died, or was stopped); its exit status."""
+        if self._proc is None:
+            raise EmbeddedServerError("EmbeddedPostgres.wait() before start(): await start()")
+        return await wait_exit(self._proc)
+
+    async def restart(self) -> Self:
+        """Start again after the postmaster died, on the same port: clients keep their URL.
+        Raises EmbeddedServerError when it does not come back (port taken, backends of the dead
+        postmaster still holding its shared memory: retry later)."""
+        await self.stop()
+        if self.port is not None:
+            self.requested_port = self.port
+        return await self.start()
 
     async def stop(self) -> None:
         """SIGINT (fast shutdown: rolls back open transactions), SIGKILL after a timeout."""
@@ -205,7 +230,7 @@ class EmbeddedPostgres:
             pid = int(pid_file.read_text().split("\n", 1)[0].strip())
         except (OSError, ValueError):
             return
-        if pid_alive(pid) and process_name(pid) in ("postgres", None):
+        if process_running(pid) and process_name(pid) in ("postgres", None):
             raise EmbeddedServerError(
                 f"a postgres (pid {pid}) already runs on {self.pgdata}: stop it "
                 f"(`kill -INT {pid}`) or use another data dir (ELIZABUS_DATA_DIR)"
@@ -227,6 +252,9 @@ class EmbeddedPostgres:
             "--no-sync",
         ]
         with self.log_file.open("ab") as out:
+            # Runs in a worker thread that blocks until initdb exits, so the parent-death signal
+            # (tied to the spawning thread) fires only when this process dies. On SIGTERM initdb
+            # removes what it had created.
             done = subprocess.run(
                 args,
                 stdin=subprocess.DEVNULL,
@@ -234,6 +262,7 @@ class EmbeddedPostgres:
                 stderr=out,
                 check=False,
                 **(run_as.popen_kwargs() if run_as else {}),
+                **tethered(signal.SIGTERM),
             )
         if done.returncode != 0:
             raise EmbeddedServerError(
@@ -253,14 +282,17 @@ class EmbeddedPostgres:
 
     def _spawn(self, bin_dir: Path, run_as: _RunAs | None, port: int) -> subprocess.Popen[bytes]:
         with self.log_file.open("ab") as out:
-            # Own session: a Ctrl-C in the terminal reaches `elizabus up`, which stops us in order.
+            # SIGINT on our death is a fast shutdown: open transactions roll back, a shutdown
+            # checkpoint is written, and the next start needs no crash recovery. (SIGTERM, a
+            # smart shutdown, would wait forever for any client still connected; SIGQUIT skips
+            # the checkpoint.)
             return subprocess.Popen(
                 self._server_args(bin_dir, port),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
-                start_new_session=True,
                 **(run_as.popen_kwargs() if run_as else {}),
+                **tethered(signal.SIGINT, self.hold_fds),
             )
 
     async def _try_start(self, bin_dir: Path, run_as: _RunAs | None, port: int) -> bool:

@@ -15,6 +15,7 @@ import nats
 import pytest
 
 from services.cli import stack
+from services.cli.supervisor import RestartPolicy
 from shared.embedded import EmbeddedNats, EmbeddedPostgres
 from shared.errors import ConfigurationError, EmbeddedServerError
 from shared.eventstore.migrations import migrate
@@ -123,7 +124,7 @@ async def test_session_database_has_the_repo_migrations(database_url: str) -> No
     assert versions == sorted(p.stem for p in REPO_MIGRATIONS.glob("*.sql"))
 
 
-async def test_run_stack_stops_everything_when_a_service_dies(
+async def test_run_stack_stops_everything_when_a_service_keeps_crashing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     commands = {
@@ -132,7 +133,8 @@ async def test_run_stack_stops_everything_when_a_service_dies(
     }
     monkeypatch.setattr(stack, "child_commands", lambda character: commands)
     settings = Settings(data_dir=tmp_path, _env_file=None)
-    assert await stack.run_stack(settings, None) == 1
+    policy = RestartPolicy(first_delay=0.01, max_crashes=3)
+    assert await stack.run_stack(settings, None, policy) == 1
     assert not settings.runtime_file().exists()
     assert (tmp_path / "pg" / "PG_VERSION").exists()
     assert not (tmp_path / "pg" / "postmaster.pid").exists()  # postgres shut down cleanly
