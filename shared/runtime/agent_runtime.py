@@ -158,7 +158,7 @@ class AgentRuntime(DatabaseApi, TaskApi):
             return
         for event in events:
             event.metadata = EventMetadata(agent_id=self._agent_id, run_id=current_run_id())
-            event.data = self.scrubber.data(event.data)
+            event.data = self.scrubber.event_data(event.type, event.data)
         await self.store.append(events)
 
     # --- runs -------------------------------------------------------------------------------

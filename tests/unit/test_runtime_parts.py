@@ -119,7 +119,7 @@ def test_get_setting_order_and_booleans(monkeypatch: pytest.MonkeyPatch) -> None
     assert get_setting(c, "FLAG") is True
     assert get_setting(c, "ONLY_ENV") == "from-env"
     assert get_setting(c, "NOTHING_HERE") is None
-    assert set(secret_values(c)) == {"sk-123", "secret-mode", "n"}
+    assert set(secret_values(c, environment={})) == {"sk-123", "secret-mode", "n"}
 
 
 def test_a_fact_gets_one_id_and_one_stream_whichever_path_records_it() -> None:
