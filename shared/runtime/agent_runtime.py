@@ -80,8 +80,10 @@ class AgentRuntime(DatabaseApi, TaskApi):
         plugins: Sequence[Plugin | str] = (),
         provider_timeout: float = 10.0,
         model_timeout: float = 60.0,
+        allow_plugin_paths: bool | None = None,
     ) -> None:
         self._character = character
+        self._allow_plugin_paths = allow_plugin_paths
         self._agent_id = character.agent_id
         self.store = store
         self.nc = nc
@@ -180,7 +182,7 @@ class AgentRuntime(DatabaseApi, TaskApi):
             log.warning("agent %s already initialized", self._character.name)
             return
         plugins = [load_plugin(p) if isinstance(p, str) else p for p in self._initial_plugins]
-        plugins += resolve_plugins(self._character.plugins)
+        plugins += resolve_plugins(self._character.plugins, self._allow_plugin_paths)
         for plugin in order_plugins(plugins):
             await self.register_plugin(plugin)
         await self.store.head()  # the store answers: fail early if the database does not
