@@ -3,8 +3,9 @@ and deletes, participant removal and state, relationships, components, memory de
 
 Each statement is idempotent and uses only its event's data, so a rebuild from the log gives the
 same rows. Each is keyed by the event's agent too: an agent's event never changes another
-agent's row, whatever id it names (an upsert onto another agent's id changes nothing). Every statement touching rows a creation wrote goes to the creation's table, so the
-projector's per-table event order is all that orders them.
+agent's row, whatever id it names (an upsert onto another agent's id changes nothing). Every
+statement touching rows a creation wrote goes to the creation's table, so the projector's
+per-table event order is all that orders them.
 """
 
 from __future__ import annotations
