@@ -447,7 +447,7 @@ class AgentReadModelContract:
         known = await db.connection_state(bob, room, world)
         assert known.entity_names == ["Bob", "bob"]
         assert known.entity_metadata == {"discord": {"id": "42", "name": "Bob", "userName": "bob"}}
-        assert known.room_exists and known.world_exists
+        assert known.room_exists and known.world_exists and known.room_source == "discord"
         assert known.participants == frozenset({bob, rt.agent_id})
         assert await rt.remove_participant(bob, room)
         left = await db.connection_state(bob, room, uuid.uuid4())
