@@ -45,8 +45,10 @@ from shared.records import (
     WorldSpec,
 )
 from shared.runtime.event_types import EventType  # a leaf: shared.runtime imports shared.plugin
+from shared.secrets import REDACTED
 
 __all__ = [
+    "REDACTED",
     "Action",
     "ActionError",
     "ActionHandler",

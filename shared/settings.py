@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     postgres_port: int = Field(default=0, description="embedded Postgres port; 0 picks a free one")
 
     character: Path | None = None
+    allow_plugin_paths: bool = Field(
+        default=False,
+        description="let a character's `plugins` name modules by dotted path (`pkg.mod:plugin`), "
+        "not only installed entry points: only for character files trusted as code",
+    )
     ack_wait_seconds: float = Field(
         default=6.0,
         description="seconds JetStream waits for an ack (or an in-progress heartbeat, sent every "

@@ -154,7 +154,7 @@ def events(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
 ) -> None:
     """Print a run's events in order: what happened, step by step."""
-    from services.cli.replay import format_line
+    from services.cli.replay import format_line, shown_event
     from shared.eventstore.postgres import PostgresEventStore, create_pool
 
     settings = _settings()
@@ -169,7 +169,7 @@ def events(
             raise ElizabusError(f"no events for run {run}: check the id (it is in message.sent)")
         for e in found:
             if as_json:
-                typer.echo(e.model_dump_json())
+                typer.echo(shown_event(e).model_dump_json())
             else:
                 typer.echo(format_line(e))
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from shared.events import RecordedEvent
+from shared.secrets import REDACTED, WORLD_EVENTS
 
 WIDTH = 110
 
@@ -15,9 +16,26 @@ def _clip(text: Any, width: int = 60) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
+def shown_event(event: RecordedEvent) -> RecordedEvent:
+    """The event as it may be shown: a world's secret settings with their values hidden (the
+    log keeps them; nothing else does)."""
+    if event.type not in WORLD_EVENTS:
+        return event
+    metadata = event.data.get("metadata") or {}
+    settings = metadata.get("settings") if isinstance(metadata, dict) else None
+    if not isinstance(settings, dict):
+        return event
+    hidden = {
+        k: {**v, "value": REDACTED} if isinstance(v, dict) and v.get("secret") else v
+        for k, v in settings.items()
+    }
+    data = {**event.data, "metadata": {**metadata, "settings": hidden}}
+    return event.model_copy(update={"data": data})
+
+
 def describe(event: RecordedEvent) -> str:
-    """A short human summary of an event's payload."""
-    d = event.data
+    """A short human summary of an event's payload (secret world settings hidden)."""
+    d = shown_event(event).data
     match event.type:
         case "run.started":
             return f"source={d['source']} message={d['message_id']}"

@@ -16,6 +16,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from shared.errors import ConfigurationError, ModelError, ModelRejectedError
 from shared.messages import ModelRequest
 from shared.model_types import ModelType
+from shared.secrets import Scrubber, redact_url
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -111,6 +112,9 @@ class OpenAICompatibleModel:
                 "(e.g. https://api.openai.com/v1 or http://localhost:11434/v1 for Ollama)"
             )
         self.base_url = base_url.rstrip("/")
+        # Errors go back to the orchestrator (events, the DLQ): they name the server by a URL
+        # without its user, password and query, and never carry the key.
+        self._scrubber = Scrubber([api_key] if api_key else [])
         self.small_model = small_model
         self.large_model = large_model
         self.embedding_model = embedding_model
@@ -265,24 +269,34 @@ class OpenAICompatibleModel:
                     return await self._post_once(url, payload)
         except httpx.HTTPError as exc:
             raise ModelError(
-                f"POST {url} failed after {self._max_attempts} attempts "
-                f"({type(exc).__name__}: {exc}): check that the server at "
-                "ELIZABUS_OPENAI_BASE_URL is reachable"
+                self._safe(
+                    f"POST {redact_url(url)} failed after {self._max_attempts} attempts "
+                    f"({type(exc).__name__}: {exc}): check that the server at "
+                    "ELIZABUS_OPENAI_BASE_URL is reachable"
+                )
             ) from exc
         raise AssertionError("unreachable: tenacity either returns or re-raises")
 
+    def _safe(self, text: str) -> str:
+        """An error message without the base URL's credentials or the API key."""
+        return self._scrubber.text(text.replace(self.base_url, redact_url(self.base_url)))
+
     async def _post_once(self, url: str, payload: dict[str, Any]) -> Any:
         response = await self._client.post(url, json=payload)
+        shown = redact_url(url)
         if response.status_code >= 400:
             excerpt = " ".join(response.text.split())[:_EXCERPT_CHARS]
             status = response.status_code
             refused = status < 500 and status not in (408, 429)
             error = RejectedByModelError if refused else HTTPStatusModelError
-            raise error(f"POST {url} answered HTTP {status}: {excerpt} ({_hint(status)})", status)
+            message = f"POST {shown} answered HTTP {status}: {excerpt} ({_hint(status)})"
+            raise error(self._safe(message), status)
         try:
             return response.json()
         except ValueError as exc:
             raise ModelError(
-                f"POST {url} answered HTTP {response.status_code} with a body that is not "
-                f"JSON ({response.text[:120]!r}): check ELIZABUS_OPENAI_BASE_URL ends in /v1"
+                self._safe(
+                    f"POST {shown} answered HTTP {response.status_code} with a body that is not "
+                    f"JSON ({response.text[:120]!r}): check ELIZABUS_OPENAI_BASE_URL ends in /v1"
+                )
             ) from exc

@@ -39,4 +39,5 @@ def build_runtime(
         pool=pool,
         plugins=default_plugins(character),
         model_timeout=settings.model_timeout_seconds,
+        allow_plugin_paths=settings.allow_plugin_paths,
     )

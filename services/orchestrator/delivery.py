@@ -21,7 +21,7 @@ from shared.bus import Bus
 from shared.errors import InvalidInputError, PermanentError
 from shared.events import EventMetadata, MessageRejected, NewEvent, now_ms
 from shared.eventstore import EventStore
-from shared.ids import string_to_uuid
+from shared.ids import create_unique_uuid, string_to_uuid
 from shared.inbound import InboundLimits, parse_inbound
 from shared.messages import DeadLetter
 from shared.secrets import Scrubber
@@ -105,6 +105,14 @@ class Orchestrator:
             hosted = ", ".join(str(a) for a in self.agents.by_id)
             await self.reject(
                 d, f"unknown agent_id {inbound.agent_id}: this orchestrator hosts {hosted}"
+            )
+            return Disposition.ACK
+        if create_unique_uuid(runtime.agent_id, inbound.entity.id) == runtime.agent_id:
+            await self.reject(
+                d,
+                f"the sender's platform id {inbound.entity.id} is the agent's own id: a message "
+                "cannot speak as the agent (the adapter must not relay the agent's own messages, "
+                "nor let a user take its id)",
             )
             return Disposition.ACK
         try:

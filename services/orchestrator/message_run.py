@@ -96,7 +96,8 @@ class AgentHost:
 
 
 def connection_of(agent_id: uuid.UUID, inbound: MessageReceived) -> Connection:
-    """The agent-scoped entity, room and world of a platform message."""
+    """The agent-scoped entity, room and world of a platform message, with ElizaOS's ids
+    (`ConnectionManager.resolve` scopes them by source where another source holds them)."""
     server_id = inbound.room.server_id or inbound.source
     return Connection(
         agent_id=agent_id,
@@ -163,7 +164,7 @@ class MessageRunner:
         and does nothing; a run already recorded makes this a no-op."""
         agent_id = runtime.agent_id
         ids = RunIds.of(agent_id, inbound)
-        conn = connection_of(agent_id, inbound)
+        conn, _ = await runtime.connections.resolve(connection_of(agent_id, inbound))
         at = now_ms()
         rec = RunRecorder(ids.run_id, agent_id, correlation_id=ids.message_id)
         run_stream = f"run-{ids.run_id}"
@@ -187,7 +188,14 @@ class MessageRunner:
         agent_id = runtime.agent_id
         ids = RunIds.of(agent_id, inbound)
         started, started_ms = time.perf_counter(), now_ms()
-        conn = connection_of(agent_id, inbound)
+        asked = connection_of(agent_id, inbound)
+        # The redelivery check and the connection read are one concurrent round trip; the check
+        # comes before any handler runs, so a duplicate runs no action twice.
+        done, (conn, connection_events) = await asyncio.gather(
+            self.recorded_outcome(ids), runtime.connections.resolve(asked)
+        )
+        if done is not None:
+            return done
         run_stream = f"run-{ids.run_id}"
         rec = RunRecorder(ids.run_id, agent_id, correlation_id=ids.message_id)
         rec.add(
@@ -196,13 +204,6 @@ class MessageRunner:
                        started_at=started_ms),
             run_stream, event_id=ids.run_started, expected_version=0,
         )  # fmt: skip
-        # The redelivery check and the connection read are one concurrent round trip; the check
-        # comes before any handler runs, so a duplicate runs no action twice.
-        done, connection_events = await asyncio.gather(
-            self.recorded_outcome(ids), runtime.connections.missing_events(conn)
-        )
-        if done is not None:
-            return done
         rec.add_all(connection_events)
         message = message_memory(inbound, ids, conn, started_ms)
         replies = ReplySink(runtime, rec, inbound, ids.message_id, conn, after=started_ms)
@@ -231,7 +232,7 @@ class MessageRunner:
         )
         rec.scrub(runtime.scrubber)  # the character's secrets never reach the log or the bus
         result = await self.store.append(rec.events)
-        runtime.connections.remember(conn)
+        runtime.connections.remember(asked, conn)
         if ids.run_started in result.duplicates:
             # Another delivery committed this run first (the store kept this whole batch out, see
             # EventStore): its outbox is the one that counts.

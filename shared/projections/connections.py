@@ -2,8 +2,10 @@
 and deletes, participant removal and state, relationships, components, memory deletion.
 
 Each statement is idempotent and uses only its event's data, so a rebuild from the log gives the
-same rows. Every statement touching rows a creation wrote goes to the creation's table, so the
-projector's per-table event order is all that orders them.
+same rows. Each is keyed by the event's agent too: an agent's event never changes another
+agent's row, whatever id it names (an upsert onto another agent's id changes nothing). Every
+statement touching rows a creation wrote goes to the creation's table, so the projector's
+per-table event order is all that orders them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ ON CONFLICT (id) DO UPDATE SET
   name = excluded.name, source = excluded.source, type = excluded.type,
   channel_id = excluded.channel_id, server_id = excluded.server_id,
   world_id = excluded.world_id, metadata = excluded.metadata
+WHERE rooms.agent_id = excluded.agent_id
 """
 _ROOM_DELETE = "DELETE FROM rooms WHERE id = $1 AND agent_id = $2"
 _ROOM_PARTICIPANTS_DELETE = "DELETE FROM participants WHERE room_id = $1 AND agent_id = $2"
@@ -31,9 +34,14 @@ _WORLD_UPSERT = """
 INSERT INTO worlds (id, agent_id, name, server_id, metadata) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (id) DO UPDATE SET
   name = excluded.name, server_id = excluded.server_id, metadata = excluded.metadata
+WHERE worlds.agent_id = excluded.agent_id
 """
-_PARTICIPANT_DELETE = "DELETE FROM participants WHERE room_id = $1 AND entity_id = $2"
-_PARTICIPANT_STATE = "UPDATE participants SET user_state = $3 WHERE room_id = $1 AND entity_id = $2"
+_PARTICIPANT_DELETE = (
+    "DELETE FROM participants WHERE room_id = $1 AND entity_id = $2 AND agent_id = $3"
+)
+_PARTICIPANT_STATE = """
+UPDATE participants SET user_state = $3 WHERE room_id = $1 AND entity_id = $2 AND agent_id = $4
+"""
 _MEMORY_DELETE = "DELETE FROM memories WHERE id = $1 AND agent_id = $2"
 _MEMORY_EMBEDDING = "UPDATE memories SET embedding = $3 WHERE id = $1 AND agent_id = $2"
 _COMPONENT_INSERT = """
@@ -80,11 +88,12 @@ def _world(e: RecordedEvent) -> Row:
 
 
 def _participant(e: RecordedEvent) -> Row:
-    return (_u(e.data["room_id"]), _u(e.data["entity_id"]))
+    return (_u(e.data["room_id"]), _u(e.data["entity_id"]), _u(e.data["agent_id"]))
 
 
 def _participant_state(e: RecordedEvent) -> Row:
-    return (_u(e.data["room_id"]), _u(e.data["entity_id"]), e.data.get("state"))
+    d = e.data
+    return (_u(d["room_id"]), _u(d["entity_id"]), d.get("state"), _u(d["agent_id"]))
 
 
 def _component_fields(d: dict[str, Any]) -> Row:

@@ -24,6 +24,7 @@ ON CONFLICT (id) DO UPDATE SET
   names = ARRAY(SELECT n FROM unnest(entities.names || excluded.names) WITH ORDINALITY AS t(n, i)
                 GROUP BY n ORDER BY min(i)),
   metadata = entities.metadata || excluded.metadata
+WHERE entities.agent_id = excluded.agent_id
 """
 _WORLD_INSERT = """
 INSERT INTO worlds (id, agent_id, name, server_id, metadata) VALUES ($1, $2, $3, $4, $5)

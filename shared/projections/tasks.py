@@ -1,4 +1,7 @@
-"""The `tasks` projection: created, updated (metadata merged), deleted, claimed (last run)."""
+"""The `tasks` projection: created, updated (metadata merged), deleted, claimed (last run).
+
+Every change is keyed by the task id and the agent of the event: an agent's event never changes
+another agent's task, whatever id it names."""
 
 from __future__ import annotations
 
@@ -18,12 +21,12 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) ON CONFLICT (id) DO NOTHIN
 _UPDATE = """
 UPDATE tasks SET name = coalesce($2, name), description = coalesce($3, description),
                  tags = coalesce($4, tags), metadata = metadata || $5
-WHERE id = $1
+WHERE id = $1 AND agent_id = $6
 """
-_DELETE = "DELETE FROM tasks WHERE id = $1"
+_DELETE = "DELETE FROM tasks WHERE id = $1 AND agent_id = $2"
 _CLAIM = """
 UPDATE tasks SET updated_at = $2, metadata = metadata || jsonb_build_object('updatedAt', $2::bigint)
-WHERE id = $1
+WHERE id = $1 AND agent_id = $3
 """
 
 
@@ -48,15 +51,16 @@ def _updated(e: RecordedEvent) -> Row:
         d.get("description"),
         d.get("tags"),
         d.get("metadata") or {},
+        _u(d["agent_id"]),
     )
 
 
 def _deleted(e: RecordedEvent) -> Row:
-    return (_u(e.data["id"]),)
+    return (_u(e.data["id"]), _u(e.data["agent_id"]))
 
 
 def _claimed(e: RecordedEvent) -> Row:
-    return (_u(e.data["id"]), e.data["at"])
+    return (_u(e.data["id"]), e.data["at"], _u(e.data["agent_id"]))
 
 
 TASK_ROUTES: dict[str, list[tuple[str, str, Callable[[RecordedEvent], Row]]]] = {

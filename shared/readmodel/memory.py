@@ -341,6 +341,9 @@ class InMemoryAgentReadModel:
             entity_names=list(entity["names"]) if entity else None,
             entity_metadata=dict(entity["metadata"]) if entity else {},
             room_exists=str(room_id) in tables.rooms,
+            room_source=tables.rooms[str(room_id)].get("source")
+            if str(room_id) in tables.rooms
+            else None,
             world_exists=str(world_id) in tables.worlds,
             participants=frozenset(members & {self._agent_id, entity_id}),
         )

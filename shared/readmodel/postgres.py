@@ -319,6 +319,7 @@ class PostgresAgentReadModel:
             entity_names=list(r["names"]) if r["names"] is not None else None,
             entity_metadata=r["metadata"] or {},
             room_exists=r["room_exists"],
+            room_source=r["room_source"],
             world_exists=r["world_exists"],
             participants=frozenset(r["participants"]),
         )
@@ -329,6 +330,7 @@ SELECT
   (SELECT names FROM entities WHERE id = $2 AND agent_id = $1) AS names,
   (SELECT metadata FROM entities WHERE id = $2 AND agent_id = $1) AS metadata,
   EXISTS (SELECT 1 FROM rooms WHERE id = $3 AND agent_id = $1) AS room_exists,
+  (SELECT source FROM rooms WHERE id = $3 AND agent_id = $1) AS room_source,
   EXISTS (SELECT 1 FROM worlds WHERE id = $4 AND agent_id = $1) AS world_exists,
   ARRAY(SELECT entity_id FROM participants
         WHERE room_id = $3 AND agent_id = $1 AND entity_id IN ($1, $2)) AS participants

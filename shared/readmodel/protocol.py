@@ -22,6 +22,8 @@ class ConnectionState:
     """None: no such entity."""
     entity_metadata: dict[str, Any] = field(default_factory=dict)
     room_exists: bool = False
+    room_source: str | None = None
+    """The source (platform) of the room, when it exists."""
     world_exists: bool = False
     participants: frozenset[uuid.UUID] = frozenset()
     """Which of the agent and the entity take part in the room."""

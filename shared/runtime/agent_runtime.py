@@ -80,8 +80,10 @@ class AgentRuntime(DatabaseApi, TaskApi):
         plugins: Sequence[Plugin | str] = (),
         provider_timeout: float = 10.0,
         model_timeout: float = 60.0,
+        allow_plugin_paths: bool | None = None,
     ) -> None:
         self._character = character
+        self._allow_plugin_paths = allow_plugin_paths
         self._agent_id = character.agent_id
         self.store = store
         self.nc = nc
@@ -158,7 +160,7 @@ class AgentRuntime(DatabaseApi, TaskApi):
             return
         for event in events:
             event.metadata = EventMetadata(agent_id=self._agent_id, run_id=current_run_id())
-            event.data = self.scrubber.data(event.data)
+            event.data = self.scrubber.event_data(event.type, event.data)
         await self.store.append(events)
 
     # --- runs -------------------------------------------------------------------------------
@@ -180,7 +182,7 @@ class AgentRuntime(DatabaseApi, TaskApi):
             log.warning("agent %s already initialized", self._character.name)
             return
         plugins = [load_plugin(p) if isinstance(p, str) else p for p in self._initial_plugins]
-        plugins += resolve_plugins(self._character.plugins)
+        plugins += resolve_plugins(self._character.plugins, self._allow_plugin_paths)
         for plugin in order_plugins(plugins):
             await self.register_plugin(plugin)
         await self.store.head()  # the store answers: fail early if the database does not

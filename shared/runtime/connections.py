@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from shared.events import (
@@ -34,12 +34,15 @@ __all__ = [
     "Connection",
     "ConnectionManager",
     "NothingKnown",
+    "account_sources",
     "connection_events",
     "default_world_id",
     "entity_created_event",
     "fact_event",
     "participant_fact",
     "room_fact",
+    "scoped_by_source",
+    "source_scoped_id",
     "world_fact",
 ]
 
@@ -228,30 +231,76 @@ class ConnectionStateSource(Protocol):
     ) -> ConnectionState: ...
 
 
+def account_sources(metadata: dict[str, Any]) -> set[str]:
+    """The sources an entity has an account on: its metadata keys holding an account
+    (`{source: {"id", "name", "userName"}}`, as ElizaOS's ensureConnection stores them)."""
+    return {k for k, v in metadata.items() if isinstance(v, dict) and "id" in v}
+
+
+def source_scoped_id(agent_id: uuid.UUID, kind: str, source: str, platform_id: str) -> uuid.UUID:
+    """The id of a platform id on one source, for when its ElizaOS id (`createUniqueUuid`) is
+    already another source's: a UUIDv5, so it can never be any platform id's ElizaOS id (those
+    have version nibble 0)."""
+    return derived_id(agent_id, f"{kind}:{source}:{platform_id}")
+
+
+def scoped_by_source(c: Connection, state: ConnectionState) -> Connection | None:
+    """The connection with source-scoped ids where its ElizaOS ids belong to another source's
+    account or room, or None when they are free or this source's.
+
+    ElizaOS derives an entity's and a room's id from the platform id alone, so Telegram user
+    "123" and Discord user "123" would be one person. The first source to use an id keeps the
+    ElizaOS id (parity with ElizaOS's data, and every id of a single platform unchanged); a
+    later source gets `source_scoped_id` for it, so two people are never merged.
+    """
+    entity_taken = state.entity_names is not None and bool(
+        (sources := account_sources(state.entity_metadata)) and c.source not in sources
+    )
+    room_taken = state.room_source is not None and state.room_source != c.source
+    if not (entity_taken or room_taken):
+        return None
+    changes: dict[str, Any] = {}
+    if entity_taken and c.platform_user_id is not None:
+        changes["entity_id"] = source_scoped_id(c.agent_id, "entity", c.source, c.platform_user_id)
+    if room_taken and c.channel_id is not None:
+        changes["room_id"] = source_scoped_id(c.agent_id, "room", c.source, c.channel_id)
+    return replace(c, **changes) if changes else None
+
+
 class ConnectionManager:
     """The message path's ensure-connection: the facts a connection lacks, skipping what is known.
 
     A process-local cache remembers connections already complete; on a miss one read of the
-    agent's projections says what is lacking. Event ids are derived from the facts, so two
-    orchestrators racing on the same connection append each fact once.
+    agent's projections says what is lacking (and a second when an id is another source's, see
+    `scoped_by_source`). Event ids are derived from the facts, so two orchestrators racing on the
+    same connection append each fact once.
     """
 
     def __init__(self, read_model: ConnectionStateSource, max_cached: int = 100_000) -> None:
         self.read_model = read_model
         self.max_cached = max_cached
-        self._complete: set[Connection] = set()
+        self._complete: dict[Connection, Connection] = {}
 
-    def remember(self, conn: Connection) -> None:
-        """Mark a connection complete (call after its events are committed)."""
+    def remember(self, asked: Connection, resolved: Connection | None = None) -> None:
+        """Mark a connection complete, as `resolved` (call after its events are committed)."""
         if len(self._complete) >= self.max_cached:
             self._complete.clear()
-        self._complete.add(conn)
+        self._complete[asked] = resolved or asked
 
-    async def missing_events(self, c: Connection) -> list[NewEvent]:
-        """The events this connection still needs; empty when it is complete."""
+    async def resolve(self, c: Connection) -> tuple[Connection, list[NewEvent]]:
+        """The connection to use for `c` (its ids scoped by source where another source holds
+        them, see `scoped_by_source`) and the events it still needs; none when complete."""
         if c in self._complete:
-            return []
+            return self._complete[c], []
         state = await self.read_model.connection_state(c.entity_id, c.room_id, c.world_id)
+        scoped = scoped_by_source(c, state)
+        if scoped is not None:
+            c = scoped
+            state = await self.read_model.connection_state(c.entity_id, c.room_id, c.world_id)
         # Derived ids only: a fact undone since (a room deleted) is not restated here, because a
         # fresh id could not tell it from a racing orchestrator's commit of the same fact.
-        return connection_events(c, state)
+        return c, connection_events(c, state)
+
+    async def missing_events(self, c: Connection) -> list[NewEvent]:
+        """The events connection `c` still needs, as `resolve` finds them."""
+        return (await self.resolve(c))[1]

@@ -14,6 +14,7 @@ from shared.readmodel.protocol import AgentReadModel
 from shared.readmodel.rerank import rerank_memories
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
 from shared.runtime.read_cache import cached_read
+from shared.secrets import remember_world_secrets
 
 
 class DatabaseReads:
@@ -126,13 +127,22 @@ class DatabaseReads:
     # --- worlds, rooms, participants ---------------------------------------------------------
 
     async def get_world(self, world_id: uuid.UUID) -> World | None:
-        """One world of this agent, or None."""
+        """One world of this agent, or None. Its secret settings' values become secrets the
+        process scrubs (`remember_world_secrets`)."""
         db = self._db()
-        return await cached_read(self.agent_id, ("world", world_id), lambda: db.get_world(world_id))
+        world = await cached_read(
+            self.agent_id, ("world", world_id), lambda: db.get_world(world_id)
+        )
+        if world is not None:
+            remember_world_secrets(world.metadata)
+        return world
 
     async def get_all_worlds(self) -> list[World]:
-        """Every world of this agent."""
-        return await self._db().get_all_worlds()
+        """Every world of this agent (their secret settings are remembered as `get_world`'s)."""
+        worlds = await self._db().get_all_worlds()
+        for world in worlds:
+            remember_world_secrets(world.metadata)
+        return worlds
 
     async def get_room(self, room_id: uuid.UUID) -> Room | None:
         """One room of this agent, or None."""

@@ -46,6 +46,7 @@ from shared.runtime.connections import (
     fact_event,
     fresh_ids_for_undone,
 )
+from shared.secrets import remember_world_secrets
 
 
 def relationship_id(
@@ -138,6 +139,7 @@ class DatabaseWrites:
 
     async def ensure_world_exists(self, world: World) -> None:
         """Create the world unless it exists (an existing world is left as it is)."""
+        remember_world_secrets(world.metadata)
         if self.db is not None and await self.db.get_world(world.id) is not None:
             return
         await self._fact(
@@ -147,7 +149,9 @@ class DatabaseWrites:
         )  # fmt: skip
 
     async def update_world(self, world: World) -> None:
-        """Replace the world's name, server id and metadata (roles, settings)."""
+        """Replace the world's name, server id and metadata (roles, settings). The values of
+        settings marked secret are kept in this world's events and scrubbed from all else."""
+        remember_world_secrets(world.metadata)
         await self.record(
             WorldUpdated(id=world.id, agent_id=self.agent_id, name=world.name or "",
                          server_id=world.server_id, metadata=world.metadata)

@@ -22,7 +22,7 @@ from typing import Any
 
 from shared.events import EventData, EventMetadata, NewEvent, OutboundMessage, now_ms
 from shared.ids import derived_id
-from shared.secrets import Scrubber
+from shared.secrets import WORLD_EVENTS, Scrubber, remember_world_secrets
 
 __all__ = [
     "ActionContext",
@@ -123,10 +123,11 @@ class RunRecorder:
     def scrub(self, scrubber: Scrubber) -> None:
         """Remove the agent's secrets from every queued event and outbound message (before the
         append: nothing secret reaches the log or the bus)."""
-        if not scrubber:
-            return
+        for event in self.events:  # first learn the secrets the run gives its worlds
+            if event.type in WORLD_EVENTS:
+                remember_world_secrets(event.data.get("metadata"))
         for event in self.events:
-            event.data = scrubber.data(event.data)
+            event.data = scrubber.event_data(event.type, event.data)
         for outbound in self.outbox.messages:
             outbound.body = scrubber.data(outbound.body)
 

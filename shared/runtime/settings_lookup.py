@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.character import Character
+from shared.secrets import environment_secrets, secret_setting_values
 
 
 def get_setting(
@@ -40,10 +41,14 @@ def get_setting(
     return value
 
 
-def secret_values(character: Character) -> list[str]:
-    """Every secret string of a character, so logs and events can be scrubbed of them."""
+def secret_values(character: Character, environment: Mapping[str, str] | None = None) -> list[str]:
+    """Every secret string an agent's process knows, so logs and events can be scrubbed of them:
+    the character's `secrets` and `settings.secrets`, its settings whose name looks secret
+    (`*_API_KEY`, `*_TOKEN`, ...), and the environment's secrets (`environment_secrets`: what
+    `get_setting` may fall back to, `os.environ` unless `environment` is given)."""
     nested = character.settings.get("secrets")
     found: list[str] = []
     for source in (character.secrets, nested if isinstance(nested, dict) else {}):
         found += [str(v) for v in source.values() if isinstance(v, str | int) and str(v)]
-    return found
+    found += secret_setting_values({k: v for k, v in character.settings.items() if k != "secrets"})
+    return found + environment_secrets(environment)

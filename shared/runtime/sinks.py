@@ -53,6 +53,5 @@ class StoreSink:
             stream_id=stream_id or default_stream(payload, self.agent_id),
             metadata=EventMetadata(agent_id=self.agent_id, run_id=current_run_id()),
         )
-        if self.scrubber:
-            event.data = self.scrubber.data(event.data)
+        event.data = self.scrubber.event_data(event.type, event.data)
         await self.store.append([event])

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from shared.character import Character
+from shared.connection_events import ParticipantRemoved
 from shared.errors import ModelError
 from shared.eventstore import EventStore
 from shared.model_types import ModelType
@@ -61,6 +62,12 @@ def note(rt: AgentRuntime, room: uuid.UUID, text: str, at: int, vector: list[flo
     """A fact of the agent's in `room`, with its embedding."""
     return Memory(entity_id=rt.agent_id, agent_id=rt.agent_id, room_id=room,
                   content={"text": text}, created_at=at, embedding=vector)  # fmt: skip
+
+
+def removal_by(room: uuid.UUID, entity: uuid.UUID, agent: uuid.UUID) -> ParticipantRemoved:
+    """`participant.removed` stated by `agent` (recorded even where the agent's own read model
+    shows no such participant, as a plugin could)."""
+    return ParticipantRemoved(room_id=room, entity_id=entity, agent_id=agent)
 
 
 class Scenario:
@@ -332,6 +339,31 @@ class AgentReadModelContract:
         assert await bea.get_relationships(bob) == [] and await bea.get_all_worlds() == []
         assert await ada.get_memory_by_id(mid) is not None
 
+    async def test_an_agents_writes_never_change_another_agents_rows(
+        self, backend: ReadModelBackend
+    ) -> None:
+        ada, bea = backend.runtime("Ada"), backend.runtime("Bea")
+        room, bob, world = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        await ada.ensure_connection(bob, room, world_id=world, name="Bob", source="x",
+                                    server_id="s")  # fmt: skip
+        ada_room, ada_world = await ada.get_room(room), await ada.get_world(world)
+        assert ada_room is not None and ada_world is not None
+        # Bea names Ada's ids in every write keyed by id
+        await bea.set_participant_user_state(room, ada.agent_id, ParticipantState.MUTED)
+        await bea.remove_participant(bob, room)
+        await bea.record(removal_by(room, bob, bea.agent_id))
+        await bea.update_room(ada_room.model_copy(update={"name": "taken"}))
+        await bea.update_world(ada_world.model_copy(update={"name": "taken", "metadata": {
+            "roles": {str(bob): "OWNER"}}}))  # fmt: skip
+        await bea.update_entity(Entity(id=bob, agent_id=bea.agent_id, names=["Mallory"]))
+        assert await ada.get_participant_user_state(room, ada.agent_id) is None
+        assert set(await ada.get_participants_for_room(room)) == {bob, ada.agent_id}
+        after_room, after_world = await ada.get_room(room), await ada.get_world(world)
+        assert after_room is not None and after_room.name == ada_room.name
+        assert after_world is not None and after_world.metadata == ada_world.metadata
+        entity = await ada.get_entity_by_id(bob)
+        assert entity is not None and "Mallory" not in entity.names
+
     async def test_writes_in_a_run_are_read_back_once_the_run_commits(
         self, backend: ReadModelBackend
     ) -> None:
@@ -415,7 +447,7 @@ class AgentReadModelContract:
         known = await db.connection_state(bob, room, world)
         assert known.entity_names == ["Bob", "bob"]
         assert known.entity_metadata == {"discord": {"id": "42", "name": "Bob", "userName": "bob"}}
-        assert known.room_exists and known.world_exists
+        assert known.room_exists and known.world_exists and known.room_source == "discord"
         assert known.participants == frozenset({bob, rt.agent_id})
         assert await rt.remove_participant(bob, room)
         left = await db.connection_state(bob, room, uuid.uuid4())

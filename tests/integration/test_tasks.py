@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from shared.events import NewEvent, TaskClaimed
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.plugin import TaskWorker
 from shared.projections import PostgresProjector, rebuild_projections
@@ -124,3 +125,26 @@ async def test_task_projection_rebuilds_identically(pool: asyncpg.Pool) -> None:
     await rebuild_projections(pool)
     assert [dict(r) for r in await pool.fetch("SELECT * FROM tasks ORDER BY id")] == before
     assert len(before) == 2
+
+
+async def test_another_agents_update_delete_and_claim_leave_a_task_alone(
+    pool: asyncpg.Pool,
+) -> None:
+    tasks, _ = parts(pool, [])
+    store = PostgresEventStore(pool, PostgresProjector())
+    intruder = uuid.uuid4()
+    other = TaskStore(pool, intruder, StoreSink(store, intruder))
+    tid = await tasks.create_task("tick", tags=["queue"], metadata={"a": 1})
+    before = await tasks.get_task(tid)
+    assert before is not None
+    await other.update_task(tid, description="hijacked", metadata={"a": 2})
+    await store.append([NewEvent.of(
+        TaskClaimed(id=tid, agent_id=intruder, name="tick", slot=1, at=before.updated_at + 5),
+        event_id=uuid.uuid4(), stream_id=f"task-{tid}",
+    )])  # fmt: skip
+    await other.delete_task(tid)
+    assert await other.get_task(tid) is None  # its reads never showed the task either
+    after = await tasks.get_task(tid)
+    assert after == before
+    await rebuild_projections(pool)  # the same from the log alone
+    assert await tasks.get_task(tid) == before

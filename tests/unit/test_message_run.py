@@ -12,9 +12,11 @@ from services.orchestrator.delivery import Delivery, Disposition, Orchestrator
 from services.orchestrator.message_run import AgentHost, MessageRunner
 from shared import subjects
 from shared.character import Character, load_character
+from shared.ids import create_unique_uuid
 from shared.messages import MessageSent
 from shared.model_types import ModelType
 from shared.runtime.agent_runtime import AgentRuntime
+from shared.runtime.connections import default_world_id
 from shared.runtime.settings_lookup import secret_values
 from shared.secrets import Scrubber
 from shared.testing import InMemoryBus, InMemoryEventStore, ScriptedModel, make_test_runtime
@@ -236,13 +238,24 @@ async def test_send_message_to_another_room_goes_to_that_rooms_channel() -> None
         "<text>Alice is running late</text></response>"
     )
     orch, _, bus, _ = await make()
-    # the agent knows #random from an earlier message there
+    runtime = orch.agents.default
+    # the agent knows #random from an earlier message there (Alice too: she was there)
     await orch.process(
         Delivery(inbound("hi all", room={"id": "r2", "name": "random", "type": "DM"}))
     )
-    models = orch.agents.default.models
+    models = runtime.models
     models.register_model("TEXT_LARGE", answer(send), "script", priority=10)
     models.register_model("TEXT_SMALL", answer(where), "script", priority=10)
+    # Alice is no OWNER or ADMIN of the world yet: the agent does not post for her
+    await orch.process(
+        Delivery(inbound("tell #random I'm late", room={"id": "dm-9", "type": "DM"}))
+    )
+    assert all(r.room.id != "r2" for r in replies(bus)[1:])
+    world = await runtime.get_world(default_world_id(runtime.agent_id, "test"))
+    assert world is not None
+    alice = create_unique_uuid(runtime.agent_id, "u1")
+    await runtime.update_world(world.model_copy(update={"metadata": {"roles": {
+        str(alice): "OWNER"}}}))  # fmt: skip
     await orch.process(
         Delivery(inbound("tell #random I'm late", room={"id": "dm-9", "type": "DM"}))
     )

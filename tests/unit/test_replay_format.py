@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from services.cli.replay import format_line
+from services.cli.replay import format_line, shown_event
 from shared.events import RecordedEvent
+from shared.secrets import REDACTED
 
 
 def event(type_: str, data: dict[str, object]) -> RecordedEvent:
@@ -27,3 +28,13 @@ def test_model_call_line_names_type_provider_and_duration() -> None:
 
 def test_unknown_types_fall_back_to_json() -> None:
     assert '"a": 1' in format_line(event("something.new", {"a": 1}))
+
+
+def test_a_worlds_secret_settings_are_hidden_in_lines_and_json() -> None:
+    world = event("world.updated", {"id": "w", "name": "Guild", "server_id": "s", "metadata": {
+        "settings": {"API_TOKEN": {"value": "tok-in-the-log", "secret": True},
+                     "CHANNEL": {"value": "#lobby"}}}})  # fmt: skip
+    assert "tok-in-the-log" not in format_line(world)
+    shown = shown_event(world).model_dump_json()
+    assert "tok-in-the-log" not in shown and "#lobby" in shown and REDACTED in shown
+    assert world.data["metadata"]["settings"]["API_TOKEN"]["value"] == "tok-in-the-log"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from shared.character import Character
 from shared.errors import ConfigurationError
 from shared.plugin import Plugin, Service
-from shared.runtime.plugin_loader import load_plugin, order_plugins
+from shared.runtime.plugin_loader import load_plugin, order_plugins, resolve_plugins
 from shared.runtime.semaphore import Semaphore
 from shared.runtime.service_registry import ServiceRegistry
 from shared.runtime.settings_lookup import get_setting, secret_values
@@ -20,6 +22,10 @@ EXAMPLE = Plugin(name="example-for-loader-test")
 
 def make_example() -> Plugin:
     return Plugin(name="made-by-factory")
+
+
+def not_a_plugin() -> str:
+    return "nothing"
 
 
 def test_load_plugin_by_dotted_path_and_factory() -> None:
@@ -33,13 +39,42 @@ def test_load_plugin_by_dotted_path_and_factory() -> None:
     [
         ("nonexistent_pkg_xyz:plugin", "cannot import"),
         ("tests.unit.test_runtime_parts:MISSING", "has no"),
-        ("tests.unit.test_runtime_parts:pytest", "not a Plugin"),
+        ("tests.unit.test_runtime_parts:pytest", "neither a Plugin nor a factory defined in"),
+        ("tests.unit.test_runtime_parts:not_a_plugin", "not a Plugin"),
         ("justaname", "neither an installed entry point"),
     ],
 )
 def test_load_plugin_errors_say_what_is_wrong(spec: str, words: str) -> None:
     with pytest.raises(ConfigurationError, match=words):
         load_plugin(spec)
+
+
+def test_a_character_names_plugins_by_entry_point_unless_paths_are_allowed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="shared.runtime.plugin_loader")
+    monkeypatch.delenv("ELIZABUS_ALLOW_PLUGIN_PATHS", raising=False)
+    [dice] = resolve_plugins(["dice"])
+    assert dice.name == "dice" and "plugins.dice:dice_plugin" in caplog.text  # module logged
+    with pytest.raises(ConfigurationError, match="ELIZABUS_ALLOW_PLUGIN_PATHS=true"):
+        resolve_plugins(["tests.unit.test_runtime_parts:EXAMPLE"])
+    monkeypatch.setenv("ELIZABUS_ALLOW_PLUGIN_PATHS", "true")
+    assert resolve_plugins(["tests.unit.test_runtime_parts:EXAMPLE"]) == [EXAMPLE]
+    assert "from module tests.unit.test_runtime_parts" in caplog.text
+    with pytest.raises(ConfigurationError, match="not an installed entry point"):
+        resolve_plugins(["tests.unit.test_runtime_parts:EXAMPLE"], allow_paths=False)
+
+
+def test_a_callable_from_another_module_is_never_called_even_with_paths_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    called: list[str] = []
+    monkeypatch.setattr(os, "abort", lambda: called.append("abort"))
+    monkeypatch.setattr(os, "getcwd", lambda: called.append("getcwd"))
+    for spec in ("os:abort", "os.getcwd"):
+        with pytest.raises(ConfigurationError, match="neither a Plugin nor a factory"):
+            resolve_plugins([spec], allow_paths=True)
+    assert called == []
 
 
 def test_order_respects_dependencies_then_priority_then_given_order() -> None:
@@ -119,7 +154,7 @@ def test_get_setting_order_and_booleans(monkeypatch: pytest.MonkeyPatch) -> None
     assert get_setting(c, "FLAG") is True
     assert get_setting(c, "ONLY_ENV") == "from-env"
     assert get_setting(c, "NOTHING_HERE") is None
-    assert set(secret_values(c)) == {"sk-123", "secret-mode", "n"}
+    assert set(secret_values(c, environment={})) == {"sk-123", "secret-mode", "n"}
 
 
 def test_a_fact_gets_one_id_and_one_stream_whichever_path_records_it() -> None:

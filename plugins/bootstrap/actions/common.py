@@ -56,18 +56,48 @@ async def say(callback: HandlerCallback | None, message: Memory, content: Conten
         await callback({"source": message.content.get("source"), **content})
 
 
-def find_entity(entities: Iterable[Entity], reference: str) -> Entity | None:
-    """The entity `reference` names: by id, else by any of its names (case-insensitive)."""
-    wanted = reference.strip().strip("@").lower()
-    ref_id = as_uuid(reference.strip())
+def _current_names(entity: Entity) -> set[str]:
+    """The names an entity goes by now: its accounts' display names and usernames (lower case)."""
+    names = set()
+    for account in entity.metadata.values():
+        if isinstance(account, dict):
+            for key in ("name", "userName", "username"):
+                value = account.get(key)
+                if isinstance(value, str) and value.strip():
+                    names.add(value.strip().lower())
+    return names
+
+
+def entities_named(entities: Iterable[Entity], reference: str) -> list[Entity]:
+    """The entities `reference` may mean: the one with that id; else those whose current name or
+    username it is (case-insensitive); else, when nobody goes by it now, those who ever went by
+    it (names accumulate: an old name alone never beats someone's current one)."""
     listed = list(entities)
-    for entity in listed:
-        if ref_id is not None and entity.id == ref_id:
-            return entity
-    for entity in listed:
-        if wanted and any(n.strip().lower() == wanted for n in entity.names):
-            return entity
-    return None
+    ref_id = as_uuid(reference.strip())
+    if ref_id is not None:
+        return [e for e in listed if e.id == ref_id]
+    wanted = reference.strip().strip("@").lower()
+    if not wanted:
+        return []
+    current = [e for e in listed if wanted in _current_names(e)]
+    if current:
+        return current
+    return [e for e in listed if any(n.strip().lower() == wanted for n in e.names)]
+
+
+def find_entity(entities: Iterable[Entity], reference: str) -> Entity | None:
+    """The one entity `reference` names among `entities` (pass the room's): by id, else by name
+    (`entities_named`); None when nobody or more than one person matches."""
+    found = entities_named(entities, reference)
+    return found[0] if len(found) == 1 else None
+
+
+def who_is(entities: Iterable[Entity], reference: str) -> str:
+    """Why `reference` names nobody: "I don't know who X is here", or that several people match."""
+    count = len(entities_named(entities, reference))
+    if count > 1:
+        return f"{count} people here go by {reference}: name them by their @username or id."
+    return f"I don't know who {reference} is here."
 
 
 def format_entities(entities: Iterable[Entity]) -> str:

@@ -2,19 +2,41 @@
 
 The model reads whose details they are and which fields (email, phone, ...) from the message;
 the agent keeps the card as a component of that entity, with itself as the source entity.
+Anyone may change their own card; changing someone else's takes an OWNER or ADMIN of the room's
+world (ElizaOS keys such cards by who gave them; here the agent keeps one card, so who may
+write it is checked instead). A card belongs to the room it was given in: what someone said in
+a DM is never read back, or shown in a prompt, in another room (see providers/people.py).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from plugins.bootstrap.actions.common import ask, find_entity, format_entities, say, transcript
+from plugins.bootstrap.actions.common import (
+    ask,
+    find_entity,
+    format_entities,
+    say,
+    transcript,
+    who_is,
+)
 from plugins.bootstrap.parsing import parse_json_block, parse_key_values
 from plugins.bootstrap.providers.format import compact_json, entity_name
+from plugins.bootstrap.providers.roles import MANAGERS, sender_role
 from shared.plugin import Action, ActionResult, Component, HandlerCallback, Memory, Runtime, State
 
 CONTACT_COMPONENT = "contact_info"
 OPERATIONS = ("merge", "replace", "remove")
+
+
+async def contact_card(
+    runtime: Runtime, entity_id: uuid.UUID, room_id: uuid.UUID
+) -> Component | None:
+    """The agent's contact card of an entity given in this room, or None."""
+    components = await runtime.get_components(entity_id, source_entity_id=runtime.agent_id)
+    cards = [c for c in components if c.type == CONTACT_COMPONENT and c.room_id == room_id]
+    return min(cards, key=lambda c: c.created_at) if cards else None
 
 
 def _request(raw: str) -> dict[str, Any]:
@@ -51,11 +73,9 @@ async def update_contact_handler(
     responses: list[Memory],
 ) -> ActionResult:
     """Extract the details with TEXT_SMALL and create or update the contact component."""
-    entities = await runtime.get_entities_for_room(message.room_id, include_components=True)
+    entities = await runtime.get_entities_for_room(message.room_id)
     sender = next((e for e in entities if e.id == message.entity_id), None)
-    sender_card = await runtime.get_component(
-        message.entity_id, CONTACT_COMPONENT, source_entity_id=runtime.agent_id
-    )
+    sender_card = await contact_card(runtime, message.entity_id, message.room_id)
     raw = await ask(runtime, "TEXT_SMALL", "UPDATE_CONTACT_TEMPLATE", {
         "entitiesInRoom": format_entities(entities),
         "currentContact": compact_json(sender_card.data) if sender_card else "nothing yet",
@@ -75,14 +95,23 @@ async def update_contact_handler(
     else:
         found = find_entity(entities, reference)
         if found is None:
-            await say(callback, message, {"text": f"I don't know who {reference} is here.",
+            problem = who_is(entities, reference)
+            await say(callback, message, {"text": problem,
                                           "actions": ["UPDATE_CONTACT_FAILED"]})  # fmt: skip
-            return ActionResult(success=False, error=f"no entity {reference!r} in the room",
+            return ActionResult(success=False, error=f"no one entity {reference!r} in the room",
                                 data={"actionName": "UPDATE_CONTACT"})  # fmt: skip
         target, name = found.id, entity_name(found)
-    existing = await runtime.get_component(
-        target, CONTACT_COMPONENT, source_entity_id=runtime.agent_id
-    )
+    if target == runtime.agent_id or (
+        target != message.entity_id and await sender_role(runtime, message) not in MANAGERS
+    ):
+        refusal = f"Only {name} (or an owner or admin of this server) can change their details."
+        await say(callback, message, {"text": refusal, "actions": ["UPDATE_CONTACT_REFUSED"]})
+        return ActionResult(
+            success=False,
+            error="the sender may not change this contact card",
+            data={"actionName": "UPDATE_CONTACT", "entityId": str(target)},
+        )
+    existing = await contact_card(runtime, target, message.room_id)
     data = updated(existing.data if existing else {}, request["operation"], request["fields"])
     if existing is not None:
         await runtime.update_component(existing.model_copy(update={"data": data}))
@@ -107,7 +136,7 @@ UPDATE_CONTACT = Action(
     name="UPDATE_CONTACT",
     similes=["UPDATE_ENTITY", "SAVE_CONTACT", "ADD_CONTACT_INFO", "UPDATE_CONTACT_INFO"],
     description="Save, change or remove contact details (email, phone, handles, notes) of the "
-    "sender or someone in the room.",
+    "sender (or, for owners and admins, of someone in the room).",
     handler=update_contact_handler,
     examples=[[{"name": "{{user1}}", "content": {"text": "my email is ann@example.org"}},
                {"name": "{{agentName}}", "content": {"text": "Saved your email.",

@@ -2,17 +2,34 @@
 
 Rules, as ElizaOS's: nobody changes their own role or the role of someone of the same rank;
 an OWNER may set any role of anyone below; an ADMIN may make people ADMIN or NONE but never
-OWNER, and cannot touch OWNERs; everyone else may change nothing. Only in group rooms.
+OWNER, and cannot touch OWNERs; everyone else may change nothing (so the action is offered to
+OWNERs and ADMINs only). Only in GROUP and WORLD rooms, as ElizaOS. A person is named by id or by
+a name only one person in the room goes by.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from plugins.bootstrap.actions.common import ask, find_entity, say, sender_name, transcript
+from plugins.bootstrap.actions.common import (
+    ask,
+    entities_named,
+    find_entity,
+    say,
+    sender_name,
+    transcript,
+)
 from plugins.bootstrap.parsing import parse_json_block
 from plugins.bootstrap.providers.format import channel_type, entity_name, room_and_world
-from plugins.bootstrap.providers.roles import ADMIN, NONE, OWNER, normalize_role, world_roles
+from plugins.bootstrap.providers.roles import (
+    ADMIN,
+    MANAGERS,
+    NONE,
+    OWNER,
+    normalize_role,
+    role_of,
+    world_roles,
+)
 from shared.plugin import Action, ActionResult, HandlerCallback, Memory, Runtime, State
 
 
@@ -28,9 +45,11 @@ def can_modify_role(actor: str, target: str, new: str, self_change: bool = False
 
 
 async def in_a_group_world(runtime: Runtime, message: Memory, state: State | None) -> bool:
-    """Valid in group rooms that belong to a world."""
+    """Valid in GROUP and WORLD rooms that belong to a world, for its OWNERs and ADMINs."""
     room, world = await room_and_world(runtime, message)
-    return world is not None and channel_type(message, room) not in ("DM", "VOICE_DM", "SELF")
+    if world is None or channel_type(message, room) not in ("GROUP", "WORLD"):
+        return False
+    return role_of(world, message.entity_id) in MANAGERS and message.entity_id != runtime.agent_id
 
 
 async def update_role_handler(
@@ -62,9 +81,13 @@ async def update_role_handler(
     applied: list[str] = []
     refused: list[str] = []
     for request in requests:
-        entity = find_entity(entities, str(request.get("entity") or request.get("entityId") or ""))
+        reference = str(request.get("entity") or request.get("entityId") or "")
+        entity = find_entity(entities, reference)
         if entity is None:
-            refused.append(f"{request.get('entity')} (not found)")
+            several = len(entities_named(entities, reference)) > 1
+            refused.append(
+                f"{reference} ({'several people go by that name' if several else 'not found'})"
+            )
             continue
         new = normalize_role(request.get("role") or request.get("newRole"))
         current = roles.get(str(entity.id), NONE)

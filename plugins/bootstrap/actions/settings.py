@@ -1,6 +1,7 @@
 """UPDATE_SETTINGS: change the world's settings (world.metadata["settings"]); world OWNER only.
 
-The world is the room's, or in a DM the first world the sender owns (onboarding happens in DMs).
+As in ElizaOS, only in a DM (settings, secrets among them, are not said in front of others), and
+the world is the first one the sender owns that has settings (onboarding happens in DMs).
 TEXT_SMALL reads `[{"key", "value"}]` from the message; only keys the world defines change.
 Secret values are never repeated back.
 """
@@ -11,6 +12,7 @@ from typing import Any
 
 from plugins.bootstrap.actions.common import ask, say, sender_name, transcript
 from plugins.bootstrap.parsing import parse_json_block
+from plugins.bootstrap.providers.format import channel_type, room_and_world
 from plugins.bootstrap.providers.roles import OWNER, role_of
 from plugins.bootstrap.providers.settings import (
     format_setting,
@@ -22,7 +24,10 @@ from shared.plugin import Action, ActionResult, HandlerCallback, Memory, Runtime
 
 
 async def owns_settings(runtime: Runtime, message: Memory, state: State | None) -> bool:
-    """Valid when the sender is OWNER of a world that has settings."""
+    """Valid in a DM when the sender is OWNER of a world that has settings."""
+    room, _ = await room_and_world(runtime, message)
+    if channel_type(message, room) != "DM" or message.entity_id == runtime.agent_id:
+        return False
     world = await settings_world(runtime, message)
     return bool(world_settings(world)) and role_of(world, message.entity_id) == OWNER
 
@@ -50,8 +55,8 @@ async def update_settings_handler(
 ) -> ActionResult:
     """Read the new values with TEXT_SMALL and store them in the world's metadata."""
     world = await settings_world(runtime, message)
-    if world is None or role_of(world, message.entity_id) != OWNER:
-        refusal = "Only the owner of this server can change its settings."
+    if not await owns_settings(runtime, message, state) or world is None:
+        refusal = "Only the owner of a server can change its settings, in a direct message."
         await say(callback, message, {"text": refusal, "actions": ["SETTING_UPDATE_REFUSED"]})
         return ActionResult(success=False, error="the sender does not own the world",
                             data={"actionName": "UPDATE_SETTINGS"})  # fmt: skip

@@ -1,12 +1,32 @@
-"""ENTITIES (who is in the room) and RELATIONSHIPS (whom the sender is linked to)."""
+"""ENTITIES (who is in the room) and RELATIONSHIPS (whom the sender is linked to).
+
+Both keep to the room: ENTITIES shows an entity's components only when they were given in this
+room (or, given in no room, belong to this room's world or to no world), so a contact card said
+in a DM never reaches a group's prompt; RELATIONSHIPS lists only people who are in this room, so
+whom the sender talks to elsewhere is not told here.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 
-from plugins.bootstrap.providers.format import add_header, compact_json, entity_name
-from shared.plugin import Entity, Memory, Provider, ProviderResult, Relationship, Runtime, State
+from plugins.bootstrap.providers.format import (
+    add_header,
+    compact_json,
+    entity_name,
+    room_and_world,
+)
+from shared.plugin import (
+    Component,
+    Entity,
+    Memory,
+    Provider,
+    ProviderResult,
+    Relationship,
+    Runtime,
+    State,
+)
 
 
 def format_entity(entity: Entity) -> str:
@@ -20,9 +40,24 @@ def format_entity(entity: Entity) -> str:
     return "\n".join(lines)
 
 
+def visible_here(component: Component, room_id: uuid.UUID, world_id: uuid.UUID | None) -> bool:
+    """Whether a component may be shown in this room: given here, or given in no room and of
+    this world (or of none)."""
+    if component.room_id is not None:
+        return component.room_id == room_id
+    return component.world_id is None or component.world_id == world_id
+
+
 async def get_entities(runtime: Runtime, message: Memory, state: State) -> ProviderResult:
-    """The room's entities with their names and components."""
-    entities = await runtime.get_entities_for_room(message.room_id, include_components=True)
+    """The room's entities with their names and the components given in this room."""
+    _, world = await room_and_world(runtime, message)
+    world_id = world.id if world is not None else message.world_id
+    entities = [
+        e.model_copy(update={"components": [
+            c for c in e.components if visible_here(c, message.room_id, world_id)
+        ]})
+        for e in await runtime.get_entities_for_room(message.room_id, include_components=True)
+    ]  # fmt: skip
     body = "\n".join(format_entity(e) for e in entities)
     sender = next((e for e in entities if e.id == message.entity_id), None)
     text = add_header("# People in this conversation", body)
@@ -43,9 +78,19 @@ def _strength(relationship: Relationship) -> float:
 
 
 async def get_relationships(runtime: Runtime, message: Memory, state: State) -> ProviderResult:
-    """The sender's relationships, strongest (most interactions) first, with the other's name."""
+    """The sender's relationships with people in this room, strongest (most interactions) first,
+    with the other's name."""
     sender = message.entity_id
-    relationships = sorted(await runtime.get_relationships(sender), key=_strength, reverse=True)
+    present = set(await runtime.get_participants_for_room(message.room_id))
+    relationships = sorted(
+        (
+            r for r in await runtime.get_relationships(sender)
+            if (r.target_entity_id if r.source_entity_id == sender else r.source_entity_id)
+            in present
+        ),
+        key=_strength,
+        reverse=True,
+    )  # fmt: skip
     others: list[uuid.UUID] = [
         r.target_entity_id if r.source_entity_id == sender else r.source_entity_id
         for r in relationships

@@ -14,6 +14,9 @@ from shared.plugin import Memory, Provider, ProviderResult, Runtime, State, Worl
 
 OWNER, ADMIN, NONE = "OWNER", "ADMIN", "NONE"
 ROLES_ORDER = (OWNER, ADMIN, NONE)
+MANAGERS = frozenset({OWNER, ADMIN})
+"""The roles that may run actions with effects on others (CHOOSE_OPTION, SEND_MESSAGE, another
+person's UPDATE_CONTACT, UPDATE_ROLE), as ElizaOS's getUserServerRole checks allow."""
 
 
 def world_roles(world: World | None) -> dict[str, str]:
@@ -33,6 +36,16 @@ def normalize_role(value: object) -> str:
 def role_of(world: World | None, entity_id: uuid.UUID) -> str:
     """The role of an entity in a world (NONE when it has none)."""
     return world_roles(world).get(str(entity_id), NONE)
+
+
+async def sender_role(runtime: Runtime, message: Memory) -> str:
+    """The sender's role in the world of the message's room: OWNER, ADMIN, or NONE (also when the
+    room belongs to no world). The agent never holds a role through a message: a message cannot
+    speak as the agent."""
+    if message.entity_id == runtime.agent_id:
+        return NONE
+    _, world = await room_and_world(runtime, message)
+    return role_of(world, message.entity_id)
 
 
 async def get_roles(runtime: Runtime, message: Memory, state: State) -> ProviderResult:

@@ -11,7 +11,7 @@ from typing import Any
 
 from plugins.bootstrap.providers.format import add_header, channel_type, room_and_world
 from plugins.bootstrap.providers.roles import OWNER, role_of
-from shared.plugin import Memory, Provider, ProviderResult, Runtime, State, World
+from shared.plugin import REDACTED, Memory, Provider, ProviderResult, Runtime, State, World
 
 
 def world_settings(world: World | None) -> dict[str, dict[str, Any]]:
@@ -40,6 +40,21 @@ def public_view(key: str, setting: dict[str, Any]) -> dict[str, Any]:
         "set": is_set(setting),
         "value": None if secret else setting.get("value"),
     }
+
+
+def world_data(world: World | None) -> dict[str, Any] | None:
+    """A world as JSON data for a provider's `data` (it travels in the state, to remote
+    providers and actions too), with its secret settings' values hidden."""
+    if world is None:
+        return None
+    data: dict[str, Any] = world.model_dump(mode="json")
+    settings = world_settings(world)
+    if settings:
+        data["metadata"]["settings"] = {
+            k: {**v, "value": REDACTED} if v.get("secret") and is_set(v) else v
+            for k, v in settings.items()
+        }
+    return data
 
 
 def format_setting(view: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from plugins.bootstrap.providers.format import add_header, room_and_world, room_names
+from plugins.bootstrap.providers.settings import world_data
 from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
 
 
@@ -28,7 +29,7 @@ async def get_world(runtime: Runtime, message: Memory, state: State) -> Provider
         text=add_header("# Where this conversation happens", body),
         values={"worldName": world_name, "roomName": room_name, "worldInfo": body},
         data={
-            "world": world.model_dump(mode="json") if world else None,
+            "world": world_data(world),
             "room": room.model_dump(mode="json") if room else None,
             "rooms": [r.model_dump(mode="json") for r in rooms],
             "participants": [str(p) for p in participants],

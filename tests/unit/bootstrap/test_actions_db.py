@@ -24,6 +24,15 @@ from shared.testing import ScriptedModel
 from tests.unit.bootstrap.support import Sent, scene
 
 
+async def make_role(s: Any, name: str, role: str) -> None:
+    """Give `name` a role in the scene's world."""
+    world = await s.runtime.get_world(s.world_id)
+    roles = {**world.metadata.get("roles", {}), str(s.people[name]): role}
+    await s.runtime.update_world(
+        world.model_copy(update={"metadata": {**world.metadata, "roles": roles}})
+    )
+
+
 def response(msg: Memory, actions: list[str]) -> Memory:
     return Memory(
         entity_id=msg.agent_id, agent_id=msg.agent_id, room_id=msg.room_id,
@@ -66,6 +75,7 @@ async def test_update_contact_creates_then_merges_then_removes_fields() -> None:
     ]}, strict=True)  # fmt: skip
     s = await scene(model, actions=[UPDATE_CONTACT])
     rt, sent = s.runtime, Sent()
+    await make_role(s, "Ann", "OWNER")  # Bob's card is not hers: only an OWNER/ADMIN may
 
     async def run() -> Any:
         msg = await s.store("Ann", "save my details")
@@ -102,6 +112,7 @@ async def test_choose_option_runs_the_task_worker_with_the_chosen_option() -> No
         "<response><taskId>nope</taskId><selectedOption>sideways</selectedOption></response>",
     ]}, strict=True)  # fmt: skip
     s = await scene(model, actions=[CHOOSE_OPTION])
+    await make_role(s, "Ann", "ADMIN")
     rt, ran, deleted, sent = s.runtime, [], [], Sent()
     tasks = [task]
 
@@ -137,11 +148,13 @@ async def test_send_message_to_a_user_or_a_room_names_the_target() -> None:
         "<response><targetType>user</targetType><target>Zed</target><text>hi</text></response>",
     ]}, strict=True)  # fmt: skip
     s = await scene(model, actions=[SEND_MESSAGE])
+    await make_role(s, "Ann", "OWNER")
     rt, sent = s.runtime, Sent()
     other = uuid.uuid4()
     await rt.ensure_room_exists(Room(id=other, agent_id=rt.agent_id, name="announcements",
                                      source="discord", world_id=s.world_id))  # fmt: skip
     await rt.add_participant(rt.agent_id, other)
+    await rt.add_participant(s.people["Ann"], other)
     msg = await s.store("Ann", "tell Bob I'm late")
     for _ in range(3):
         await rt.process_actions(msg, [response(msg, ["SEND_MESSAGE"])], None, sent)
@@ -163,7 +176,7 @@ async def test_update_settings_only_by_the_owner_and_never_echoing_secrets() -> 
         '[{"key": "welcome_channel", "value": "#lobby"}, {"key": "API_TOKEN", "value": "tok-9"},'
         ' {"key": "UNKNOWN", "value": 1}]',
     ]}, strict=True)  # fmt: skip
-    s = await scene(model, actions=[UPDATE_SETTINGS], world_metadata=SETTINGS)
+    s = await scene(model, actions=[UPDATE_SETTINGS], world_metadata=SETTINGS, room_type="DM")
     rt, sent = s.runtime, Sent()
     world = await rt.get_world(s.world_id)
     assert world is not None
@@ -180,6 +193,9 @@ async def test_update_settings_only_by_the_owner_and_never_echoing_secrets() -> 
     assert settings["API_TOKEN"]["value"] == "tok-9" and "UNKNOWN" not in settings
     assert "tok-9" not in sent.contents[-1]["text"] and "'#lobby'" in sent.contents[-1]["text"]
     assert "value hidden" in sent.contents[-1]["text"]
+    in_a_group = s.said("Ann", "set the token to tok-10", channelType="GROUP")
+    [declined] = await rt.process_actions(in_a_group, [response(in_a_group, ["UPDATE_SETTINGS"])])
+    assert declined.data.get("skipped") is True  # never in front of others, as ElizaOS
 
 
 def test_role_rules() -> None:
