@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import nats
 from nats.aio.client import Client
 from nats.js.api import RetentionPolicy, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from shared import subjects
+from shared.bus.nats_connect import connect_nats
 
 
 class NatsBus:
-    """Bus over one NATS connection."""
+    """Bus over one NATS connection (to one server, or to any node of a cluster)."""
 
     def __init__(self, nc: Client) -> None:
         self.nc = nc
@@ -20,13 +20,16 @@ class NatsBus:
 
     @classmethod
     async def connect(cls, url: str, name: str = "elizabus") -> NatsBus:
-        """Connect to NATS; the caller closes with `close()`."""
-        return cls(await nats.connect(url, name=name, max_reconnect_attempts=-1))
+        """Connect to the NATS server(s) in `url` (comma-separated for a cluster), reconnecting
+        forever; the caller closes with `close()`."""
+        return cls(await connect_nats(url, name))
 
     async def publish_durable(
         self, subject: str, body: bytes, msg_id: str, headers: dict[str, str] | None = None
     ) -> None:
-        """Store in JetStream, deduplicated by msg_id within the stream's duplicate window."""
+        """Store in JetStream, deduplicated by msg_id within the stream's duplicate window.
+        Fails at once when no stream answers; callers that must ride out a cluster's leader
+        election retry it (`shared.bus.jetstream_retry`)."""
         await self.js.publish(subject, body, headers={**(headers or {}), "Nats-Msg-Id": msg_id})
 
     async def publish(self, subject: str, body: bytes) -> None:
