@@ -70,6 +70,11 @@ class AllModelsFailedError(ExceptionGroup[Exception], ModelError):
     order they were tried, and the message names each provider with its error."""
 
 
+class BusUnavailableError(ElizabusError):
+    """NATS, or its JetStream, did not answer in time: check ELIZABUS_NATS_URL and that the
+    servers run (on a cluster, a majority of its nodes); their logs say more."""
+
+
 class EmbeddedServerError(ElizabusError):
     """An embedded nats-server or Postgres did not start: read its log file named in the message."""
 

@@ -20,7 +20,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ELIZABUS_", env_file=".env", extra="ignore")
 
-    nats_url: str | None = None
+    nats_url: str | None = Field(
+        default=None,
+        description="NATS server URL, or several comma-separated (the nodes of a cluster); "
+        "unset: the embedded server of `elizabus up`",
+    )
     database_url: str | None = None
     data_dir: Path = Path(".elizabus")
     nats_port: int = Field(default=0, description="embedded nats-server port; 0 picks a free one")
@@ -49,7 +53,11 @@ class Settings(BaseSettings):
         default=64, ge=1, description="runs one orchestrator process works on at once"
     )
     stream_replicas: int = Field(
-        default=1, ge=1, le=5, description="JetStream replicas of elizabus's streams (clusters)"
+        default=1,
+        ge=1,
+        le=5,
+        description="JetStream replicas of elizabus's streams, consumers and KV bucket: 3 on a "
+        "3-node cluster, so they survive the loss of a node",
     )
     max_message_bytes: int = Field(
         default=256 * 1024, ge=1024, description="largest inbound message body accepted"
@@ -102,7 +110,8 @@ class Settings(BaseSettings):
         return self.data_dir / RUNTIME_FILE
 
     def resolved_nats_url(self) -> str:
-        """The NATS URL to use: the setting, else the running embedded stack's, else an error."""
+        """The NATS URL to use: the setting, else the running embedded stack's, else an error.
+        It may list several servers, comma-separated (`shared.bus.nats_connect.server_urls`)."""
         return self.nats_url or self._from_runtime_file("nats_url")
 
     def resolved_database_url(self) -> str:

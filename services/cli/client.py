@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from shared import subjects
+from shared.bus.nats_connect import connect_nats
 from shared.errors import ElizabusError
 from shared.messages import (
     EntityRef,
@@ -22,6 +22,9 @@ from shared.messages import (
 from shared.records import ChannelType
 
 CLI_SOURCE = "cli"
+
+FIRST_CONNECT_TIMEOUT_SECONDS = 10.0
+"""How long a command waits for a first connection to NATS before it says none answers."""
 
 
 class NoReplyError(ElizabusError):
@@ -40,8 +43,12 @@ class BusClient:
 
     @classmethod
     async def connect(cls, url: str, source: str = CLI_SOURCE) -> BusClient:
-        """Connect and start listening for replies on this source's subject."""
-        client = cls(await nats.connect(url, name="elizabus-client"), source)
+        """Connect to the NATS server(s) in `url` (comma-separated for a cluster; reconnecting
+        forever once connected) and start listening for replies on this source's subject."""
+        nc = await connect_nats(
+            url, "elizabus-client", first_connect_timeout=FIRST_CONNECT_TIMEOUT_SECONDS
+        )
+        client = cls(nc, source)
         client._sub = await client.nc.subscribe(subjects.message_sent(source), cb=client._on_reply)
         return client
 

@@ -199,7 +199,10 @@ def _write_runtime_file(path: Path, nats_url: str, database_url: str) -> None:
 
 
 def _safe(url: str) -> str:
-    """`url` with any password replaced by ***, for printing."""
+    """`url` with any password replaced by ***, for printing; a comma-separated list of URLs
+    (a NATS cluster's nodes) URL by URL."""
+    if "," in url:
+        return ",".join(_safe(part) for part in url.split(","))
     parts = urlsplit(url)
     if parts.password is None:
         return url

@@ -18,6 +18,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js.kv import KeyValue
 
 from shared import subjects
+from shared.bus.jetstream_retry import retry_while_unavailable
 from shared.bus.models_bucket import (
     DEFAULT_HEARTBEAT_SECONDS,
     TTL_HEARTBEATS,
@@ -30,6 +31,9 @@ from shared.messages import ModelAnnouncement
 __all__ = ["Announcer", "default_worker_id"]
 
 log = logging.getLogger(__name__)
+
+START_PATIENCE = 60.0
+"""Seconds the first announcement is retried while JetStream does not answer."""
 
 
 def default_worker_id() -> str:
@@ -56,6 +60,7 @@ class Announcer:
         heartbeat: float = DEFAULT_HEARTBEAT_SECONDS,
         ttl: float | None = None,
         bucket: str = subjects.MODELS_BUCKET,
+        replicas: int = 1,
     ) -> None:
         self.model_types = sorted({str(t) for t in model_types})
         self.provider = subjects.token(provider, ascii_only=True)
@@ -66,6 +71,7 @@ class Announcer:
         self.heartbeat = heartbeat
         self.ttl = ttl if ttl is not None else heartbeat * TTL_HEARTBEATS
         self.bucket = bucket
+        self.replicas = replicas
         self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -85,11 +91,18 @@ class Announcer:
         )
 
     async def start(self, nc: NatsClient) -> None:
-        """Open the bucket, announce every model type now, then keep refreshing."""
+        """Open the bucket, announce every model type now, then keep refreshing (the first
+        announcement waits out a cluster that is still electing its leaders)."""
         if self._task is not None:
             return
-        self._kv = await open_models_bucket(nc.jetstream(), ttl=self.ttl, bucket=self.bucket)
-        await self.refresh()
+
+        async def announce() -> None:
+            self._kv = await open_models_bucket(
+                nc.jetstream(), ttl=self.ttl, bucket=self.bucket, replicas=self.replicas
+            )
+            await self.refresh()
+
+        await retry_while_unavailable(announce, f"announcing in KV {self.bucket}", START_PATIENCE)
         self._task = asyncio.create_task(self._beat(), name=f"announce-{self.worker_id}")
         log.info(
             "announced provider %s (priority %d, worker %s) for %s in KV %s",

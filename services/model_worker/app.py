@@ -23,6 +23,7 @@ from services.model_worker.announce import Announcer
 from services.model_worker.latency import WithLatency
 from services.model_worker.openai_compat import OpenAICompatibleModel
 from shared import subjects
+from shared.bus.nats_connect import RECONNECT_OPTIONS, server_urls
 from shared.errors import ConfigurationError
 from shared.messages import ModelRequest
 from shared.model_types import ModelType
@@ -166,12 +167,14 @@ def build_worker_app(
         handler.supported,
         name,
         worker_priority(settings) if priority is None else priority,
+        replicas=settings.stream_replicas,
     )
     if max_workers is None:
         max_workers = int(getattr(handler, "max_concurrency", DEFAULT_MAX_WORKERS))
     broker = NatsBroker(
-        nats_url or settings.resolved_nats_url(),
+        server_urls(nats_url or settings.resolved_nats_url()),
         name=f"elizabus-model-worker-{handler.provider}",
+        **RECONNECT_OPTIONS,
         apply_types=False,
         log_level=logging.DEBUG,  # per-message access logs stay out of INFO on the hot path
     )

@@ -29,6 +29,8 @@ from services.orchestrator.delivery import (
 from services.orchestrator.message_run import AgentHost, MessageRunner
 from services.orchestrator.pull_loops import RECEIVED_SEQUENCE_HEADER, PullLoops
 from shared import subjects
+from shared.bus.jetstream_retry import retry_while_unavailable
+from shared.bus.models_bucket import open_models_bucket
 from shared.bus.nats_bus import NatsBus, ensure_streams
 from shared.character import Character, load_character
 from shared.errors import ConfigurationError
@@ -45,6 +47,15 @@ log = logging.getLogger(__name__)
 
 STOP_DEADLINE_SECONDS = 10.0
 """How long a stopping orchestrator lets its runs in flight finish before handing them back."""
+
+BUS_SETUP_PATIENCE_SECONDS = 60.0
+"""How long start-up retries creating the streams and consumers while JetStream does not answer
+(a cluster that is still electing its leaders, or whose node just died)."""
+
+BUS_SETUP_REQUEST_TIMEOUT_SECONDS = 2.0
+"""How long one stream or consumer request of start-up waits for its answer before it is asked
+again: a clustered nats-server can leave two orchestrators' simultaneous requests to create the
+same stream unanswered (nats-server issue 3677), while the stream does get created."""
 
 
 async def refuse_legacy_ids(pool: asyncpg.Pool, characters: list[Character]) -> None:
@@ -85,10 +96,19 @@ class OrchestratorApp:
             settings.resolved_nats_url(), name="elizabus-orchestrator"
         )
         replicas = settings.stream_replicas
-        await ensure_streams(bus.js, settings.duplicate_window_seconds, replicas=replicas)
-        await ensure_router_consumer(bus.js, settings.ack_wait_seconds, replicas)
-        await ensure_partition_consumers(
-            bus.js, settings.partitions, settings.ack_wait_seconds, replicas
+
+        js = bus.nc.jetstream(timeout=BUS_SETUP_REQUEST_TIMEOUT_SECONDS)
+
+        async def set_up_jetstream() -> None:
+            await ensure_streams(js, settings.duplicate_window_seconds, replicas=replicas)
+            await ensure_router_consumer(js, settings.ack_wait_seconds, replicas)
+            await ensure_partition_consumers(
+                js, settings.partitions, settings.ack_wait_seconds, replicas
+            )
+            await open_models_bucket(js, replicas=replicas)  # before the agents watch it
+
+        await retry_while_unavailable(
+            set_up_jetstream, "creating the streams and consumers", BUS_SETUP_PATIENCE_SECONDS
         )
         self.pool = pool = await create_pool(database_url, max_size=settings.db_pool_size)
         await refuse_legacy_ids(pool, self.characters)

@@ -54,7 +54,9 @@ async def ensure_partition_consumers(
             "run every orchestrator with the same number; to change it, stop them all, wait until "
             f"stream {subjects.PARTITIONS_STREAM} is empty and delete its consumers"
         )
-    for number in range(partitions):
+    # highest first: an orchestrator starting meanwhile sees the whole range at once, not the
+    # few created so far (which it would take for a bus set up with fewer partitions)
+    for number in reversed(range(partitions)):
         await js.add_consumer(
             subjects.PARTITIONS_STREAM, partition_consumer(number, ack_wait, replicas)
         )

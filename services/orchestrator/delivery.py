@@ -18,6 +18,7 @@ from pydantic_core import to_json
 from services.orchestrator.message_run import AgentHost, MessageRunner, RunOutcome
 from shared import subjects
 from shared.bus import Bus
+from shared.bus.jetstream_retry import PUBLISH_PATIENCE_SECONDS, retry_while_unavailable
 from shared.errors import InvalidInputError, PermanentError
 from shared.events import EventMetadata, MessageRejected, NewEvent, now_ms
 from shared.eventstore import EventStore
@@ -164,11 +165,18 @@ class Orchestrator:
         for batch in (replies, events):
             if batch:
                 await asyncio.gather(
-                    *(
-                        self.bus.publish_durable(m.subject, to_json(m.body), msg_id=m.msg_id)
-                        for m in batch
-                    )
+                    *(self.publish_durable(m.subject, to_json(m.body), m.msg_id) for m in batch)
                 )
+
+    async def publish_durable(self, subject: str, body: bytes, msg_id: str) -> None:
+        """`bus.publish_durable`, retried in place while JetStream is briefly unavailable (a
+        cluster electing a stream leader after a node died): the message stays held meanwhile,
+        and the msg_id makes a retried publish that was in fact stored count once."""
+        await retry_while_unavailable(
+            lambda: self.bus.publish_durable(subject, body, msg_id=msg_id),
+            f"publishing to {subject}",
+            PUBLISH_PATIENCE_SECONDS,
+        )
 
     async def reject(self, d: Delivery, reason: str) -> None:
         """Record `message.rejected` and move the body to `message.dlq`, each once."""
@@ -208,8 +216,8 @@ class Orchestrator:
             headers=headers,
             stream_sequence=d.stream_sequence,
         )
-        await self.bus.publish_durable(
-            subjects.MESSAGE_DLQ, letter.model_dump_json().encode(), msg_id=str(event_id)
+        await self.publish_durable(
+            subjects.MESSAGE_DLQ, letter.model_dump_json().encode(), str(event_id)
         )
 
 

@@ -24,6 +24,12 @@ from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
 from shared import subjects
+from shared.bus.jetstream_retry import (
+    PUBLISH_ATTEMPT_TIMEOUT_SECONDS,
+    PUBLISH_PATIENCE_SECONDS,
+    publish_patiently,
+    retry_while_unavailable,
+)
 from shared.partitions import conversation_key, partition_of
 
 log = logging.getLogger(__name__)
@@ -105,6 +111,7 @@ class PullLoops:
         self.slots = RunSlots(max_concurrent_runs)
         self._tasks: list[asyncio.Task[None]] = []
         self._held: set[asyncio.Task[None]] = set()
+        self._subs: list[JetStreamContext.PullSubscription] = []
         self._running = False
 
     def start(self) -> None:
@@ -128,6 +135,14 @@ class PullLoops:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        # Dropped rather than left to the connection's drain: nats-py counts a stale status
+        # message a pull finds in its queue (one left by a consumer without a leader) as never
+        # processed, and a drain would wait its whole timeout for it. Unacked messages go back
+        # to JetStream after the ack wait either way.
+        subs, self._subs = self._subs, []
+        for sub in subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     # --- the router -------------------------------------------------------------------------
 
@@ -146,15 +161,22 @@ class PullLoops:
     async def route(self, msg: Msg) -> None:
         """Copy one `message.received` to its partition, then acknowledge it. The copy's
         Nats-Msg-Id is the original's stream sequence, so a second routing of the same message
-        (a redelivery after a crash) is dropped by JetStream. A router that took nearly the ack
-        wait (it stalled) checks it still holds the message before acking, as partitions do."""
+        (a redelivery after a crash, a retried publish) is dropped by JetStream. While the
+        partition stream has no leader (a cluster node died), the copy is retried in place with
+        the message held. A router that took nearly the ack wait (it stalled, or waited for the
+        election) checks it still holds the message before acking, as partitions do."""
         fetched = time.monotonic()
         sequence = msg.metadata.sequence.stream
         number = partition_of(conversation_key(msg.data), self.partitions)
         headers = {k: v for k, v in (msg.headers or {}).items() if not k.startswith("Nats-")}
         headers[RECEIVED_SEQUENCE_HEADER] = str(sequence)
-        headers["Nats-Msg-Id"] = f"route:{sequence}"
-        await self.js.publish(subjects.partition(number), msg.data, headers=headers)
+        beat = asyncio.create_task(keep_in_progress(msg, max(self.ack_wait / 3, 0.2)))
+        try:
+            await publish_patiently(
+                self.js, subjects.partition(number), msg.data, f"route:{sequence}", headers
+            )
+        finally:
+            beat.cancel()
         # a late copy is harmless (its Nats-Msg-Id drops it); a late ack would let the next
         # message be routed before the current holder's copy of this one
         held_long = time.monotonic() - fetched > self.ack_wait - STALE_MARGIN_SECONDS
@@ -212,8 +234,13 @@ class PullLoops:
             await msg.ack()
 
     async def _still_ours(self, msg: Msg, stream: str, durable: str) -> bool:
-        """Whether the consumer's last delivery is still `msg`'s (see `ack_if_still_ours`)."""
-        info = await self.js.consumer_info(stream, durable)
+        """Whether the consumer's last delivery is still `msg`'s (see `ack_if_still_ours`);
+        asked again while the consumer has no leader (a cluster electing one), `msg` held."""
+        info = await retry_while_unavailable(
+            lambda: self.js.consumer_info(stream, durable, timeout=PUBLISH_ATTEMPT_TIMEOUT_SECONDS),
+            f"checking consumer {durable}",
+            PUBLISH_PATIENCE_SECONDS,
+        )
         ours = msg.metadata.sequence.consumer
         if info.delivered.consumer_seq == ours:
             return True
@@ -227,10 +254,13 @@ class PullLoops:
     async def _bind(self, durable: str, stream: str) -> JetStreamContext.PullSubscription:
         while True:
             try:
-                return await self.js.pull_subscribe_bind(durable, stream)
+                sub = await self.js.pull_subscribe_bind(durable, stream)
             except (nats.errors.Error, OSError) as exc:
                 log.warning("cannot bind to consumer %s (%r): retrying", durable, exc)
                 await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            else:
+                self._subs.append(sub)
+                return sub
 
     async def _next(self, sub: JetStreamContext.PullSubscription, name: str) -> Msg | None:
         """The consumer's next message, or None when none came or the pull failed (after a

@@ -45,8 +45,10 @@ async def open_models_bucket(
     js: JetStreamContext,
     ttl: float = DEFAULT_HEARTBEAT_SECONDS * TTL_HEARTBEATS,
     bucket: str = MODELS_BUCKET,
+    replicas: int = 1,
 ) -> KeyValue:
-    """The `elizabus_models` KV bucket, created with `ttl` (seconds) when it does not exist.
+    """The `elizabus_models` KV bucket, created with `ttl` (seconds) and stored on `replicas`
+    servers of a cluster (`ELIZABUS_STREAM_REPLICAS`) when it does not exist.
 
     The bucket also asks the server for expiry markers, so watchers learn when an entry ages
     out; on a server without them it is created without. Safe when several processes race to
@@ -60,6 +62,7 @@ async def open_models_bucket(
         history=1,
         ttl=ttl,
         limit_marker_ttl=ttl,
+        replicas=replicas,
     )
     try:
         try:

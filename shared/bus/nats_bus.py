@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import nats
 import nats.errors
 from nats.aio.client import Client
 from nats.js.api import RetentionPolicy, StreamConfig
@@ -13,13 +12,14 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from shared import subjects
+from shared.bus.nats_connect import connect_nats
 
 CLOSE_FLUSH_TIMEOUT = 5
 """Seconds `NatsBus.close` waits for the server to confirm what was published."""
 
 
 class NatsBus:
-    """Bus over one NATS connection."""
+    """Bus over one NATS connection (to one server, or to any node of a cluster)."""
 
     def __init__(self, nc: Client) -> None:
         self.nc = nc
@@ -28,17 +28,15 @@ class NatsBus:
 
     @classmethod
     async def connect(cls, url: str, name: str = "elizabus") -> NatsBus:
-        """Connect to NATS (reconnecting forever); the caller closes with `close()`."""
+        """Connect to the NATS server(s) in `url` (comma-separated for a cluster), reconnecting
+        forever; the caller closes with `close()`."""
         bus: NatsBus | None = None
 
         async def disconnected() -> None:
             if bus is not None:
                 bus.connection_dropped()
 
-        nc = await nats.connect(
-            url, name=name, max_reconnect_attempts=-1, disconnected_cb=disconnected
-        )
-        bus = cls(nc)
+        bus = cls(await connect_nats(url, name, on_disconnect=disconnected))
         return bus
 
     def connection_lost(self) -> asyncio.Future[None]:
@@ -56,7 +54,9 @@ class NatsBus:
     async def publish_durable(
         self, subject: str, body: bytes, msg_id: str, headers: dict[str, str] | None = None
     ) -> None:
-        """Store in JetStream, deduplicated by msg_id within the stream's duplicate window."""
+        """Store in JetStream, deduplicated by msg_id within the stream's duplicate window.
+        Fails at once when no stream answers; callers that must ride out a cluster's leader
+        election retry it (`shared.bus.jetstream_retry`)."""
         await self.js.publish(subject, body, headers={**(headers or {}), "Nats-Msg-Id": msg_id})
 
     async def publish(self, subject: str, body: bytes) -> None:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -56,13 +57,39 @@ def find_nats_server() -> Path:
     )
 
 
+@dataclass(frozen=True)
+class ClusterMembership:
+    """How one nats-server joins a cluster: its name, the loopback port it takes routes on, and
+    the route URLs of every node (its own among them; nats-server skips a route to itself)."""
+
+    server_name: str
+    cluster_name: str
+    cluster_port: int
+    routes: tuple[str, ...]
+
+    def args(self) -> list[str]:
+        """The nats-server command-line options for this membership."""
+        return [
+            "--server_name",
+            self.server_name,
+            "--cluster_name",
+            self.cluster_name,
+            "--cluster",
+            f"nats://{LOOPBACK}:{self.cluster_port}",
+            "--routes",
+            ",".join(self.routes),
+        ]
+
+
 class EmbeddedNats:
     """A nats-server child process with JetStream file storage under `data_dir`.
 
     `await EmbeddedNats(data_dir).start()` returns once JetStream answers; `.url` is then the
     client URL. `port=0` picks a free loopback port. Also an async context manager.
     The server gets SIGTERM when the process that started it dies (shared/embedded/tether.py);
-    it inherits `hold_fds` (e.g. the lock of `elizabus up`'s data dir).
+    it inherits `hold_fds` (e.g. the lock of `elizabus up`'s data dir). With `cluster`, the
+    server is one node of a cluster (see `EmbeddedNatsCluster`, which starts the nodes together:
+    a node's JetStream answers only once a majority of them run).
     """
 
     name = "nats-server"
@@ -75,12 +102,14 @@ class EmbeddedNats:
         start_timeout: float = 20.0,
         stop_timeout: float = 10.0,
         hold_fds: Sequence[int] = (),
+        cluster: ClusterMembership | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.requested_port = port
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.hold_fds = tuple(hold_fds)
+        self.cluster = cluster
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -152,6 +181,39 @@ class EmbeddedNats:
         code = await stop_process(proc, signal.SIGTERM, self.stop_timeout)
         log.info("nats-server stopped (exit code %s)", code)
 
+    async def kill(self) -> None:
+        """SIGKILL the server at once (no JetStream flush): a crash, for failover tests."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            await stop_process(proc, signal.SIGKILL, self.stop_timeout)
+
+    def launch(self, port: int) -> None:
+        """Start the process on `port` and return at once (`wait_ready` waits for it); for a
+        cluster, whose nodes must all be running before any of them is ready."""
+        if self._proc is not None:
+            raise EmbeddedServerError(f"nats-server in {self.data_dir} already runs: stop it first")
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self._refuse_if_running()
+        self.port = port
+        self._proc = self._spawn(find_nats_server(), port)
+
+    async def wait_ready(self) -> bool:
+        """Wait up to `start_timeout` seconds until the launched server answers JetStream
+        requests; False (and the process stopped) if it exited or did not answer in time."""
+        proc, port = self._proc, self.port
+        if proc is None or port is None:
+            return False
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            if await accepts_connections(LOOPBACK, port) and await _jetstream_ready(port):
+                return True
+            await asyncio.sleep(0.05)
+        self._proc = None
+        await stop_process(proc, signal.SIGTERM, self.stop_timeout)
+        return False
+
     async def __aenter__(self) -> Self:
         return await self.start()
 
@@ -189,6 +251,8 @@ class EmbeddedNats:
             "-P",
             str(self.pid_file),
         ]
+        if self.cluster is not None:
+            args += self.cluster.args()
         with self.log_file.open("ab") as out:
             # SIGTERM on our death: nats-server then flushes JetStream and exits.
             return subprocess.Popen(
@@ -200,17 +264,9 @@ class EmbeddedNats:
             )
 
     async def _try_start(self, binary: Path, port: int) -> bool:
-        proc = self._proc = self._spawn(binary, port)
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            if await accepts_connections(LOOPBACK, port) and await _jetstream_ready(port):
-                return True
-            await asyncio.sleep(0.05)
-        self._proc = None
-        await stop_process(proc, signal.SIGTERM, self.stop_timeout)
-        return False
+        self.port = port
+        self._proc = self._spawn(binary, port)
+        return await self.wait_ready()
 
 
 async def _jetstream_ready(port: int) -> bool:
@@ -230,7 +286,7 @@ async def _jetstream_ready(port: int) -> bool:
     except (OSError, TimeoutError, NatsError):
         return False
     try:
-        await nc.jetstream().account_info()
+        await nc.jetstream(timeout=1.0).account_info()
     except (OSError, TimeoutError, NatsError):
         return False
     finally:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from faststream import FastStream
@@ -17,6 +21,9 @@ from shared.character import load_character
 from shared.embedded.nats_server import EmbeddedNats
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import PostgresEventStore
+from shared.ids import create_unique_uuid
+from shared.messages import EntityRef, InboundContent, MessageReceived, RoomRef
+from shared.records import ChannelType
 from shared.settings import Settings
 
 
@@ -72,3 +79,78 @@ async def inbound_settled(js: JetStreamContext) -> bool:
         return False
     partitions = await js.stream_info(subjects.PARTITIONS_STREAM)
     return partitions.state.messages == 0
+
+
+async def at_least(value: Awaitable[int], expected: int) -> bool:
+    """Whether the awaited count reached `expected` (a `wait_for` predicate's body)."""
+    return await value >= expected
+
+
+def dm(room: str, text: str) -> MessageReceived:
+    """A message in a DM room (always answered), from the room's own user."""
+    return MessageReceived(
+        id=uuid.uuid4(),
+        source="test",
+        entity=EntityRef(id=f"user-{room}", name=f"User {room}"),
+        room=RoomRef(id=room, name=room, type=ChannelType.DM),
+        content=InboundContent(text=text),
+    )
+
+
+async def orchestrator_process(env: dict[str, str]) -> asyncio.subprocess.Process:
+    """An orchestrator process (`elizabus orchestrator`) with this environment."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli.main", "orchestrator", env=env
+    )
+
+
+async def stop_all(procs: list[asyncio.subprocess.Process]) -> None:
+    """SIGTERM the processes still running and wait for them (SIGKILL after 20 s)."""
+    for proc in procs:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            await asyncio.wait_for(proc.wait(), 20)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def completed_runs(pool: asyncpg.Pool) -> int:
+    """How many runs ended in the log."""
+    return int(await pool.fetchval("SELECT count(*) FROM events WHERE type = 'run.ended'"))
+
+
+async def runs_by_message(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
+    """Every run.started / run.ended of the log, by message memory id, in commit order."""
+    rows = await pool.fetch(
+        "SELECT position, type, data FROM events WHERE type IN ('run.started', 'run.ended') "
+        "ORDER BY position"
+    )
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        runs.setdefault(row["data"]["message_id"], []).append(
+            {"position": row["position"], "type": row["type"], **row["data"]}
+        )
+    return runs
+
+
+def assert_each_room_in_publish_order(
+    published: dict[str, list[MessageReceived]], runs: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Each message ran once; per room, runs committed in publish order, each after the last."""
+    agent = load_character(None).agent_id
+    for room, messages in published.items():
+        previous_end: dict[str, Any] | None = None
+        for message in messages:
+            memory_id = str(create_unique_uuid(agent, str(message.id)))
+            events = runs.get(memory_id, [])
+            assert [e["type"] for e in events] == ["run.started", "run.ended"], (room, events)
+            started, ended = events
+            if previous_end is not None:
+                assert started["position"] > previous_end["position"], f"{room} out of order"
+                assert started["started_at"] >= previous_end["ended_at"], (
+                    f"{room}: a run started before the previous message's run had ended"
+                )
+            previous_end = ended

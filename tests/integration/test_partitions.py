@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,17 +28,24 @@ from shared.bus.nats_bus import ensure_streams
 from shared.embedded.nats_server import EmbeddedNats
 from shared.eventstore.postgres import create_pool
 from shared.messages import (
-    EntityRef,
-    InboundContent,
     MessageReceived,
     ModelRequest,
-    RoomRef,
 )
 from shared.partitions import conversation_key, partition_of
-from shared.records import ChannelType
 from shared.settings import Settings
 from shared.testing import ScriptedModel
-from tests.integration.support import fresh_database, inbound_settled, wait_for
+from tests.integration.support import (
+    assert_each_room_in_publish_order,
+    at_least,
+    completed_runs,
+    dm,
+    fresh_database,
+    inbound_settled,
+    orchestrator_process,
+    runs_by_message,
+    stop_all,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -90,32 +95,7 @@ async def bus(tmp_path: Path, database_url: str) -> AsyncIterator[Bus]:
 
 async def start_orchestrator(bus: Bus, **extra: str) -> asyncio.subprocess.Process:
     """An orchestrator process (`elizabus orchestrator`) on the bus."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.cli.main", "orchestrator", env=bus.env(**extra)
-    )
-
-
-async def stop_all(procs: list[asyncio.subprocess.Process]) -> None:
-    for proc in procs:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            await asyncio.wait_for(proc.wait(), 20)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
-def dm(room: str, text: str) -> MessageReceived:
-    """A message in a DM room (always answered), from the room's own user."""
-    return MessageReceived(
-        id=uuid.uuid4(),
-        source="test",
-        entity=EntityRef(id=f"user-{room}", name=f"User {room}"),
-        room=RoomRef(id=room, name=room, type=ChannelType.DM),
-        content=InboundContent(text=text),
-    )
+    return await orchestrator_process(bus.env(**extra))
 
 
 async def publish(nc: NatsClient, message: MessageReceived) -> None:
@@ -124,47 +104,6 @@ async def publish(nc: NatsClient, message: MessageReceived) -> None:
         message.model_dump_json().encode(),
         headers={"Nats-Msg-Id": str(message.id)},
     )
-
-
-async def completed_runs(pool: asyncpg.Pool) -> int:
-    return int(await pool.fetchval("SELECT count(*) FROM events WHERE type = 'run.ended'"))
-
-
-async def runs_by_message(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
-    """Every run.started / run.ended of the log, by message memory id, in commit order."""
-    rows = await pool.fetch(
-        "SELECT position, type, data FROM events WHERE type IN ('run.started', 'run.ended') "
-        "ORDER BY position"
-    )
-    runs: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        runs.setdefault(row["data"]["message_id"], []).append(
-            {"position": row["position"], "type": row["type"], **row["data"]}
-        )
-    return runs
-
-
-def assert_each_room_in_publish_order(
-    published: dict[str, list[MessageReceived]], runs: dict[str, list[dict[str, Any]]]
-) -> None:
-    """Each message ran once; per room, runs committed in publish order, each after the last."""
-    from shared.character import load_character
-    from shared.ids import create_unique_uuid
-
-    agent = load_character(None).agent_id
-    for room, messages in published.items():
-        previous_end: dict[str, Any] | None = None
-        for message in messages:
-            memory_id = str(create_unique_uuid(agent, str(message.id)))
-            events = runs.get(memory_id, [])
-            assert [e["type"] for e in events] == ["run.started", "run.ended"], (room, events)
-            started, ended = events
-            if previous_end is not None:
-                assert started["position"] > previous_end["position"], f"{room} out of order"
-                assert started["started_at"] >= previous_end["ended_at"], (
-                    f"{room}: a run started before the previous message's run had ended"
-                )
-            previous_end = ended
 
 
 async def test_three_orchestrators_keep_each_room_in_order_through_a_kill_9(bus: Bus) -> None:
@@ -198,7 +137,7 @@ async def test_three_orchestrators_keep_each_room_in_order_through_a_kill_9(bus:
                 held += info.num_ack_pending
             return held
 
-        await wait_for(lambda: _at_least(held_messages(), 2), timeout=60)
+        await wait_for(lambda: at_least(held_messages(), 2), timeout=60)
         victim.send_signal(signal.SIGKILL)
         await victim.wait()
         # nobody else runs yet: what is still held was held by the dead process, and only the
@@ -210,7 +149,7 @@ async def test_three_orchestrators_keep_each_room_in_order_through_a_kill_9(bus:
             await publish_round(k)
 
         total = len(rooms) * per_room
-        await wait_for(lambda: _at_least(completed_runs(bus.pool), total), timeout=120)
+        await wait_for(lambda: at_least(completed_runs(bus.pool), total), timeout=120)
         await wait_for(lambda: inbound_settled(js), timeout=60)
     finally:
         await stop_all([victim, *others])
@@ -276,7 +215,3 @@ async def test_a_model_call_stalled_in_one_room_does_not_delay_another(
         await app.stop()
         await worker.stop()
         await server.stop()
-
-
-async def _at_least(value: Any, expected: int) -> bool:
-    return bool(await value >= expected)

@@ -8,11 +8,13 @@ import json
 import uuid
 from typing import Any
 
+import nats.js.errors
 import pytest
 
 from services.orchestrator.delivery import MAX_DELIVER, Delivery, Disposition, retry_delay
 from services.orchestrator.message_run import AgentHost
 from shared import subjects
+from shared.bus import jetstream_retry
 from shared.character import Character
 from shared.errors import ConfigurationError
 from shared.ids import create_unique_uuid
@@ -103,6 +105,32 @@ async def test_an_outbox_that_never_publishes_is_dead_lettered_at_the_delivery_l
     [letter] = [p for p in bus.published if p.subject == subjects.MESSAGE_DLQ]
     assert b"committed but its outbox could not be published" in letter.body
     assert [e.type for e in store.events].count("run.ended") == 1  # the run itself was kept
+
+
+class ElectingBus(FlakyBus):
+    """Bus double whose first `failures` publishes find no stream leader, as while a cluster
+    elects one after a node died."""
+
+    async def publish_durable(
+        self, subject: str, body: bytes, msg_id: str, headers: dict[str, str] | None = None
+    ) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise nats.js.errors.NoStreamResponseError
+        await InMemoryBus.publish_durable(self, subject, body, msg_id, headers)
+
+
+async def test_a_publish_during_a_leader_election_is_retried_in_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(jetstream_retry, "RETRY_PAUSE_SECONDS", 0.001)
+    orch, store, _, _ = await make()
+    orch.bus = bus = ElectingBus(failures=3)
+    body = inbound("hi", room={"id": "dm", "type": "DM"})
+    assert await orch.process(Delivery(body)) is Disposition.ACK  # no redelivery needed
+    assert bus.failures == 0
+    assert len(replies(bus)) == 1
+    assert [e.type for e in store.events].count("run.ended") == 1
 
 
 async def test_two_deliveries_at_once_record_one_run_only() -> None:
