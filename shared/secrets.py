@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import pydantic_core
+
 REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 6
 
@@ -44,6 +46,13 @@ class Scrubber:
         if isinstance(value, list):
             return [self.data(v) for v in value]
         return value
+
+    def json_bytes(self, body: bytes) -> bytes:
+        """A JSON document with secrets replaced in its string values (parsed and re-encoded;
+        returned as it is when there is nothing to scrub)."""
+        if self._pattern is None:
+            return body
+        return pydantic_core.to_json(self.data(pydantic_core.from_json(body)))
 
     def log_filter(self) -> logging.Filter:
         """A logging filter that scrubs each record's formatted message (attach it to handlers)."""

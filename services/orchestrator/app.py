@@ -26,13 +26,20 @@ from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.projections import PostgresProjector
 from shared.runtime.settings_lookup import secret_values
 from shared.secrets import Scrubber, install_log_scrubber
-from shared.settings import Settings
+from shared.settings import MAX_DELIVER, Settings
 
 log = logging.getLogger(__name__)
 
-MAX_DELIVER = 8
-"""Deliveries before a failing message is dead-lettered; with retry_delay's back-off the last one
-comes about a minute and a half after the first, so short outages are ridden out."""
+__all__ = [
+    "MAX_DELIVER", "build_app", "consumer_limits", "run_orchestrator", "update_consumer_limits",
+]  # fmt: skip
+
+
+def consumer_limits(settings: Settings) -> tuple[float, int]:
+    """The durable consumer's ack wait and delivery limit. JetStream may deliver a message once
+    more than the orchestrator's own limit (`settings.max_deliver`), so the orchestrator always
+    dead-letters a failing message itself before JetStream would stop delivering it."""
+    return settings.ack_wait_seconds, settings.max_deliver + 1
 
 
 async def update_consumer_limits(js: JetStreamContext, ack_wait: float, max_deliver: int) -> None:
@@ -83,6 +90,7 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
         logger=logging.getLogger("elizabus.faststream"),
     )
     scrubber = Scrubber(v for c in characters for v in secret_values(c))
+    ack_wait, consumer_max_deliver = consumer_limits(settings)
     app = FastStream(broker)
     parts: dict[str, Any] = {}
 
@@ -92,7 +100,7 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
         await migrate(database_url)
         bus = await NatsBus.connect(nats_url, name="elizabus-orchestrator-bus")
         await ensure_streams(bus.js, settings.duplicate_window_seconds)
-        await update_consumer_limits(bus.js, settings.ack_wait_seconds, MAX_DELIVER + 1)
+        await update_consumer_limits(bus.js, *consumer_limits(settings))
         pool = await create_pool(database_url)
         store = PostgresEventStore(pool, PostgresProjector())
         host = AgentHost([build_runtime(c, store, pool, bus, settings) for c in characters])
@@ -100,13 +108,13 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
         for runtime in host.by_id.values():
             runtime.start_task_scheduler()
         parts.update(bus=bus, pool=pool, host=host)
-        runner = MessageRunner(store)
+        runner = MessageRunner(store, fault=settings.fault)
         parts["service"] = Orchestrator(
             host,
             runner,
             bus,
             store,
-            max_deliver=MAX_DELIVER,
+            max_deliver=settings.max_deliver,
             fault=settings.fault,
             scrubber=scrubber,
         )
@@ -118,7 +126,7 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
         stream=JStream(subjects.MESSAGES_STREAM, declare=False),
         durable=subjects.ORCHESTRATOR_DURABLE,
         queue=subjects.ORCHESTRATOR_DURABLE,
-        config=ConsumerConfig(ack_wait=settings.ack_wait_seconds, max_deliver=MAX_DELIVER + 1),
+        config=ConsumerConfig(ack_wait=ack_wait, max_deliver=consumer_max_deliver),
         ack_policy=AckPolicy.MANUAL,
         decoder=_the_message,
     )
@@ -134,7 +142,7 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
         )
         # a run may outlast ack_wait (several model calls): tell JetStream it is being worked on,
         # or it would deliver the message again to another orchestrator meanwhile
-        beat = asyncio.create_task(_keep_in_progress(raw, settings.ack_wait_seconds / 3))
+        beat = asyncio.create_task(_keep_in_progress(raw, ack_wait / 3))
         try:
             disposition = await parts["service"].process(delivery)
         finally:
@@ -142,7 +150,10 @@ def build_app(settings: Settings, characters: list[Character]) -> FastStream:
         if disposition is Disposition.ACK:
             await msg.ack()
         else:
-            await msg.nack(delay=retry_delay(meta.num_delivered))
+            delay = retry_delay(
+                meta.num_delivered, settings.retry_delay_seconds, settings.max_retry_delay_seconds
+            )
+            await msg.nack(delay=delay)
 
     @app.on_shutdown
     async def stop() -> None:

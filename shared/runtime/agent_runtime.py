@@ -98,8 +98,10 @@ class AgentRuntime(DatabaseApi, TaskApi):
         self.connections = ConnectionManager(db if db is not None else NothingKnown())
         self._sink = StoreSink(store, self._agent_id, self.scrubber)
         self.services = ServiceRegistry()
-        self.events = EventBus(self._agent_id, bus)
-        self.models = ModelRegistry(self, self, timeout=model_timeout, emit=self.emit_event)
+        self.events = EventBus(self._agent_id, bus, self.scrubber)
+        self.models = ModelRegistry(
+            self, self, timeout=model_timeout, emit=self.emit_event, scrubber=self.scrubber
+        )
         self.state = StateComposer(self, self.providers, self, timeout=provider_timeout)
         self.dispatcher = ActionDispatcher(
             self, self.actions, self, self._store_memory, self.emit_event

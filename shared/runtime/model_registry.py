@@ -36,6 +36,7 @@ from shared.plugin import ModelHandlerFn, Runtime
 from shared.runtime.event_types import EventType
 from shared.runtime.run_scope import current_action, current_run_id
 from shared.runtime.sinks import EventSink
+from shared.secrets import Scrubber
 
 __all__ = ["BUS_PROVIDER", "ModelCandidate", "ModelRegistry", "loggable", "redact_response"]
 
@@ -111,7 +112,8 @@ class ModelRegistry:
 
     `runtime` is handed to in-process handlers (may be None in tests); `sink` records the
     `model.used` / `model.failed` events; `timeout` bounds each attempt, in process or remote;
-    `emit` (the runtime's emit_event) announces MODEL_USED after each successful call.
+    `emit` (the runtime's emit_event) announces MODEL_USED after each successful call;
+    `scrubber` removes the agent's secrets from the params sent to remote workers.
     Remote workers are seen only between `start(nc)` and `stop()`.
     """
 
@@ -125,9 +127,11 @@ class ModelRegistry:
         bucket: str = subjects.MODELS_BUCKET,
         ttl: float = DEFAULT_HEARTBEAT_SECONDS * TTL_HEARTBEATS,
         emit: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
+        scrubber: Scrubber | None = None,
     ) -> None:
         self.runtime = runtime
         self.emit = emit
+        self.scrubber = scrubber or Scrubber()
         self.sink = sink
         self.timeout = timeout
         self.bucket = bucket
@@ -352,7 +356,7 @@ class ModelRegistry:
         if nc is None:
             raise ModelError(f"not connected to NATS: call start(nc) before using {subject}")
         model_type = ModelType(candidate.model_type)
-        body = encode_request(model_type, params, run_id, self.agent_id)
+        body = encode_request(model_type, self.scrubber.data(params), run_id, self.agent_id)
         started = time.perf_counter()
         try:
             reply = await bus_request(nc, subject, body, self.timeout, retries=2)

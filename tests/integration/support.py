@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 from faststream import FastStream
+from nats.js.api import ConsumerInfo
 
 from services.cli.client import BusClient
+from services.model_worker.app import build_worker_app
+from services.model_worker.scripted import ScriptedModel
 from services.orchestrator.app import build_app
-from shared.character import load_character
+from shared import subjects
+from shared.character import Character, load_character
 from shared.embedded.nats_server import EmbeddedNats
+from shared.errors import ModelError
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import PostgresEventStore
+from shared.messages import EntityRef, InboundContent, MessageReceived, ModelRequest, ModelType, RoomRef
+from shared.model_wire import ModelHandler
 from shared.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def fresh_database(server_url: str) -> str:
@@ -60,3 +75,174 @@ async def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05) -> 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+class ControlledModel:
+    """A model worker's handler for fault tests: the scripted double, except that the first
+    `fail_first[type]` calls of a model type fail and every call of a type in `delay` answers
+    that many seconds late. It records each call's model type and arrival time (monotonic)."""
+
+    provider = "scripted"
+    max_concurrency = 8
+
+    def __init__(
+        self,
+        *,
+        fail_first: dict[ModelType, int] | None = None,
+        delay: dict[ModelType, float] | None = None,
+        script: dict[ModelType, list[Any]] | None = None,
+    ) -> None:
+        self.inner = ScriptedModel(script)
+        self.supported = self.inner.supported
+        self.fail_first = fail_first or {}
+        self.delay = delay or {}
+        self.calls: list[tuple[ModelType, float]] = []
+
+    async def handle(self, request: ModelRequest) -> Any:
+        """Record the call, then fail, wait, or answer as the test asked."""
+        self.calls.append((request.model_type, time.monotonic()))
+        n = self.count(request.model_type)
+        if n <= self.fail_first.get(request.model_type, 0):
+            raise ModelError(f"controlled failure {n} of {request.model_type.value}")
+        await asyncio.sleep(self.delay.get(request.model_type, 0.0))
+        return await self.inner.handle(request)
+
+    def count(self, model_type: ModelType) -> int:
+        """How many calls of `model_type` arrived."""
+        return len(self.times(model_type))
+
+    def times(self, model_type: ModelType) -> list[float]:
+        """When each call of `model_type` arrived (time.monotonic)."""
+        return [at for t, at in self.calls if t is model_type]
+
+
+def direct_message(text: str, *, user: str = "u1", source: str = "test") -> MessageReceived:
+    """A DM (always answered: no should-respond model call) from `user`, in the user's own room."""
+    return MessageReceived(
+        id=uuid.uuid4(),
+        source=source,
+        entity=EntityRef(id=user, name=user.upper(), username=user),
+        room=RoomRef(id=f"dm-{user}", name=f"dm-{user}", type="DM"),
+        content=InboundContent(text=text),
+    )
+
+
+@dataclass
+class Servers:
+    """A fresh nats-server and database for one test, and the services the test starts on them
+    (in process, or as `elizabus` child processes). Observations are made from outside only:
+    JetStream stream and consumer counts, the `events` table."""
+
+    tmp: Path
+    nats: EmbeddedNats
+    database_url: str
+    pool: asyncpg.Pool
+    client: BusClient
+    apps: list[FastStream] = field(default_factory=list)
+    processes: list[asyncio.subprocess.Process] = field(default_factory=list)
+
+    def settings(self, **overrides: Any) -> Settings:
+        """Settings on these servers (a 2 s ack wait), with `overrides`."""
+        fields: dict[str, Any] = {
+            "nats_url": self.nats.url,
+            "database_url": self.database_url,
+            "data_dir": self.tmp,
+            "ack_wait_seconds": 2.0,
+        }
+        return Settings(**(fields | overrides))
+
+    async def start_worker(
+        self, model: ModelHandler | None = None, *, name: str | None = None, priority: int = 0
+    ) -> FastStream:
+        """A model worker in process (the scripted double unless `model` is given)."""
+        _, app = build_worker_app(
+            self.settings(), model or ScriptedModel(), provider_name=name, priority=priority
+        )
+        await app.start()
+        self.apps.append(app)
+        return app
+
+    async def start_orchestrator(
+        self, characters: list[Character] | None = None, **settings: Any
+    ) -> FastStream:
+        """An orchestrator in process (the default character unless `characters` are given)."""
+        app = build_app(self.settings(**settings), characters or [load_character(None)])
+        await app.start()
+        self.apps.append(app)
+        return app
+
+    async def stop(self, app: FastStream) -> None:
+        """Stop one service this harness started."""
+        self.apps.remove(app)
+        await app.stop()
+
+    async def spawn(self, *args: str, **env: str) -> asyncio.subprocess.Process:
+        """`elizabus ARGS` as a child process on these servers; `env` adds ELIZABUS_<KEY>."""
+        variables = {k: v for k, v in os.environ.items() if not k.startswith("ELIZABUS_")}
+        variables |= {
+            "ELIZABUS_NATS_URL": self.nats.url,
+            "ELIZABUS_DATABASE_URL": self.database_url,
+            "ELIZABUS_DATA_DIR": str(self.tmp),
+            "ELIZABUS_LOG_LEVEL": "WARNING",
+        }
+        variables |= {f"ELIZABUS_{k.upper()}": v for k, v in env.items()}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.cli.main", *args, env=variables, cwd=REPO
+        )
+        self.processes.append(proc)
+        return proc
+
+    async def stored(self, subject: str, stream: str = subjects.MESSAGES_STREAM) -> int:
+        """How many messages JetStream stream `stream` holds on `subject`."""
+        info = await self.client.js.stream_info(stream, subjects_filter=subject)
+        return int((info.state.subjects or {}).get(subject, 0))
+
+    async def received_consumers(self) -> list[ConsumerInfo]:
+        """The consumers of `message.received` (however many the orchestrators use)."""
+        found = []
+        for info in await self.client.js.consumers_info(subjects.MESSAGES_STREAM):
+            filters = [info.config.filter_subject, *(info.config.filter_subjects or [])]
+            if any(f and f.startswith(subjects.MESSAGE_RECEIVED) for f in filters):
+                found.append(info)
+        return found
+
+    async def deliveries(self) -> int:
+        """How many times JetStream delivered `message.received` messages, redeliveries
+        included (each delivery takes the next consumer sequence number)."""
+        return sum(c.delivered.consumer_seq for c in await self.received_consumers())
+
+    async def idle(self) -> bool:
+        """Whether every `message.received` message was delivered and acked."""
+        consumers = await self.received_consumers()
+        return bool(consumers) and all(
+            c.num_pending == 0 and c.num_ack_pending == 0 for c in consumers
+        )
+
+    async def count_events(self, event_type: str | None = None) -> int:
+        """How many events the log holds (of one type)."""
+        if event_type is None:
+            return int(await self.pool.fetchval("SELECT count(*) FROM events"))
+        sql = "SELECT count(*) FROM events WHERE type = $1"
+        return int(await self.pool.fetchval(sql, event_type))
+
+    async def close(self) -> None:
+        """Stop everything started, newest first, then the servers."""
+        for proc in self.processes:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        for app in reversed(self.apps):
+            await app.stop()
+        await self.client.close()
+        await self.pool.close()
+        await self.nats.stop()
+
+
+async def exit_code(proc: asyncio.subprocess.Process, timeout: float = 60.0) -> int:
+    """The child's exit code, failing the test if it still runs after `timeout` seconds."""
+    return await asyncio.wait_for(proc.wait(), timeout)
+
+
+async def equals(value: Awaitable[Any], expected: Any) -> bool:
+    """`await value == expected`, for wait_for predicates."""
+    return bool(await value == expected)

@@ -30,6 +30,7 @@ from shared.plugin import Runtime
 from shared.runtime.model_registry import ModelRegistry
 from shared.settings import Settings
 from shared.testing import ListSink
+from tests.integration.support import ControlledModel, Servers
 
 pytestmark = pytest.mark.integration
 
@@ -245,3 +246,28 @@ async def test_old_style_workers_are_the_last_resort_on_the_shared_subject(
         assert await models.use_model("TEXT_LARGE", {"prompt": PROMPT})
         [used] = sink.recorded
         assert isinstance(used, ModelUsed) and used.provider == "bus"
+
+
+async def test_an_orchestrator_fails_over_from_a_slow_worker_to_the_next(
+    servers: Servers,
+) -> None:
+    slow = ControlledModel(delay={ModelType.TEXT_LARGE: 3.0})  # three times the timeout
+    backup = ControlledModel()
+    await servers.start_worker(slow, name="slow", priority=10)
+    await servers.start_worker(backup, name="backup", priority=1)
+    # one delivery only: without failover the message is dead-lettered at once
+    await servers.start_orchestrator(model_timeout_seconds=1.0, max_deliver=1)
+
+    reply = await servers.client.send("are you there?", timeout=30)
+
+    assert reply.content.text
+    assert (slow.count(ModelType.TEXT_LARGE), backup.count(ModelType.TEXT_LARGE)) == (1, 1)
+    rows = await servers.pool.fetch(
+        "SELECT type, data FROM events WHERE type IN ('model.used', 'model.failed') "
+        "AND data ->> 'model_type' = 'TEXT_LARGE' ORDER BY position"
+    )
+    assert [(r["type"], r["data"]["provider"]) for r in rows] == [
+        ("model.failed", "slow"),
+        ("model.used", "backup"),
+    ]
+    assert "no reply within 1s on model.TEXT_LARGE.slow" in rows[0]["data"]["error"]
