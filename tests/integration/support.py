@@ -26,7 +26,14 @@ from shared.embedded.nats_server import EmbeddedNats
 from shared.errors import ModelError
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import PostgresEventStore
-from shared.messages import EntityRef, InboundContent, MessageReceived, ModelRequest, ModelType, RoomRef
+from shared.messages import (
+    EntityRef,
+    InboundContent,
+    MessageReceived,
+    ModelRequest,
+    ModelType,
+    RoomRef,
+)
 from shared.model_wire import ModelHandler
 from shared.settings import Settings
 
