@@ -49,6 +49,16 @@ def witness_character() -> Character:
     return Character(name="Witnessed", plugins=["tests.integration.plugins:witness_plugin"])
 
 
+def echo_plugin() -> Plugin:
+    """A MESSAGE_RECEIVED handler of its own: answers "echo: <text>" without any model."""
+
+    async def echo(params: dict[str, Any]) -> None:
+        message: Memory = params["message"]
+        await params["callback"]({"text": f"echo: {message.text}", "actions": ["ECHO"]})
+
+    return Plugin(name="echo", events={"MESSAGE_RECEIVED": [echo]})
+
+
 def ticking_plugin() -> Plugin:
     """Registers the `ticking` task worker and queues one task for it at start-up: it runs only
     if the orchestrator started the agent's task scheduler."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import time
@@ -35,20 +36,35 @@ from shared.messages import (
     RoomRef,
 )
 from shared.model_wire import ModelHandler
+from shared.projections import PROJECTION_TABLES
 from shared.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def fresh_database(server_url: str) -> str:
-    """A new, migrated database on the session's Postgres; returns its URL."""
+async def dump_projections(pool: asyncpg.Pool) -> dict[str, list[str]]:
+    """Every row of every projection table as sorted JSON text, to compare two states."""
+    out: dict[str, list[str]] = {}
+    for table in PROJECTION_TABLES:
+        rows = await pool.fetch(f"SELECT to_jsonb(t)::text AS j FROM {table} t")
+        out[table] = sorted(json.dumps(json.loads(r["j"]), sort_keys=True) for r in rows)
+    return out
+
+
+async def empty_database(server_url: str) -> str:
+    """A new database on the session's Postgres, with no tables; returns its URL."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(server_url)
     try:
         await conn.execute(f"CREATE DATABASE {name}")
     finally:
         await conn.close()
-    url = server_url.rsplit("/", 1)[0] + f"/{name}"
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def fresh_database(server_url: str) -> str:
+    """A new, migrated database on the session's Postgres; returns its URL."""
+    url = await empty_database(server_url)
     await migrate(url)
     return url
 
@@ -183,8 +199,11 @@ class Servers:
         self.apps.remove(app)
         await app.stop()
 
-    async def spawn(self, *args: str, **env: str) -> asyncio.subprocess.Process:
-        """`elizabus ARGS` as a child process on these servers; `env` adds ELIZABUS_<KEY>."""
+    async def spawn(
+        self, *args: str, pipes: bool = False, **env: str
+    ) -> asyncio.subprocess.Process:
+        """`elizabus ARGS` as a child process on these servers; `env` adds ELIZABUS_<KEY>;
+        `pipes` connects its stdin, stdout and stderr to the test."""
         variables = {k: v for k, v in os.environ.items() if not k.startswith("ELIZABUS_")}
         variables |= {
             "ELIZABUS_NATS_URL": self.nats.url,
@@ -193,11 +212,22 @@ class Servers:
             "ELIZABUS_LOG_LEVEL": "WARNING",
         }
         variables |= {f"ELIZABUS_{k.upper()}": v for k, v in env.items()}
+        pipe = asyncio.subprocess.PIPE if pipes else None
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.cli.main", *args, env=variables, cwd=REPO
-        )
+            sys.executable, "-m", "services.cli.main", *args,
+            env=variables, cwd=REPO, stdin=pipe, stdout=pipe, stderr=pipe,
+        )  # fmt: skip
         self.processes.append(proc)
         return proc
+
+    async def run(
+        self, *args: str, stdin: str = "", timeout: float = 60.0, **env: str
+    ) -> tuple[int, str, str]:
+        """`elizabus ARGS` to completion on these servers: exit code, stdout, stderr."""
+        proc = await self.spawn(*args, pipes=True, **env)
+        out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout)
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
 
     async def stored(self, subject: str, stream: str = subjects.MESSAGES_STREAM) -> int:
         """How many messages JetStream stream `stream` holds on `subject`."""

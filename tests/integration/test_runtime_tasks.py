@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from services.model_worker.scripted import ScriptedModel
 from shared.character import Character
 from shared.eventstore.postgres import PostgresEventStore, create_pool
@@ -15,6 +17,8 @@ from shared.projections import PostgresProjector
 from shared.readmodel.postgres import PostgresAgentReadModel
 from shared.runtime.agent_runtime import AgentRuntime
 from tests.integration.support import fresh_database, wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def ticking_plugin(runs: list[uuid.UUID]) -> Plugin:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.character import load_character
+from services.orchestrator.agents import BOOTSTRAP_PLUGIN, default_plugins
+from shared.character import Character, load_character
 from shared.errors import ConfigurationError
 
 
@@ -49,3 +50,15 @@ def test_not_json(tmp_path: Path) -> None:
     path.write_text("{")
     with pytest.raises(ConfigurationError, match="not valid JSON"):
         load_character(path)
+
+
+def test_ignore_bootstrap_is_read_as_any_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IGNORE_BOOTSTRAP", raising=False)
+    assert default_plugins(Character(name="A")) == [BOOTSTRAP_PLUGIN]
+    assert default_plugins(Character(name="A", settings={"IGNORE_BOOTSTRAP": "false"})) == [
+        BOOTSTRAP_PLUGIN
+    ]
+    assert default_plugins(Character(name="A", settings={"IGNORE_BOOTSTRAP": True})) == []
+    assert default_plugins(Character(name="A", secrets={"IGNORE_BOOTSTRAP": "1"})) == []
+    monkeypatch.setenv("IGNORE_BOOTSTRAP", "true")
+    assert default_plugins(Character(name="A")) == []

@@ -13,6 +13,7 @@ from services.model_worker.scripted import GENERIC_REPLY, ScriptedModel, last_us
 from shared.errors import ModelError, NoModelHandlerError
 from shared.messages import ModelRequest, ModelType
 from shared.model_wire import InProcessModelClient, ModelHandler
+from tests.unit.test_model_registry import stopwatch
 
 MESSAGE_HANDLER_PROMPT = """# Task: Generate dialog and actions for the character Eliza.
 
@@ -172,12 +173,15 @@ async def test_script_comes_first_in_order_then_defaults_and_calls_are_recorded(
     assert quiet.calls == []
 
 
-async def test_in_process_client_double_matches_bus_semantics() -> None:
+async def test_in_process_client_double_matches_bus_semantics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stopwatch(monkeypatch, "shared.model_wire", 5.0, 5.125, 6.0)
     model = ScriptedModel({ModelType.TEXT_SMALL: [ModelError("rate limited: slow down")]})
     client = InProcessModelClient(model)
     result = await client.call(ModelType.TEXT_EMBEDDING, {"text": "hi"})
     assert result.provider == "scripted" and len(result.result) == 384
-    assert result.duration_ms >= 0
+    assert result.duration_ms == 125.0  # from the request's encoding to the decoded reply
     with pytest.raises(ModelError, match="rate limited: slow down"):
         await client.call(ModelType.TEXT_SMALL, {"prompt": "x"})
 
