@@ -15,8 +15,11 @@ on the tree as it is (then nothing would be shown by their failing).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PER_TEST_TIMEOUT = 120
-PER_RUN_TIMEOUT = 600
+PER_RUN_TIMEOUT = 300
 
 DELIVERY = "tests/integration/test_delivery_guarantees.py"
 EVENT_STORE = "tests/integration/test_event_store.py"
@@ -187,6 +190,7 @@ def environment(tree: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELIZABUS_")}
     env["PYTHONPATH"] = str(tree)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONFAULTHANDLER"] = "1"
     return env
 
 
@@ -203,21 +207,51 @@ def check_imports_from(tree: Path) -> None:
         sys.exit(f"mutants: the copy in {tree} is not what Python imports ({out}); not running")
 
 
-def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[bool, str]:
-    """Run `tests` on the copy; (passed, last line of pytest's summary)."""
+_RUNS = itertools.count(1)
+
+
+def run_tests(tree: Path, tests: tuple[str, ...], show: bool) -> tuple[bool, str]:
+    """Run `tests` on the copy; (passed, last line of pytest's summary). A test that hangs is
+    stopped by pytest-timeout (thread method: its stacks are printed, then the process exits);
+    the servers a run started are stopped after it in any case."""
+    basetemp = tree.parent / f"pytest-run-{next(_RUNS)}"
     command = [
         sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-        f"--timeout={PER_TEST_TIMEOUT}", *tests,
+        f"--basetemp={basetemp}", f"--timeout={PER_TEST_TIMEOUT}", "--timeout-method=thread",
+        *tests,
     ]  # fmt: skip
+    proc = subprocess.Popen(
+        command, cwd=tree, env=environment(tree), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
     try:
-        done = subprocess.run(
-            command, cwd=tree, env=environment(tree), capture_output=True, text=True,
-            timeout=PER_RUN_TIMEOUT,
-        )  # fmt: skip
+        output, _ = proc.communicate(timeout=PER_RUN_TIMEOUT)
+        lines = [line for line in output.splitlines() if line.strip()]
+        passed, summary = proc.returncode == 0, (lines[-1] if lines else "no output")
     except subprocess.TimeoutExpired:
-        return False, f"no result within {PER_RUN_TIMEOUT}s"
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    return done.returncode == 0, (lines[-1] if lines else done.stderr.strip()[-200:])
+        proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+        try:
+            output, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # a child of the run still holds the pipe
+            proc.kill()
+            output = ""
+        passed, summary = False, f"no result in {PER_RUN_TIMEOUT}s (stacks above)"
+        show = True
+    finally:
+        stop_servers_under(basetemp)
+    if show or " Timeout +" in output:  # pytest-timeout stopped a hanging test: show where
+        print(output)
+    return passed, summary
+
+
+def stop_servers_under(directory: Path) -> None:
+    """Stop the processes (nats-server, postgres) whose command line names `directory`: a run
+    killed by a timeout leaves the servers it started running."""
+    marker = str(directory).encode()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError, ValueError):
+            if marker in cmdline.read_bytes():
+                os.kill(int(cmdline.parent.name), signal.SIGKILL)
 
 
 def main() -> int:
@@ -225,6 +259,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", default=[], help="run only this mutation")
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    parser.add_argument("--show", action="store_true", help="print each pytest run's output")
     args = parser.parse_args()
     if args.list:
         for m in MUTATIONS:
@@ -236,7 +271,7 @@ def main() -> int:
     chosen = [m for m in MUTATIONS if not args.only or m.name in args.only]
 
     with tempfile.TemporaryDirectory(prefix="elizabus-mutants-") as tmp:
-        tree = Path(tmp)
+        tree = Path(tmp) / "tree"
         copy_tree(tree)
         check_imports_from(tree)
         missing = [m for m in chosen if (tree / m.path).read_text().count(m.original) != 1]
@@ -247,7 +282,7 @@ def main() -> int:
 
         every_test = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
         started = time.monotonic()
-        passed, summary = run_tests(tree, every_test)
+        passed, summary = run_tests(tree, every_test, args.show)
         print(f"baseline (no mutation): {summary} ({time.monotonic() - started:.0f}s)")
         if not passed:
             print("mutants: the tests fail without any mutation: fix them first")
@@ -260,7 +295,7 @@ def main() -> int:
             path.write_text(original.replace(m.original, m.replacement))
             started = time.monotonic()
             try:
-                passed, summary = run_tests(tree, m.tests)
+                passed, summary = run_tests(tree, m.tests, args.show)
             finally:
                 path.write_text(original)
             results.append((m, not passed, summary, time.monotonic() - started))

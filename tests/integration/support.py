@@ -8,7 +8,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from shared.projections import PROJECTION_TABLES
 from shared.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
+STOP_TIMEOUT = 30.0
 
 
 async def dump_projections(pool: asyncpg.Pool) -> dict[str, list[str]]:
@@ -263,16 +264,25 @@ class Servers:
         return int(await self.pool.fetchval(sql, event_type))
 
     async def close(self) -> None:
-        """Stop everything started, newest first, then the servers."""
+        """Stop everything started, newest first, then the servers. Each step is bounded: one
+        that hangs is reported as an error after the others ran, never a test run that hangs."""
         for proc in self.processes:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-        for app in reversed(self.apps):
-            await app.stop()
-        await self.client.close()
-        await self.pool.close()
-        await self.nats.stop()
+        steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            *((f"stopping {app}", app.stop) for app in reversed(self.apps)),
+            ("closing the client", self.client.close),
+            ("closing the pool", self.pool.close),
+            ("stopping nats-server", self.nats.stop),
+        ]
+        hung = []
+        for name, step in steps:
+            try:
+                await asyncio.wait_for(step(), STOP_TIMEOUT)
+            except TimeoutError:
+                hung.append(name)
+        assert not hung, f"teardown steps did not finish within {STOP_TIMEOUT}s: {hung}"
 
 
 async def exit_code(proc: asyncio.subprocess.Process, timeout: float = 60.0) -> int:
