@@ -149,12 +149,12 @@ async def test_primary_serves_until_killed_then_backup_answers(
         sink.recorded.clear()
 
         # its KV entry outlives it (nothing deleted it; it expires by TTL, seconds from now), so
-        # the dead primary is still tried first: that attempt fails, then the backup answers
+        # the dead primary is still tried first: that one attempt fails (no responders, or no
+        # reply if the server has not yet noticed the dead connection), then the backup answers
         assert providers(models) == ["primary", "backup"]
         assert await models.use_model("TEXT_LARGE", {"prompt": PROMPT}) == reply
         failed, used = sink.recorded
         assert isinstance(failed, ModelFailed) and failed.provider == "primary"
-        assert "no worker answers on model.TEXT_LARGE.primary" in failed.error
         assert isinstance(used, ModelUsed) and used.provider == "backup"
 
         # the dead worker's entry expires (no clean stop deleted it); then no attempt is wasted
