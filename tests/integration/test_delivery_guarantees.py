@@ -80,9 +80,9 @@ async def test_a_message_failing_every_delivery_is_dead_lettered_at_the_limit(
 async def test_a_run_longer_than_the_ack_wait_is_not_redelivered_while_in_progress(
     servers: Servers,
 ) -> None:
-    model = ControlledModel(delay={LARGE: 5.0})  # 2.5 ack waits
+    model = ControlledModel(delay={LARGE: 6.5})  # more than two ack waits
     await servers.start_worker(model)
-    await servers.start_orchestrator(ack_wait_seconds=2.0)
+    await servers.start_orchestrator(ack_wait_seconds=3.0)
 
     await servers.client.publish(direct_message("take your time"))
     await replies_stored(servers, 1)
@@ -139,8 +139,12 @@ async def test_two_orchestrators_share_the_consumer_and_handle_each_message_once
 ) -> None:
     await servers.start_worker()
     character = witness_character()
-    first = await servers.start_orchestrator([character])
-    await servers.start_orchestrator([Character.model_validate(character.model_dump())])
+    # an ack wait longer than the whole batch takes: a message waiting in an orchestrator's
+    # buffer is not redelivered, so every delivery below is a message's first
+    first = await servers.start_orchestrator([character], ack_wait_seconds=20.0)
+    await servers.start_orchestrator(
+        [Character.model_validate(character.model_dump())], ack_wait_seconds=20.0
+    )
     WITNESS.clear()
 
     messages = [direct_message(f"message {i}", user=f"user{i}") for i in range(20)]
