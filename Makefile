@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench schemas clean
+.PHONY: setup run test lint bench schemas mutants clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,9 @@ lint: setup  ## ruff, mypy --strict on shared/, services/ and plugins/, and the 
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+mutants: setup  ## break each guarantee on purpose and show a test failing (scripts/mutants.py)
+	$(BIN)/python scripts/mutants.py
 
 bench: setup  ## messages/s and latency, 200 messages over 4 rooms and 8 users, scripted model
 	$(BIN)/python -m tests.benchmarks.pipeline

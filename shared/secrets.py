@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import pydantic_core
+
 REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 6
 
@@ -192,6 +194,16 @@ class Scrubber:
                 if isinstance(setting, dict) and setting.get("secret") and "value" in setting:
                     kept[key] = {**kept[key], "value": setting["value"]}
         return scrubbed
+
+    def json_bytes(self, body: bytes) -> bytes:
+        """A JSON document with secrets replaced in its string values (parsed and re-encoded;
+        returned as it is when it holds nothing to scrub)."""
+        self._compile()
+        if b"://" not in body and (
+            self._bytes_pattern is None or self._bytes_pattern.search(body) is None
+        ):
+            return body
+        return pydantic_core.to_json(self.data(pydantic_core.from_json(body)))
 
     def log_filter(self) -> logging.Filter:
         """A logging filter that scrubs each record's formatted message (attach it to handlers)."""

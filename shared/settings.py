@@ -10,6 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RUNTIME_FILE = "runtime.json"
 
+MAX_DELIVER = 8
+"""Deliveries of a failing message before the orchestrator dead-letters it (the default of
+ELIZABUS_MAX_DELIVER); with the default back-off the last one comes about a minute and a half
+after the first, so short outages are ridden out."""
+
 
 class Settings(BaseSettings):
     """Where the servers are and how the services behave.
@@ -78,6 +83,13 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(
         default=20, ge=2, description="Postgres connections per orchestrator process"
     )
+    max_deliver: int = Field(
+        default=MAX_DELIVER, ge=1, description="deliveries of a failing message before the DLQ"
+    )
+    retry_delay_seconds: float = Field(
+        default=1.0, gt=0, description="back-off before the 2nd delivery; doubles each time"
+    )
+    max_retry_delay_seconds: float = Field(default=30.0, gt=0, description="back-off ceiling")
     duplicate_window_seconds: float = 3600.0
     model_timeout_seconds: float = 60.0
     log_level: str = "INFO"

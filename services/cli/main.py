@@ -231,11 +231,15 @@ def ids_migrate(
 
 
 @schemas_app.command("export")
-def schemas_export() -> None:
+def schemas_export(
+    directory: Annotated[
+        Path | None, typer.Option(help="where to write them; default the repo's schemas/json")
+    ] = None,
+) -> None:
     """Write the JSON Schemas of bus messages and events to schemas/json."""
-    from shared.schema_export import export_schemas
+    from shared.schema_export import SCHEMA_DIR, export_schemas
 
-    typer.echo(f"wrote {len(export_schemas())} schema files")
+    typer.echo(f"wrote {len(export_schemas(directory or SCHEMA_DIR))} schema files")
 
 
 def main() -> None:

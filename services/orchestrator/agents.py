@@ -9,6 +9,7 @@ from shared.character import Character
 from shared.eventstore import EventStore
 from shared.readmodel.postgres import PostgresAgentReadModel
 from shared.runtime.agent_runtime import AgentRuntime
+from shared.runtime.settings_lookup import get_setting
 from shared.settings import Settings
 
 BOOTSTRAP_PLUGIN = "bootstrap"
@@ -17,8 +18,9 @@ any other plugin, by name, and never imports a plugin package."""
 
 
 def default_plugins(character: Character) -> list[str]:
-    """The bootstrap plugin, unless the character's settings say IGNORE_BOOTSTRAP (as ElizaOS)."""
-    ignore = str(character.settings.get("IGNORE_BOOTSTRAP", "")).lower() in ("1", "true", "yes")
+    """The bootstrap plugin, unless setting IGNORE_BOOTSTRAP is set (as ElizaOS), looked up as
+    `get_setting` does: the character's settings, its secrets, then the environment."""
+    ignore = str(get_setting(character, "IGNORE_BOOTSTRAP")).lower() in ("1", "true", "yes")
     return [] if ignore else [BOOTSTRAP_PLUGIN]
 
 

@@ -20,7 +20,6 @@ from nats.aio.msg import Msg
 from services.orchestrator.agents import build_runtime
 from services.orchestrator.consumers import ensure_partition_consumers, ensure_router_consumer
 from services.orchestrator.delivery import (
-    MAX_DELIVER,
     Delivery,
     Disposition,
     Orchestrator,
@@ -120,18 +119,27 @@ class OrchestratorApp:
             runtime.start_task_scheduler()
             runtime.start_embedding_repair(settings.embedding_repair_seconds)
         self.service = Orchestrator(
-            host, MessageRunner(store), bus, store, max_deliver=MAX_DELIVER,
+            host, MessageRunner(store, fault=settings.fault), bus, store,
+            max_deliver=settings.max_deliver,
             fault=settings.fault, scrubber=self.scrubber, limits=InboundLimits.of(settings),
         )  # fmt: skip
         self.loops = PullLoops(
             bus.js, self.handle, partitions=settings.partitions,
             max_concurrent_runs=settings.max_concurrent_runs,
-            ack_wait=settings.ack_wait_seconds,
+            ack_wait=settings.ack_wait_seconds, scrub=self.scrub_body,
         )  # fmt: skip
         self.loops.start()
         names = ", ".join(f"{c.name} ({c.agent_id})" for c in self.characters)
         log.info("orchestrator ready: agents %s; %d partitions, up to %d runs at once", names,
                  settings.partitions, settings.max_concurrent_runs)  # fmt: skip
+
+    def scrub_body(self, body: bytes) -> bytes:
+        """An inbound body with the hosted agents' secrets removed before the router copies it
+        onto the bus again (a user who pasted a key in chat): JSON stays JSON."""
+        try:
+            return self.scrubber.json_bytes(body)
+        except ValueError:  # not JSON: it will be dead-lettered; scrub its bytes
+            return self.scrubber.raw(body)
 
     async def handle(self, msg: Msg) -> None:
         """Run one partition message to its end: retried in place with back-off (holding the
@@ -151,7 +159,13 @@ class OrchestratorApp:
             )
             if await self.service.process(delivery) is Disposition.ACK:
                 return  # the loop acknowledges it
-            await asyncio.sleep(retry_delay(attempt))
+            await asyncio.sleep(
+                retry_delay(
+                    attempt,
+                    self.settings.retry_delay_seconds,
+                    self.settings.max_retry_delay_seconds,
+                )
+            )
             attempt += 1
 
     async def stop(self) -> None:

@@ -10,11 +10,11 @@ import base64
 import enum
 import hashlib
 import logging
-import os
 from dataclasses import dataclass, field
 
 from pydantic_core import to_json
 
+from services.orchestrator.faults import CRASH_BEFORE_ACK, crash_at
 from services.orchestrator.message_run import AgentHost, MessageRunner, RunOutcome
 from shared import subjects
 from shared.bus import Bus
@@ -26,24 +26,25 @@ from shared.ids import create_unique_uuid, string_to_uuid
 from shared.inbound import InboundLimits, parse_inbound
 from shared.messages import DeadLetter
 from shared.secrets import Scrubber
+from shared.settings import MAX_DELIVER
 
 log = logging.getLogger(__name__)
 
-# Test-only: exit hard at this point, to prove a redelivery after a crash has no double effect.
-FAULT_CRASH_BEFORE_ACK = "crash_before_ack"
+FAULT_CRASH_BEFORE_ACK = CRASH_BEFORE_ACK  # the setting's value; see services.orchestrator.faults
 
-
+FIRST_RETRY_DELAY_SECONDS = 1.0
 MAX_RETRY_DELAY_SECONDS = 30.0
 
-MAX_DELIVER = 8
-"""Attempts before a failing message is dead-lettered; with retry_delay's back-off the last one
-comes about a minute and a half after the first, so short outages are ridden out."""
 
-
-def retry_delay(num_delivered: int) -> float:
-    """Seconds before redelivering a failed message: 1, 2, 4, ... up to 30, so a short outage
-    of the database or a model worker is ridden out instead of dead-lettering the message."""
-    return min(2.0 ** max(num_delivered - 1, 0), MAX_RETRY_DELAY_SECONDS)
+def retry_delay(
+    num_delivered: int,
+    first: float = FIRST_RETRY_DELAY_SECONDS,
+    ceiling: float = MAX_RETRY_DELAY_SECONDS,
+) -> float:
+    """Seconds before redelivering a failed message: `first`, then doubling, up to `ceiling`
+    (1, 2, 4, ... 30 by default), so a short outage of the database or a model worker is ridden
+    out instead of dead-lettering the message."""
+    return min(first * 2.0 ** max(num_delivered - 1, 0), ceiling)
 
 
 class Disposition(enum.Enum):
@@ -150,9 +151,7 @@ class Orchestrator:
             log.warning("publishing the outbox of message %s failed, will retry: %r",
                         inbound.id, exc)  # fmt: skip
             return Disposition.NAK
-        if self.fault == FAULT_CRASH_BEFORE_ACK:
-            log.error("fault injection: exiting before ack of %s", inbound.id)
-            os._exit(70)
+        crash_at(CRASH_BEFORE_ACK, self.fault, f"before the ack of {inbound.id}")
         return Disposition.ACK
 
     async def publish_outbox(self, outcome: RunOutcome) -> None:

@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from services.orchestrator.faults import CRASH_BEFORE_COMMIT, crash_at
 from services.orchestrator.replies import ReplySink
 from shared.errors import ConfigurationError
 from shared.events import OutboundMessage, RunEnded, RunOutbox, RunStarted, now_ms
@@ -142,10 +143,12 @@ def message_memory(inbound: MessageReceived, ids: RunIds, conn: Connection, at: 
 
 
 class MessageRunner:
-    """Runs an agent for one message and records the run; see the module docstring."""
+    """Runs an agent for one message and records the run; see the module docstring. `fault`
+    is the test-only fault point setting (services.orchestrator.faults)."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, fault: str | None = None) -> None:
         self.store = store
+        self.fault = fault
 
     async def recorded_outcome(self, ids: RunIds) -> RunOutcome | None:
         """The outcome of this run if it is already in the log."""
@@ -231,6 +234,7 @@ class MessageRunner:
             event_id=ids.outbox,
         )
         rec.scrub(runtime.scrubber)  # the character's secrets never reach the log or the bus
+        crash_at(CRASH_BEFORE_COMMIT, self.fault, f"before the commit of run {ids.run_id}")
         result = await self.store.append(rec.events)
         runtime.connections.remember(asked, conn)
         if ids.run_started in result.duplicates:

@@ -103,8 +103,10 @@ class PullLoops:
         partitions: int,
         max_concurrent_runs: int,
         ack_wait: float,
+        scrub: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.js = js
+        self.scrub = scrub
         self.handle = handle
         self.partitions = partitions
         self.ack_wait = ack_wait
@@ -170,10 +172,11 @@ class PullLoops:
         number = partition_of(conversation_key(msg.data), self.partitions)
         headers = {k: v for k, v in (msg.headers or {}).items() if not k.startswith("Nats-")}
         headers[RECEIVED_SEQUENCE_HEADER] = str(sequence)
+        body = self.scrub(msg.data) if self.scrub is not None else msg.data
         beat = asyncio.create_task(keep_in_progress(msg, max(self.ack_wait / 3, 0.2)))
         try:
             await publish_patiently(
-                self.js, subjects.partition(number), msg.data, f"route:{sequence}", headers
+                self.js, subjects.partition(number), body, f"route:{sequence}", headers
             )
         finally:
             beat.cancel()

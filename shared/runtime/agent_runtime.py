@@ -106,9 +106,9 @@ class AgentRuntime(DatabaseApi, TaskApi):
         self.connections = ConnectionManager(db if db is not None else NothingKnown())
         self._sink = StoreSink(store, self._agent_id, self.scrubber)
         self.services = ServiceRegistry()
-        self.events = EventBus(self._agent_id, bus)
+        self.events = EventBus(self._agent_id, bus, self.scrubber)
         self.models = ModelRegistry(
-            self, self, timeout=model_timeout, emit=self.emit_event,
+            self, self, timeout=model_timeout, emit=self.emit_event, scrubber=self.scrubber,
             connection_lost=bus.connection_lost if isinstance(bus, NatsBus) else None,
         )  # fmt: skip
         self.state = StateComposer(self, self.providers, self, timeout=provider_timeout)

@@ -21,6 +21,7 @@ from shared.messages import EmittedEvent
 from shared.plugin import EventHandler
 from shared.runtime.event_types import EventType
 from shared.runtime.run_scope import current_outbox, current_run_id
+from shared.secrets import Scrubber
 
 __all__ = ["EventBus", "EventType", "handler_name"]
 
@@ -30,12 +31,16 @@ log = logging.getLogger(__name__)
 class EventBus:
     """Event handlers of one agent runtime, and the publisher of its events on the bus.
 
-    `bus` None keeps events in-process (tests, tools); `agent_id` goes into every published body.
+    `bus` None keeps events in-process (tests, tools); `agent_id` goes into every published body;
+    `scrubber` removes the agent's secrets from every published body, in a run or outside one.
     """
 
-    def __init__(self, agent_id: uuid.UUID, bus: Bus | None = None) -> None:
+    def __init__(
+        self, agent_id: uuid.UUID, bus: Bus | None = None, scrubber: Scrubber | None = None
+    ) -> None:
         self.agent_id = agent_id
         self.bus = bus
+        self.scrubber = scrubber or Scrubber()
         self._handlers: dict[str, list[EventHandler]] = {}
 
     def register_event(self, name: str, handler: EventHandler) -> None:
@@ -134,8 +139,9 @@ class EventBus:
             )
 
     def envelope(self, name: str, params: Mapping[str, Any]) -> EmittedEvent:
-        """The body published for emitting `name` with `params` in the calling task's run."""
-        safe = json_safe(params)
+        """The body published for emitting `name` with `params` in the calling task's run, with
+        the agent's secrets scrubbed."""
+        safe = self.scrubber.data(json_safe(params))
         return EmittedEvent(
             name=str(name),
             agent_id=self.agent_id,

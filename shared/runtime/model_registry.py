@@ -40,6 +40,7 @@ from shared.plugin import ModelHandlerFn, Runtime
 from shared.runtime.event_types import EventType
 from shared.runtime.run_scope import current_action, current_run_id
 from shared.runtime.sinks import EventSink
+from shared.secrets import Scrubber
 
 __all__ = [
     "BUS_PROVIDER",
@@ -199,7 +200,8 @@ class ModelRegistry:
 
     `runtime` is handed to in-process handlers (may be None in tests); `sink` records the
     `model.used` / `model.failed` events; `timeout` bounds each attempt, in process or remote;
-    `emit` (the runtime's emit_event) announces MODEL_USED after each successful call.
+    `emit` (the runtime's emit_event) announces MODEL_USED after each successful call;
+    `scrubber` removes the agent's secrets from the params sent to remote workers.
     Remote workers are seen only between `start(nc)` and `stop()`.
     """
 
@@ -214,10 +216,12 @@ class ModelRegistry:
         ttl: float = DEFAULT_HEARTBEAT_SECONDS * TTL_HEARTBEATS,
         emit: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
         connection_lost: Callable[[], asyncio.Future[None]] | None = None,
+        scrubber: Scrubber | None = None,
     ) -> None:
         self.runtime = runtime
         self.emit = emit
         self.connection_lost = connection_lost
+        self.scrubber = scrubber or Scrubber()
         self.sink = sink
         self.timeout = timeout
         self.bucket = bucket
@@ -457,7 +461,8 @@ class ModelRegistry:
         try:
             answer = await self._unless_connection_lost(
                 request_model(
-                    nc, subject, ModelType(candidate.model_type), params, timeout=self.timeout,
+                    nc, subject, ModelType(candidate.model_type), self.scrubber.data(params),
+                    timeout=self.timeout,
                     run_id=run_id, agent_id=self.agent_id, retries=2,
                 ),
                 subject,

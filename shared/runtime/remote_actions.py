@@ -35,6 +35,8 @@ from shared.runtime.run_scope import (
     in_action,
     in_run,
 )
+from shared.runtime.settings_lookup import secret_values
+from shared.secrets import Scrubber
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,8 @@ def encode_action_request(
     options: dict[str, Any],
     responses: list[Memory],
 ) -> bytes:
-    """The JSON body of a request to action `name`; unserialisable values become str."""
+    """The JSON body of a request to action `name`, without the agent's secrets; unserialisable
+    values become str."""
     action = current_action()
     remote_state = None if state is None else RemoteState.of(state)
     request = RemoteActionRequest.model_construct(
@@ -65,7 +68,8 @@ def encode_action_request(
         run_id=current_run_id(),
         action_id=action.action_id if action else None,
     )
-    return request.model_dump_json(fallback=str).encode()
+    body = request.model_dump_json(fallback=str).encode()
+    return Scrubber(secret_values(runtime.character)).json_bytes(body)
 
 
 def remote_action(

@@ -26,6 +26,8 @@ from shared.messages import (
 )
 from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
 from shared.runtime.run_scope import current_run_id, in_run
+from shared.runtime.settings_lookup import secret_values
+from shared.secrets import Scrubber
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,8 @@ __all__ = ["ProviderServer", "remote_provider", "serve_providers"]
 
 
 def encode_provider_request(name: str, runtime: Runtime, message: Memory, state: State) -> bytes:
-    """The JSON body of a request to provider `name`; unserialisable state values become str."""
+    """The JSON body of a request to provider `name`, without the agent's secrets;
+    unserialisable state values become str."""
     request = RemoteProviderRequest.model_construct(
         provider=name,
         message=message,
@@ -41,7 +44,8 @@ def encode_provider_request(name: str, runtime: Runtime, message: Memory, state:
         agent_id=runtime.agent_id,
         run_id=current_run_id(),
     )
-    return request.model_dump_json(fallback=str).encode()
+    body = request.model_dump_json(fallback=str).encode()
+    return Scrubber(secret_values(runtime.character)).json_bytes(body)
 
 
 def remote_provider(

@@ -9,11 +9,12 @@ import pytest_asyncio
 
 from services.cli.client import BusClient
 from services.model_worker.app import build_worker_app
+from shared.bus.nats_bus import ensure_streams
 from shared.embedded.nats_server import EmbeddedNats
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.settings import Settings
 from shared.testing import ScriptedModel
-from tests.integration.support import Stack, fresh_database
+from tests.integration.support import Servers, Stack, fresh_database
 
 
 @pytest_asyncio.fixture
@@ -44,3 +45,29 @@ async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
         await worker.stop()
         await pool.close()
         await nats.stop()
+
+
+@pytest_asyncio.fixture
+async def servers(tmp_path: Path, database_url: str) -> AsyncIterator[Servers]:
+    """A fresh nats-server (its streams created, as an operator or `elizabus up` would) and a
+    fresh database; the test starts the services it needs, and they are all stopped after it."""
+    nats = await EmbeddedNats(tmp_path / "nats").start()
+    client: BusClient | None = None
+    pool = None
+    try:
+        db_url = await fresh_database(database_url)
+        pool = await create_pool(db_url)
+        client = await BusClient.connect(nats.url, source="test")
+        await ensure_streams(client.js, Settings().duplicate_window_seconds)
+    except BaseException:
+        if client is not None:
+            await client.close()
+        if pool is not None:
+            await pool.close()
+        await nats.stop()
+        raise
+    s = Servers(tmp_path, nats, db_url, pool, client)
+    try:
+        yield s
+    finally:
+        await s.close()

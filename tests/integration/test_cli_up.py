@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
 import sys
 from pathlib import Path
 
+import nats
+import nats.js.errors
 import pytest
+from nats.js.client import JetStreamContext
+
+from shared import subjects
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +41,37 @@ async def start_up(env: dict[str, str], data_dir: Path) -> asyncio.subprocess.Pr
     raise AssertionError("elizabus up did not write runtime.json within 60 s")
 
 
+async def serving(data_dir: Path, timeout: float = 60.0) -> None:
+    """Wait until the stack serves: the orchestrator's consumer of message.received exists and a
+    model worker announced TEXT_LARGE. (A message sent before would wait in the stream.)"""
+    url = json.loads((data_dir / "runtime.json").read_text())["nats_url"]
+    nc = await nats.connect(url)
+    deadline = asyncio.get_running_loop().time() + timeout
+    try:
+        while not await _serving(nc.jetstream()):
+            assert asyncio.get_running_loop().time() < deadline, "the stack did not start"
+            await asyncio.sleep(0.1)
+    finally:
+        await nc.close()
+
+
+async def _serving(js: JetStreamContext) -> bool:
+    try:
+        await js.consumer_info(subjects.MESSAGES_STREAM, subjects.ORCHESTRATOR_DURABLE)
+        kv = await js.key_value(subjects.MODELS_BUCKET)
+        keys = await kv.keys()
+    except (nats.js.errors.NotFoundError, nats.js.errors.NoKeysError):
+        return False
+    return any(k.startswith("TEXT_LARGE.") for k in keys)
+
+
 async def send(env: dict[str, str], text: str) -> tuple[str, str]:
-    """`elizabus send`, retried while the services are still starting."""
-    for _ in range(30):
-        code, out, err = await run_cli(env, "send", text, "--timeout", "5")
-        if code == 0:
-            run = re.search(r"run ([0-9a-f-]{36})", err)
-            assert run, err
-            return out.strip(), run.group(1)
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"send kept failing: {err}")
+    """`elizabus send`, once: its reply and run id."""
+    code, out, err = await run_cli(env, "send", text, "--timeout", "60")
+    assert code == 0, err
+    run = re.search(r"run ([0-9a-f-]{36})", err)
+    assert run, err
+    return out.strip(), run.group(1)
 
 
 async def test_up_send_events_stop_and_up_again_keeps_the_data(tmp_path: Path) -> None:
@@ -53,6 +80,7 @@ async def test_up_send_events_stop_and_up_again_keeps_the_data(tmp_path: Path) -
 
     up = await start_up(env, tmp_path)
     try:
+        await serving(tmp_path)
         reply, run_id = await send(env, "hello")
         assert "hello" in reply
         code, out, _ = await run_cli(env, "events", "--run", run_id)
@@ -70,6 +98,7 @@ async def test_up_send_events_stop_and_up_again_keeps_the_data(tmp_path: Path) -
         # the first run is still in the log after the restart
         code, out, _ = await run_cli(env, "events", "--run", run_id)
         assert code == 0 and "run.ended" in out
+        await serving(tmp_path)
         reply, _ = await send(env, "still here?")
         assert "still here" in reply
     finally:

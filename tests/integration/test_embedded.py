@@ -64,12 +64,39 @@ async def test_postgres_has_pgvector_and_keeps_data_across_restart(tmp_path: Pat
         await conn.close()
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if parent == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie has exited: it holds nothing any more)."""
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 async def test_postgres_restarts_after_being_killed(tmp_path: Path) -> None:
     server = await EmbeddedPostgres(tmp_path, fast=True).start()
     assert server.pid is not None
+    backends = children_of(server.pid)
+    assert backends  # checkpointer, writers, launchers: they hold the shared memory
     os.kill(server.pid, signal.SIGKILL)
-    await asyncio.sleep(0.2)  # the backends notice the postmaster's death and exit
     await server.stop()
+    deadline = asyncio.get_running_loop().time() + 30
+    while any(running(pid) for pid in backends):  # they notice the postmaster's death and exit
+        assert asyncio.get_running_loop().time() < deadline, "backends outlived the postmaster"
+        await asyncio.sleep(0.05)
     async with EmbeddedPostgres(tmp_path, fast=True) as again:
         conn = await asyncpg.connect(again.url)
         assert await conn.fetchval("SELECT 1") == 1

@@ -30,6 +30,7 @@ from shared.plugin import Runtime
 from shared.runtime.model_registry import ModelRegistry
 from shared.settings import Settings
 from shared.testing import ListSink, ScriptedModel
+from tests.integration.support import ControlledModel, Servers
 
 pytestmark = pytest.mark.integration
 
@@ -147,11 +148,14 @@ async def test_primary_serves_until_killed_then_backup_answers(
         await asyncio.to_thread(primary.wait)
         sink.recorded.clear()
 
+        # its KV entry outlives it (nothing deleted it; it expires by TTL, seconds from now), so
+        # the dead primary is still tried first: that one attempt fails (no responders, or no
+        # reply if the server has not yet noticed the dead connection), then the backup answers
+        assert providers(models) == ["primary", "backup"]
         assert await models.use_model("TEXT_LARGE", {"prompt": PROMPT}) == reply
-        *failed, used = sink.recorded
+        failed, used = sink.recorded
+        assert isinstance(failed, ModelFailed) and failed.provider == "primary"
         assert isinstance(used, ModelUsed) and used.provider == "backup"
-        assert all(isinstance(e, ModelFailed) and e.provider == "primary" for e in failed)
-        assert len(failed) <= 1
 
         # the dead worker's entry expires (no clean stop deleted it); then no attempt is wasted
         await wait_until(lambda: providers(models) == ["backup"], timeout=30.0)
@@ -164,14 +168,24 @@ async def test_primary_serves_until_killed_then_backup_answers(
             if proc.poll() is None:
                 proc.terminate()
         for proc in (primary, backup):
-            await asyncio.to_thread(proc.wait, 30)
+            try:
+                await asyncio.to_thread(proc.wait, 30)
+            except subprocess.TimeoutExpired:  # ignored SIGTERM: never leave it running
+                proc.kill()
+                await asyncio.to_thread(proc.wait)
     assert backup.returncode == 0, (tmp_path / "backup.log").read_text()[-2000:]
 
 
 async def test_clean_stop_withdraws_the_announcement_at_once(
-    server: EmbeddedNats, nc: NatsClient, registry: tuple[ModelRegistry, ListSink]
+    server: EmbeddedNats, nc: NatsClient
 ) -> None:
-    models, sink = registry
+    # a bucket whose entries live 10 minutes: only the worker's delete can remove its entries
+    # within this test, so seeing them go proves the clean stop withdrew them
+    await open_models_bucket(nc.jetstream(), ttl=600.0)
+    sink = ListSink()
+    models = ModelRegistry(None, sink, timeout=5.0, agent_id=AGENT)
+    await models.start(nc)
+    assert models.ttl == 600.0
     settings = Settings(nats_url=server.url, embedding_dimensions=8)
     _, app = build_worker_app(settings, ScriptedModel(dimensions=8), provider_name="solo")
     async with app:
@@ -185,8 +199,8 @@ async def test_clean_stop_withdraws_the_announcement_at_once(
             dimensions=8
         ).answer(ModelType.TEXT_EMBEDDING, {"text": "b"})
         assert [getattr(e, "provider", None) for e in sink.recorded] == ["solo", "solo"]
-    # the deletes arrive through the watcher long before the 6 s TTL would drop the entries
-    await wait_until(lambda: providers(models) == ["bus"], timeout=3.0)
+    await wait_until(lambda: providers(models) == ["bus"])  # the deletes came through the watcher
+    await models.stop()
 
 
 async def test_ties_stale_entries_and_in_process_handlers(
@@ -245,3 +259,28 @@ async def test_old_style_workers_are_the_last_resort_on_the_shared_subject(
         assert await models.use_model("TEXT_LARGE", {"prompt": PROMPT})
         [used] = sink.recorded
         assert isinstance(used, ModelUsed) and used.provider == "bus"
+
+
+async def test_an_orchestrator_fails_over_from_a_slow_worker_to_the_next(
+    servers: Servers,
+) -> None:
+    slow = ControlledModel(delay={ModelType.TEXT_LARGE: 5.0})  # more than twice the timeout
+    backup = ControlledModel()
+    await servers.start_worker(slow, name="slow", priority=10)
+    await servers.start_worker(backup, name="backup", priority=1)
+    # one delivery only: without failover the message is dead-lettered at once
+    await servers.start_orchestrator(model_timeout_seconds=2.0, max_deliver=1)
+
+    reply = await servers.client.send("are you there?", timeout=30)
+
+    assert reply.content.text
+    assert (slow.count(ModelType.TEXT_LARGE), backup.count(ModelType.TEXT_LARGE)) == (1, 1)
+    rows = await servers.pool.fetch(
+        "SELECT type, data FROM events WHERE type IN ('model.used', 'model.failed') "
+        "AND data ->> 'model_type' = 'TEXT_LARGE' ORDER BY position"
+    )
+    assert [(r["type"], r["data"]["provider"]) for r in rows] == [
+        ("model.failed", "slow"),
+        ("model.used", "backup"),
+    ]
+    assert "no reply to TEXT_LARGE within 2s on model.TEXT_LARGE.slow" in rows[0]["data"]["error"]

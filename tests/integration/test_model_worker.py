@@ -131,12 +131,40 @@ async def test_slow_worker_times_out_as_model_error(nats_url: str, nc: NatsClien
             await BusModels(nc, timeout=0.2).call(ModelType.TEXT_EMBEDDING, {"text": "x"})
 
 
+class Gathering:
+    """A ModelHandler serving TEXT_EMBEDDING that holds every request until `expected` of them
+    are in flight at once: a worker handling requests one at a time never gets there (each then
+    fails after `patience` seconds)."""
+
+    provider = "gathering"
+    supported = frozenset({ModelType.TEXT_EMBEDDING})
+
+    def __init__(self, expected: int, patience: float = 10.0) -> None:
+        self.expected = expected
+        self.patience = patience
+        self.in_flight = 0
+        self.peak = 0
+        self.all_in = asyncio.Event()
+
+    async def handle(self, request: ModelRequest) -> Any:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        if self.in_flight >= self.expected:
+            self.all_in.set()
+        try:
+            await asyncio.wait_for(self.all_in.wait(), self.patience)
+        finally:
+            self.in_flight -= 1
+        return [1.0]
+
+
 async def test_one_worker_runs_requests_concurrently(nats_url: str, nc: NatsClient) -> None:
-    _, app = build_worker_app(Settings(nats_url=nats_url), OnlyEmbeddings(delay=0.3))
+    handler = Gathering(expected=10)
+    _, app = build_worker_app(Settings(nats_url=nats_url), handler)
     async with app:
-        client = BusModels(nc, timeout=5.0)
-        started = asyncio.get_running_loop().time()
-        await asyncio.gather(
+        client = BusModels(nc, timeout=30.0)
+        results = await asyncio.gather(
             *(client.call(ModelType.TEXT_EMBEDDING, {"text": "x"}) for _ in range(10))
         )
-        assert asyncio.get_running_loop().time() - started < 2.0
+    assert [r.result for r in results] == [[1.0]] * 10
+    assert handler.peak == 10  # all ten were being handled at the same time

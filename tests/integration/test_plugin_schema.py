@@ -13,6 +13,8 @@ from shared.runtime.agent_runtime import AgentRuntime
 from shared.testing import ScriptedModel
 from tests.integration.support import fresh_database
 
+pytestmark = pytest.mark.integration
+
 SCHEMA = [
     "CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)",
     "INSERT INTO notes (body) VALUES ('seeded once')",

@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from shared.character import Character
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.plugin import Plugin, Runtime, TaskWorker
@@ -15,6 +17,8 @@ from shared.readmodel.postgres import PostgresAgentReadModel
 from shared.runtime.agent_runtime import AgentRuntime
 from shared.testing import ScriptedModel
 from tests.integration.support import fresh_database, wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def ticking_plugin(runs: list[uuid.UUID]) -> Plugin:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from services.orchestrator.agents import BOOTSTRAP_PLUGIN, default_plugins
 from shared.character import Character, load_character
 from shared.errors import ConfigurationError
 
@@ -72,3 +73,15 @@ def test_name_placeholders_in_the_characters_texts_become_its_name() -> None:
     assert (
         character.templates["messageHandlerTemplate"] == "{{agentName}} answers {{recentMessages}}"
     )
+
+
+def test_ignore_bootstrap_is_read_as_any_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IGNORE_BOOTSTRAP", raising=False)
+    assert default_plugins(Character(name="A")) == [BOOTSTRAP_PLUGIN]
+    assert default_plugins(Character(name="A", settings={"IGNORE_BOOTSTRAP": "false"})) == [
+        BOOTSTRAP_PLUGIN
+    ]
+    assert default_plugins(Character(name="A", settings={"IGNORE_BOOTSTRAP": True})) == []
+    assert default_plugins(Character(name="A", secrets={"IGNORE_BOOTSTRAP": "1"})) == []
+    monkeypatch.setenv("IGNORE_BOOTSTRAP", "true")
+    assert default_plugins(Character(name="A")) == []

@@ -72,4 +72,15 @@ def test_the_log_scrubber_hides_secrets_in_messages_and_tracebacks(
         log.exception("it failed")
     text = caplog.text
     assert SECRETS[0] not in text and SECRETS[1] not in text
-    assert text.count(REDACTED) >= 2 and scrubber.text("short") == "short"
+    assert text.count(REDACTED) == 2 and scrubber.text("short") == "short"
+
+
+def test_the_scrubber_cleans_a_json_body_and_keeps_it_json() -> None:
+    scrubber = Scrubber(SECRETS)
+    body = json.dumps({"text": f"key {SECRETS[0]}", "n": 1, "list": [SECRETS[1]]}).encode()
+    assert json.loads(scrubber.json_bytes(body)) == {
+        "text": f"key {REDACTED}",
+        "n": 1,
+        "list": [REDACTED],
+    }
+    assert Scrubber().json_bytes(body) is body  # nothing to scrub: not even parsed

@@ -11,7 +11,7 @@ from typing import Any
 import nats.js.errors
 import pytest
 
-from services.orchestrator.delivery import MAX_DELIVER, Delivery, Disposition, retry_delay
+from services.orchestrator.delivery import Delivery, Disposition, retry_delay
 from services.orchestrator.message_run import AgentHost
 from shared import subjects
 from shared.bus import jetstream_retry
@@ -20,6 +20,7 @@ from shared.errors import ConfigurationError
 from shared.ids import create_unique_uuid
 from shared.plugin import Plugin
 from shared.records import ParticipantState
+from shared.settings import MAX_DELIVER, Settings
 from shared.testing import InMemoryBus, InMemoryEventStore, ScriptedModel
 from tests.unit.test_message_run import inbound, make, orchestrator, replies, runtime_for
 
@@ -53,15 +54,18 @@ async def test_a_handler_error_is_retried_then_dead_lettered_with_its_reason_scr
     [letter] = bus.published
     assert letter.subject == subjects.MESSAGE_DLQ and SECRET.encode() not in letter.body
     rejected = store.events[-1]
-    assert (
-        rejected.type == "message.rejected"
-        and f"failed {MAX_DELIVER} times" in rejected.data["reason"]
-    )
+    assert orch.max_deliver == MAX_DELIVER  # the app's default limit, not one of its own
+    assert rejected.type == "message.rejected"
+    assert f"failed {MAX_DELIVER} times" in rejected.data["reason"]
     assert SECRET not in json.dumps(rejected.data) and "[REDACTED]" in rejected.data["reason"]
 
 
 def test_retries_back_off() -> None:
     assert [retry_delay(n) for n in (1, 2, 3, 4, 10)] == [1.0, 2.0, 4.0, 8.0, 30.0]
+    defaults = Settings(_env_file=None)
+    assert (defaults.retry_delay_seconds, defaults.max_retry_delay_seconds) == (1.0, 30.0)
+    assert defaults.max_deliver == MAX_DELIVER == 8
+    assert [retry_delay(n, 0.25, 1.0) for n in (1, 2, 3, 4)] == [0.25, 0.5, 1.0, 1.0]
 
 
 class FlakyBus(InMemoryBus):

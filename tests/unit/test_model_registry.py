@@ -4,7 +4,9 @@ failover with `model.failed` events, errors, embedding redaction, prompts in the
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -73,7 +75,18 @@ def test_priority_first_then_registration_order() -> None:
     assert models.get_model("TEXT_SMALL") is None
 
 
-async def test_use_model_calls_the_best_handler_with_runtime_and_params() -> None:
+def stopwatch(monkeypatch: pytest.MonkeyPatch, module: str, *readings: float) -> None:
+    """Give `module` a clock whose perf_counter returns `readings` in turn (and monotonic as
+    usual), so a measured duration is known exactly."""
+    ticks = iter(readings)
+    clock = SimpleNamespace(perf_counter=lambda: next(ticks), monotonic=time.monotonic)
+    monkeypatch.setattr(f"{module}.time", clock)
+
+
+async def test_use_model_calls_the_best_handler_with_runtime_and_params(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stopwatch(monkeypatch, "shared.runtime.model_registry", 10.0, 10.25)
     sink = ListSink()
     seen: list[tuple[Any, dict[str, Any]]] = []
     runtime: Any = object()
@@ -96,7 +109,7 @@ async def test_use_model_calls_the_best_handler_with_runtime_and_params() -> Non
         "best", "TEXT_SMALL", run_id, AGENT,
     )  # fmt: skip
     assert used.params == {"prompt": "hi"} and used.response == "from best"
-    assert used.duration_ms >= 0 and used.action_context is None
+    assert used.duration_ms == 250.0 and used.action_context is None
 
 
 async def test_provider_filter_uses_only_that_provider() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from types import SimpleNamespace
 from typing import Any
 from xml.etree import ElementTree
 
@@ -174,12 +176,18 @@ async def test_script_comes_first_in_order_then_defaults_and_calls_are_recorded(
     assert quiet.calls == []
 
 
-async def test_in_process_client_double_matches_bus_semantics() -> None:
+async def test_in_process_client_double_matches_bus_semantics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ticks = iter([5.0, 5.125, 6.0, 6.5])  # one clock for the double and the decoder it uses
+    clock = SimpleNamespace(perf_counter=lambda: next(ticks), monotonic=time.monotonic)
+    monkeypatch.setattr("shared.model_wire.time", clock)
+    monkeypatch.setattr("shared.testing.in_process_model_client.time", clock)
     model = ScriptedModel({ModelType.TEXT_SMALL: [ModelError("rate limited: slow down")]})
     client = InProcessModelClient(model)
     result = await client.call(ModelType.TEXT_EMBEDDING, {"text": "hi"})
     assert result.provider == "scripted" and len(result.result) == 384
-    assert result.duration_ms >= 0
+    assert result.duration_ms == 125.0  # from the request's encoding to the decoded reply
     with pytest.raises(ModelError, match="rate limited: slow down"):
         await client.call(ModelType.TEXT_SMALL, {"prompt": "x"})
 

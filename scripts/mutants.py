@@ -1,0 +1,317 @@
+"""Mutation check (`make mutants`): break each guarantee on purpose and show that a test fails.
+
+Each mutation replaces one exact snippet of one source file. The tree is copied to a temporary
+directory (git's tracked and untracked, not ignored, files), each mutation is applied there in
+turn, and the tests named for it run on the copy. A mutation is *caught* when those tests fail,
+and *SURVIVED* when they pass. The script exits non-zero when a mutation survives, when a snippet
+is not found exactly once (the code moved: update the mutation with it), or when the tests fail
+on the tree as it is (then nothing would be shown by their failing).
+
+    .venv/bin/python scripts/mutants.py            # all mutations
+    .venv/bin/python scripts/mutants.py --list     # names and what each breaks
+    .venv/bin/python scripts/mutants.py --only ack-first --only no-nak
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PER_TEST_TIMEOUT = 120
+PER_RUN_TIMEOUT = 300
+
+DELIVERY = "tests/integration/test_delivery_guarantees.py"
+EVENT_STORE = "tests/integration/test_event_store.py"
+SECRETS = "tests/integration/test_secrets.py"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One deliberate break: in `path`, `original` (found exactly once) becomes `replacement`;
+    `tests` (pytest node ids, quickest to fail first) must then fail."""
+
+    name: str
+    breaks: str
+    path: str
+    original: str
+    replacement: str
+    tests: tuple[str, ...]
+
+
+MUTATIONS = [
+    Mutation(
+        "ack-first",
+        "at-least-once: the message is acked when it arrives, before it is processed",
+        "services/orchestrator/app.py",
+        "        beat = asyncio.create_task(_keep_in_progress(",
+        "        await msg.ack()\n        beat = asyncio.create_task(_keep_in_progress(",
+        (f"{DELIVERY}::test_a_crash_after_the_commit_is_redelivered_and_adds_nothing",),
+    ),
+    Mutation(
+        "no-nak",
+        "retry: a failed delivery is acked instead of NAKed with back-off",
+        "services/orchestrator/app.py",
+        "            await msg.nack(delay=delay)",
+        "            await msg.ack()",
+        (f"{DELIVERY}::test_a_failed_run_is_retried_after_its_back_off_and_then_answered",),
+    ),
+    Mutation(
+        "failure-acked",
+        "retry: the orchestrator answers ACK to a run that failed",
+        "services/orchestrator/delivery.py",
+        "            return Disposition.NAK\n        if outcome.duplicate:",
+        "            return Disposition.ACK\n        if outcome.duplicate:",
+        (f"{DELIVERY}::test_a_message_failing_every_delivery_is_dead_lettered_at_the_limit",),
+    ),
+    Mutation(
+        "no-heartbeat",
+        "a long run: no in-progress heartbeat, JetStream redelivers it meanwhile",
+        "services/orchestrator/app.py",
+        "            await raw.in_progress()",
+        "            pass",
+        (f"{DELIVERY}::test_a_run_longer_than_the_ack_wait_is_not_redelivered_while_in_progress",),
+    ),
+    Mutation(
+        "no-redelivery-check",
+        "exactly-once: a redelivery of a recorded run runs the agent again",
+        "services/orchestrator/message_run.py",
+        "        if done is not None:\n            return done\n",
+        "",
+        (f"{DELIVERY}::test_a_crash_after_the_commit_is_redelivered_and_adds_nothing",),
+    ),
+    Mutation(
+        "no-append-lock",
+        "the log: positions no longer assigned under the append lock",
+        "shared/eventstore/postgres.py",
+        '        await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK_KEY)',
+        "        pass",
+        (
+            f"{EVENT_STORE}::test_a_follower_never_skips_a_transaction_that_commits_late",
+            f"{EVENT_STORE}::test_concurrent_appends_get_gap_free_positions_in_contiguous_blocks",
+        ),
+    ),
+    Mutation(
+        "no-claim-check-postgres",
+        "claims: a batch whose claim is recorded still records its other events (Postgres)",
+        "shared/eventstore/postgres.py",
+        "if any(e.expected_version is not None and e.event_id in existing ",
+        "if False and any(e.expected_version is not None and e.event_id in existing ",
+        (f"{EVENT_STORE}::test_a_claim_raced_by_two_transactions_records_one_batch",),
+    ),
+    Mutation(
+        "no-claim-check-memory",
+        "claims: the same, in the in-memory double the unit tests run on",
+        "shared/eventstore/memory.py",
+        "if any(e.expected_version is not None and e.event_id in self._ids ",
+        "if False and any(e.expected_version is not None and e.event_id in self._ids ",
+        (f"{EVENT_STORE}::test_a_claim_already_recorded_keeps_the_whole_batch_out",),
+    ),
+    Mutation(
+        "no-app-log-scrubber",
+        "secrets: the orchestrator does not install its log scrubber",
+        "services/orchestrator/app.py",
+        "        install_log_scrubber(scrubber)",
+        "        pass",
+        (SECRETS,),
+    ),
+    Mutation(
+        "no-log-filter",
+        "secrets: the log filter lets records through unscrubbed",
+        "shared/secrets.py",
+        "            if scrubbed != message:",
+        "            if False:",
+        (SECRETS,),
+    ),
+    Mutation(
+        "no-runtime-scrubber",
+        "secrets: the agent runtime's scrubber knows no secret",
+        "shared/runtime/agent_runtime.py",
+        "        self.scrubber = Scrubber(secret_values(character))",
+        "        self.scrubber = Scrubber()",
+        (SECRETS,),
+    ),
+    Mutation(
+        "no-run-scrub",
+        "secrets: a run's events and outbox are appended unscrubbed",
+        "services/orchestrator/message_run.py",
+        "        rec.scrub(runtime.scrubber)",
+        "        pass",
+        (SECRETS,),
+    ),
+    Mutation(
+        "no-failover",
+        "models: use_model tries only the first candidate",
+        "shared/runtime/model_registry.py",
+        "        for candidate in self.candidates(key, provider):",
+        "        for candidate in self.candidates(key, provider)[:1]:",
+        (
+            "tests/integration/test_model_failover.py"
+            "::test_an_orchestrator_fails_over_from_a_slow_worker_to_the_next",
+        ),
+    ),
+    Mutation(
+        "no-task-scheduler",
+        "tasks: the orchestrator does not start its agents' task schedulers",
+        "services/orchestrator/app.py",
+        "            runtime.start_task_scheduler()",
+        "            pass",
+        ("tests/integration/test_orchestrator_app.py::test_the_app_runs_queued_tasks",),
+    ),
+]
+
+
+def copy_tree(destination: Path) -> None:
+    """Copy the working tree's files that git tracks or would track (no .venv, no caches)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, check=True, capture_output=True,
+    ).stdout.decode()  # fmt: skip
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def environment(tree: Path) -> dict[str, str]:
+    """The environment for the copy: its modules first on the path, nothing from the user."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELIZABUS_")}
+    env["PYTHONPATH"] = str(tree)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONFAULTHANDLER"] = "1"
+    return env
+
+
+def check_imports_from(tree: Path) -> None:
+    """Refuse to run if Python would import the project from anywhere but the copy."""
+    probe = (
+        "import services.orchestrator.app as a, shared.settings as s; print(a.__file__, s.__file__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tree, env=environment(tree),
+        check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    if not all(Path(p).resolve().is_relative_to(tree.resolve()) for p in out):
+        sys.exit(f"mutants: the copy in {tree} is not what Python imports ({out}); not running")
+
+
+_RUNS = itertools.count(1)
+
+
+def run_tests(tree: Path, tests: tuple[str, ...], show: bool) -> tuple[bool, str]:
+    """Run `tests` on the copy; (passed, last line of pytest's summary). A test that hangs is
+    stopped by pytest-timeout (thread method: its stacks are printed, then the process exits);
+    the servers a run started are stopped after it in any case."""
+    basetemp = tree.parent / f"pytest-run-{next(_RUNS)}"
+    command = [
+        sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+        f"--basetemp={basetemp}", f"--timeout={PER_TEST_TIMEOUT}", "--timeout-method=thread",
+        *tests,
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        command, cwd=tree, env=environment(tree), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        output, _ = proc.communicate(timeout=PER_RUN_TIMEOUT)
+        lines = [line for line in output.splitlines() if line.strip()]
+        passed, summary = proc.returncode == 0, (lines[-1] if lines else "no output")
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+        try:
+            output, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # a child of the run still holds the pipe
+            proc.kill()
+            output = ""
+        passed, summary = False, f"no result in {PER_RUN_TIMEOUT}s (stacks above)"
+        show = True
+    finally:
+        stop_servers_under(basetemp)
+    if show or " Timeout +" in output:  # pytest-timeout stopped a hanging test: show where
+        print(output)
+    return passed, summary
+
+
+def stop_servers_under(directory: Path) -> None:
+    """Stop the processes (nats-server, postgres) whose command line names `directory`: a run
+    killed by a timeout leaves the servers it started running."""
+    marker = str(directory).encode()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError, ValueError):
+            if marker in cmdline.read_bytes():
+                os.kill(int(cmdline.parent.name), signal.SIGKILL)
+
+
+def main() -> int:
+    """Apply every (selected) mutation in turn; print a table; 0 only if all were caught."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", action="append", default=[], help="run only this mutation")
+    parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    parser.add_argument("--show", action="store_true", help="print each pytest run's output")
+    args = parser.parse_args()
+    if args.list:
+        for m in MUTATIONS:
+            print(f"{m.name:24} {m.path:40} {m.breaks}")
+        return 0
+    unknown = set(args.only) - {m.name for m in MUTATIONS}
+    if unknown:
+        sys.exit(f"mutants: no mutation named {', '.join(sorted(unknown))} (see --list)")
+    chosen = [m for m in MUTATIONS if not args.only or m.name in args.only]
+
+    with tempfile.TemporaryDirectory(prefix="elizabus-mutants-") as tmp:
+        tree = Path(tmp) / "tree"
+        copy_tree(tree)
+        check_imports_from(tree)
+        missing = [m for m in chosen if (tree / m.path).read_text().count(m.original) != 1]
+        for m in missing:
+            print(f"mutants: {m.name}: the snippet is not found exactly once in {m.path}")
+        if missing:
+            return 2
+
+        every_test = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
+        started = time.monotonic()
+        passed, summary = run_tests(tree, every_test, args.show)
+        print(f"baseline (no mutation): {summary} ({time.monotonic() - started:.0f}s)")
+        if not passed:
+            print("mutants: the tests fail without any mutation: fix them first")
+            return 2
+
+        results: list[tuple[Mutation, bool, str, float]] = []
+        for m in chosen:
+            path = tree / m.path
+            original = path.read_text()
+            path.write_text(original.replace(m.original, m.replacement))
+            started = time.monotonic()
+            try:
+                passed, summary = run_tests(tree, m.tests, args.show)
+            finally:
+                path.write_text(original)
+            results.append((m, not passed, summary, time.monotonic() - started))
+            status = "caught" if not passed else "SURVIVED"
+            took = time.monotonic() - started
+            print(f"{m.name:24} {status:9} {took:4.0f}s  {summary}", flush=True)
+
+    print()
+    print(f"{'mutation':24} {'result':9} breaks")
+    for m, caught, _, _ in results:
+        print(f"{m.name:24} {'caught' if caught else 'SURVIVED':9} {m.breaks}")
+    survived = [m.name for m, caught, _, _ in results if not caught]
+    print(f"\n{len(results) - len(survived)} of {len(results)} mutations caught", end="")
+    print(f"; SURVIVED: {', '.join(survived)}" if survived else "")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
