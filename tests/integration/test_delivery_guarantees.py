@@ -2,10 +2,10 @@
 
 A message is acked only once its run is committed and its reply stored; a failed run is retried
 in place after a back-off (holding its partition), and dead-lettered at the attempt limit; a run
-longer than the ack wait is not handed out again while it is in progress; a crash before or after the commit neither loses the
-message nor doubles its effects; several orchestrators share the work. Everything is observed
-from outside the orchestrator: JetStream's delivery counts, the replies stored in the stream, the
-`events` table, and the calls the model worker received.
+longer than the ack wait is not handed out again while it is in progress; a crash before or after
+the commit neither loses the message nor doubles its effects; several orchestrators share the
+work. Everything is observed from outside the orchestrator: JetStream's delivery counts, the
+replies stored in the stream, the `events` table, and the calls the model worker received.
 """
 
 from __future__ import annotations
