@@ -91,6 +91,17 @@ class Settings(BaseSettings):
     )
     max_retry_delay_seconds: float = Field(default=30.0, gt=0, description="back-off ceiling")
     duplicate_window_seconds: float = 3600.0
+    messages_max_age_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="days the ELIZABUS_MESSAGES stream keeps bus messages and dead letters "
+        "(rejected bodies) before dropping them",
+    )
+    messages_max_bytes: int = Field(
+        default=10 * 1024**3,
+        ge=1024**2,
+        description="bytes at which the ELIZABUS_MESSAGES stream drops its oldest messages",
+    )
     model_timeout_seconds: float = 60.0
     log_level: str = "INFO"
 

@@ -46,5 +46,6 @@ def nats_url(embedded_nats: EmbeddedNats) -> str:
 
 @pytest.fixture(scope="session")
 def database_url(embedded_postgres: EmbeddedPostgres) -> str:
-    """`postgresql://postgres@127.0.0.1:PORT/elizabus` of the session's migrated Postgres."""
+    """`postgresql://elizabus:PASSWORD@127.0.0.1:PORT/elizabus` (the app role, not a superuser) of
+    the session's migrated Postgres."""
     return embedded_postgres.url

@@ -99,7 +99,13 @@ class OrchestratorApp:
         js = bus.nc.jetstream(timeout=BUS_SETUP_REQUEST_TIMEOUT_SECONDS)
 
         async def set_up_jetstream() -> None:
-            await ensure_streams(js, settings.duplicate_window_seconds, replicas=replicas)
+            await ensure_streams(
+                js,
+                settings.duplicate_window_seconds,
+                replicas=replicas,
+                messages_max_age_seconds=settings.messages_max_age_days * 24 * 3600.0,
+                messages_max_bytes=settings.messages_max_bytes,
+            )
             await ensure_router_consumer(js, settings.ack_wait_seconds, replicas)
             await ensure_partition_consumers(
                 js, settings.partitions, settings.ack_wait_seconds, replicas

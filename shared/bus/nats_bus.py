@@ -7,7 +7,7 @@ import contextlib
 
 import nats.errors
 from nats.aio.client import Client
-from nats.js.api import RetentionPolicy, StreamConfig
+from nats.js.api import DiscardPolicy, RetentionPolicy, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -81,17 +81,27 @@ class NatsBus:
 EVENTS_MAX_AGE_SECONDS = 7 * 24 * 3600.0
 """How long the events stream keeps runtime events by default (7 days)."""
 
+MESSAGES_MAX_AGE_SECONDS = 30 * 24 * 3600.0
+"""How long the messages stream keeps bus messages and dead letters by default (30 days)."""
+
+MESSAGES_MAX_BYTES = 10 * 1024**3
+"""Size at which the messages stream drops its oldest messages by default (10 GiB)."""
+
 
 async def ensure_streams(
     js: JetStreamContext,
     duplicate_window_seconds: float,
     events_max_age_seconds: float = EVENTS_MAX_AGE_SECONDS,
     replicas: int = 1,
+    messages_max_age_seconds: float = MESSAGES_MAX_AGE_SECONDS,
+    messages_max_bytes: int = MESSAGES_MAX_BYTES,
 ) -> None:
     """Create or update the JetStream streams elizabus uses (idempotent, safe at every start).
 
-    `ELIZABUS_MESSAGES` carries the bus messages; `ELIZABUS_PARTITIONS` is the work queue of
-    inbound messages routed to their partitions (a message leaves it once handled);
+    `ELIZABUS_MESSAGES` carries the bus messages and the dead letters (`message.dlq`, which
+    hold rejected bodies); it keeps them `messages_max_age_seconds` and drops the oldest once
+    it holds `messages_max_bytes`, so neither grows without bound. `ELIZABUS_PARTITIONS` is the
+    work queue of inbound messages routed to their partitions (a message leaves it once handled);
     `ELIZABUS_EVENTS` carries the runtime events (`event.>`) with limits retention, kept for
     `events_max_age_seconds`. Each is stored on `replicas` servers of a cluster.
     """
@@ -100,7 +110,11 @@ async def ensure_streams(
         StreamConfig(
             name=subjects.MESSAGES_STREAM,
             subjects=list(subjects.MESSAGES_STREAM_SUBJECTS),
-            duplicate_window=duplicate_window_seconds,
+            retention=RetentionPolicy.LIMITS,
+            max_age=messages_max_age_seconds,
+            max_bytes=messages_max_bytes,
+            discard=DiscardPolicy.OLD,
+            duplicate_window=min(duplicate_window_seconds, messages_max_age_seconds),
             num_replicas=replicas,
         ),
     )

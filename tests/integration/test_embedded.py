@@ -41,6 +41,7 @@ async def test_nats_jetstream_keeps_messages_across_restart(tmp_path: Path) -> N
         await nc.close()
     assert msg.data == b"hello"
     assert (tmp_path / "nats.log").stat().st_size > 0
+    assert (os.stat(tmp_path / "nats.log").st_mode & 0o777) == 0o600
 
 
 async def test_second_nats_on_same_data_dir_is_refused(tmp_path: Path) -> None:
@@ -84,6 +85,66 @@ def running(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+async def _refuses_without_password(port: int, tmp_path: Path) -> None:
+    """A local client naming the superuser, with no password, is turned away."""
+    with pytest.raises(asyncpg.InvalidAuthorizationSpecificationError):
+        await asyncpg.connect(
+            host="127.0.0.1",
+            port=port,
+            user="postgres",
+            database="postgres",
+            passfile=str(tmp_path / "no-pgpass"),
+        )
+
+
+async def test_postgres_requires_passwords_and_serves_a_non_superuser_owner(
+    tmp_path: Path,
+) -> None:
+    async with EmbeddedPostgres(tmp_path, fast=True) as server:
+        assert server.port is not None
+        await _refuses_without_password(server.port, tmp_path)
+        conn = await asyncpg.connect(server.url)
+        try:
+            assert await conn.fetchval("SELECT current_user") == "elizabus"
+            assert not await conn.fetchval(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+            )
+            owner = await conn.fetchval(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+            )
+            assert owner == "elizabus"
+        finally:
+            await conn.close()
+        assert await migrate(server.url)  # the app role runs the migrations (pgvector included)
+    assert (os.stat(tmp_path).st_mode & 0o777) == 0o700
+    assert (os.stat(server.credentials_file).st_mode & 0o777) == 0o600
+    assert (os.stat(server.log_file).st_mode & 0o777) == 0o600
+    assert server.url.split(":")[2].split("@")[0] not in server.log_file.read_text()
+
+
+async def test_a_cluster_that_trusted_local_users_gets_passwords_in_place(tmp_path: Path) -> None:
+    async with EmbeddedPostgres(tmp_path, fast=True) as server:
+        conn = await asyncpg.connect(server.superuser_url_for("elizabus"))
+        await conn.execute("CREATE TABLE legacy (id serial PRIMARY KEY, v int)")  # the superuser's
+        await conn.close()
+    # as the cluster was made before passwords: trust rules, no credentials file
+    hba = tmp_path / "pg" / "pg_hba.conf"
+    hba.write_text(hba.read_text().replace("scram-sha-256", "trust"))
+    server.credentials_file.unlink()
+
+    async with EmbeddedPostgres(tmp_path, fast=True) as server:
+        assert server.port is not None
+        await _refuses_without_password(server.port, tmp_path)
+        conn = await asyncpg.connect(server.url)
+        try:
+            await conn.execute("INSERT INTO legacy (v) VALUES (1)")  # its owner now
+            assert await conn.fetchval("SELECT pg_get_userbyid(relowner) FROM pg_class "
+                                       "WHERE relname = 'legacy'") == "elizabus"  # fmt: skip
+        finally:
+            await conn.close()
+    assert "trust" not in "".join(line.split("#", 1)[0] for line in hba.read_text().splitlines())
 
 
 async def test_postgres_restarts_after_being_killed(tmp_path: Path) -> None:

@@ -13,10 +13,16 @@ import pytest_asyncio
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js.api import DeliverPolicy, RetentionPolicy
+from nats.js.api import DeliverPolicy, DiscardPolicy, RetentionPolicy
 
 from shared import subjects
-from shared.bus.nats_bus import EVENTS_MAX_AGE_SECONDS, NatsBus, ensure_streams
+from shared.bus.nats_bus import (
+    EVENTS_MAX_AGE_SECONDS,
+    MESSAGES_MAX_AGE_SECONDS,
+    MESSAGES_MAX_BYTES,
+    NatsBus,
+    ensure_streams,
+)
 from shared.messages import EmittedEvent
 from shared.runtime.event_bus import EventBus, EventType
 from shared.runtime.run_scope import in_run
@@ -70,6 +76,33 @@ async def test_ensure_streams_creates_and_updates_the_events_stream(bus: NatsBus
     assert info.config.max_age == EVENTS_MAX_AGE_SECONDS
     messages = await bus.js.stream_info(subjects.MESSAGES_STREAM)
     assert messages.config.duplicate_window == WINDOW
+
+
+async def test_ensure_streams_bounds_the_messages_stream_also_when_it_already_exists(
+    bus: NatsBus,
+) -> None:
+    info = await bus.js.stream_info(subjects.MESSAGES_STREAM)
+    assert subjects.MESSAGE_DLQ in info.config.subjects  # the dead letters share its limits
+    assert info.config.max_age == MESSAGES_MAX_AGE_SECONDS
+    assert info.config.max_bytes == MESSAGES_MAX_BYTES
+    assert info.config.discard == DiscardPolicy.OLD
+
+    # a stream made before the limits existed: unbounded
+    await bus.js.update_stream(info.config.evolve(max_age=0, max_bytes=-1))
+    unbounded = await bus.js.stream_info(subjects.MESSAGES_STREAM)
+    assert (unbounded.config.max_age, unbounded.config.max_bytes) == (0, -1)
+
+    await ensure_streams(bus.js, WINDOW, messages_max_age_seconds=600.0, messages_max_bytes=1024**2)
+    bounded = await bus.js.stream_info(subjects.MESSAGES_STREAM)
+    assert bounded.config.max_age == 600.0
+    assert bounded.config.max_bytes == 1024**2
+    assert bounded.config.duplicate_window == 600.0  # never longer than the max age
+
+    await ensure_streams(bus.js, WINDOW)  # back to the defaults, for the other tests
+    info = await bus.js.stream_info(subjects.MESSAGES_STREAM)
+    assert info.config.max_age == MESSAGES_MAX_AGE_SECONDS
+    assert info.config.max_bytes == MESSAGES_MAX_BYTES
+    assert info.config.duplicate_window == WINDOW
 
 
 async def test_emitted_event_reaches_core_and_jetstream_subscribers(

@@ -259,6 +259,31 @@ async def test_remote_entries_are_ignored_until_started() -> None:
     assert models.get_model("TEXT_LARGE") is None
 
 
+def announcement(worker_id: str) -> bytes:
+    """A TEXT_LARGE announcement of provider `remote` by worker `worker_id`."""
+    return (
+        b'{"model_type": "TEXT_LARGE", "provider": "remote", "priority": 0,'
+        b' "worker_id": "' + worker_id.encode() + b'", "heartbeat_at": 0}'
+    )
+
+
+def test_the_view_of_remote_workers_is_bounded() -> None:
+    models = ModelRegistry(None, ListSink(), max_remote=3)
+    for n in range(10):  # a worker restarting under a new id each time
+        models.apply_announcement(f"TEXT_LARGE.remote.w{n}", announcement(f"w{n}"))
+    assert models.remote_worker_count == 3
+    models.apply_announcement("TEXT_LARGE.remote.w9", announcement("w9"))  # a heartbeat
+    assert models.remote_worker_count == 3
+
+
+def test_workers_past_the_ttl_are_forgotten_when_a_new_one_announces() -> None:
+    models = ModelRegistry(None, ListSink(), ttl=3600.0)
+    models.apply_announcement("TEXT_LARGE.remote.old", announcement("old"))
+    models.ttl = -1.0  # every worker heard from so far is now past it
+    models.apply_announcement("TEXT_LARGE.remote.new", announcement("new"))
+    assert models.remote_worker_count == 0
+
+
 def test_worker_name_and_priority_come_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
