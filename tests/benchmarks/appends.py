@@ -172,8 +172,12 @@ class AppendTimes:
     statements: list[float] = field(default_factory=list)
     commit: list[float] = field(default_factory=list)
     calls: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    heads: list[float] = field(default_factory=list)
+    """Each append's heads read, in order: it grows with the longest stream in the batch."""
     """Summed ms awaiting each asyncpg method while the lock was held (see LockTimer)."""
     events: int = 0
+    log_events_before: int = 0
+    log_events_after: int = 0
 
     @property
     def hold(self) -> list[float]:
@@ -204,6 +208,7 @@ async def timed_append(store: PostgresEventStore, events: list[NewEvent], t: App
     t.commit.append((done - committing) * 1000)
     for method, ms in timer.calls.items():
         t.calls[method] += ms
+    t.heads.append(timer.calls["fetchrow"])
     t.events += len(result.recorded)
 
 
@@ -220,6 +225,7 @@ async def one_run(runs: RecordedRuns, writers: int, appends: int, pool_size: int
                 for batch in runs.setup:
                     await store.append(batch)
                 times = AppendTimes()
+                times.log_events_before = await store.head()
                 queue = iter(work)
 
                 async def writer() -> None:
@@ -229,6 +235,7 @@ async def one_run(runs: RecordedRuns, writers: int, appends: int, pool_size: int
                 t0 = time.perf_counter()
                 await asyncio.gather(*(writer() for _ in range(writers)))
                 wall = time.perf_counter() - t0
+                times.log_events_after = await store.head()
             finally:
                 await pool.close()
     report(writers, pool_size, appends, wall, times)
@@ -263,6 +270,12 @@ def report(writers: int, pool: int, appends: int, wall: float, t: AppendTimes) -
         "   statements, mean ms awaiting asyncpg: "
         + "  ".join(f"{k} {v:.2f}" for k, v in awaited.items())
         + f"  (Python between them, and waiting for the event loop: {between:.2f})"
+    )
+    quarter = max(1, n // 4)
+    print(
+        f"   heads read, mean ms over the first / last quarter of the appends: "
+        f"{statistics.fmean(t.heads[:quarter]):.2f} / {statistics.fmean(t.heads[-quarter:]):.2f}"
+        f" (the log held {t.log_events_before} events before, {t.log_events_after} after)"
     )
     held = sum(hold) / 1000
     print(

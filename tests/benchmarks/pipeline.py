@@ -21,13 +21,15 @@ append transactions of the timed window from Postgres's commit times: their rate
 hold of the event store's append lock.
 
 Knobs (environment): MESSAGES=200 WARMUP=10 ROOMS=4 ENTITIES=8 RUNS=1 CONCURRENCY=1
-ORCHESTRATORS=1 LATENCY_MS=0 CHANNEL=GROUP (or DM) APPEND_TIMES=0, PROFILE=<file> (py-spy raw
+ORCHESTRATORS=1 LATENCY_MS=0 CHANNEL=GROUP (or DM) APPEND_TIMES=0, IDLE_SECONDS=0 (> 0: before
+the timed messages, print each process's CPU over that long idle), PROFILE=<file> (py-spy raw
 stacks of the orchestrator; of orchestrator n in <file>.<n> when there are several).
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import os
 import signal
 import statistics
@@ -35,6 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +53,9 @@ from shared.embedded import EmbeddedNats, EmbeddedPostgres
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import init_connection
 from shared.ids import create_unique_uuid
+from shared.partitions import partition_of
 from shared.records import ChannelType
+from shared.settings import Settings
 
 REPLY_TIMEOUT_SECONDS = 120.0
 """How long a timed message may wait for its reply before the run fails."""
@@ -73,6 +78,7 @@ class BenchConfig:
     latency_ms: float = 0.0
     channel: ChannelType = ChannelType.GROUP
     append_times: bool = False
+    idle_seconds: float = 0.0
 
     @classmethod
     def from_env(cls) -> BenchConfig:
@@ -89,6 +95,7 @@ class BenchConfig:
             latency_ms=float(env.get("LATENCY_MS", "0")),
             channel=ChannelType(env.get("CHANNEL", "GROUP").upper()),
             append_times=env.get("APPEND_TIMES", "0") == "1",
+            idle_seconds=float(env.get("IDLE_SECONDS", "0")),
         )
         if config.concurrency < 1 or not 1 <= config.orchestrators <= 8:
             raise SystemExit("CONCURRENCY must be at least 1 and ORCHESTRATORS within 1..8")
@@ -134,6 +141,7 @@ class RunFigures:
     lanes_busy: float = 1.0
     """Sum of latencies / (lanes x wall time): the share of the time a lane had a message out."""
     appends: AppendFigures | None = None
+    ideal: IdealFigures | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +209,8 @@ class SentMessage:
     """One timed message: its id, and when it was published and its reply came (epoch ms)."""
 
     message_id: uuid.UUID
+    number: int
+    room: int
     published_ms: float
     replied_ms: float
 
@@ -221,6 +231,8 @@ class Stages:
     """Per-message durations (ms) of each of STAGES."""
 
     values: dict[str, list[float]] = field(default_factory=lambda: {n: [] for n, _ in STAGES})
+    text_calls: dict[int, int] = field(default_factory=dict)
+    """Text-model calls of each timed message, by message number."""
 
     def describe(self) -> str:
         """Median, p95 and mean of each stage (that has values)."""
@@ -245,6 +257,7 @@ async def _stages(
     started: dict[str, dict[str, Any]] = {}
     ended: dict[str, tuple[dict[str, Any], float]] = {}
     model_ms: dict[str, float] = {}
+    model_calls: Counter[str] = Counter()
     for row in rows:
         data = row["data"]
         if row["type"] == "run.started":
@@ -253,6 +266,7 @@ async def _stages(
             ended[data["run_id"]] = (data, row["recorded_at"].timestamp() * 1000)
         elif data["model_type"] != "TEXT_EMBEDDING" and data.get("run_id"):
             model_ms[data["run_id"]] = model_ms.get(data["run_id"], 0.0) + data["duration_ms"]
+            model_calls[data["run_id"]] += 1
     if not started:
         return None
     agent_id = uuid.UUID(next(iter(started.values()))["agent_id"])
@@ -272,7 +286,44 @@ async def _stages(
             ("append->reply", m.replied_ms - appended),
         ):
             stages.values[name].append(value)
+        stages.text_calls[m.number] = model_calls[run["run_id"]]
     return stages if stages.values["run"] else None
+
+
+@dataclass(frozen=True)
+class IdealFigures:
+    """What a stack with no overhead at all would measure on this run's workload: every message
+    takes exactly its text-model calls x the latency, lanes take message numbers as the driver
+    does, and a message waits while another room of its partition has one running (the
+    orchestrators' partition map, ELIZABUS_PARTITIONS). Computed, not measured: it shows what
+    the workload itself allows (few messages per lane leave lanes idle at the end; rooms that
+    share a partition run one at a time)."""
+
+    throughput: float
+    p50: float
+    shared_rooms: int
+
+    @classmethod
+    def of(cls, config: BenchConfig, text_calls: dict[int, int]) -> IdealFigures | None:
+        """Replay the run's message numbers and call counts on lanes and partitions."""
+        numbers = range(config.warmup, config.warmup + config.messages)
+        if config.latency_ms <= 0 or any(n not in text_calls for n in numbers):
+            return None
+        partitions = Settings().partitions
+        part = [partition_of(f"|room-{k}", partitions) for k in range(config.in_flight)]
+        shared = sum(1 for p in part if part.count(p) > 1)
+        free_part: dict[int, float] = {}
+        lanes = [(0.0, k) for k in range(config.in_flight)]  # (free at, lane) as a heap
+        latencies, end = [], 0.0
+        for n in numbers:
+            at, lane = heapq.heappop(lanes)
+            start = max(at, free_part.get(part[lane], 0.0))
+            done = start + text_calls[n] * config.latency_ms
+            free_part[part[lane]] = done
+            latencies.append(done - at)
+            end = max(end, done)
+            heapq.heappush(lanes, (done, lane))
+        return cls(config.messages / (end / 1000), _pct(latencies, 0.5), shared)
 
 
 @dataclass(frozen=True)
@@ -370,7 +421,8 @@ class Driver:
         )
         if timed:
             self.latencies.append((time.perf_counter() - start) * 1000)
-            self.sent.append(SentMessage(message_id, published_ms, time.time() * 1000))
+            replied_ms = time.time() * 1000
+            self.sent.append(SentMessage(message_id, i, room, published_ms, replied_ms))
 
     async def timed_messages(self) -> None:
         """The timed messages: one after another, or one lane per room in flight."""
@@ -431,6 +483,8 @@ async def one_run(config: BenchConfig) -> RunFigures:
                 }
                 for i in range(config.warmup):
                     await driver.send(i, i % config.rooms, i % config.entities, timed=False)
+                if config.idle_seconds > 0:
+                    await _print_idle_cpu(pids, config.idle_seconds)
                 spies = await _start_profilers(orchs)
                 before = await _counts(db)
                 cpu_before = _cpu_seconds(pids)
@@ -463,6 +517,8 @@ async def one_run(config: BenchConfig) -> RunFigures:
                     if config.append_times
                     else None,
                 )
+                if figures.stages is not None and config.in_flight > 1:
+                    figures.ideal = IdealFigures.of(config, figures.stages.text_calls)
             finally:
                 await db.close()
                 await client.close()
@@ -492,6 +548,16 @@ async def _stop(
             print(f"({name} took {took:.1f} s to stop)", file=sys.stderr)
 
     await asyncio.gather(*(stopped(name, proc) for name, proc in named.items()))
+
+
+async def _print_idle_cpu(pids: dict[str, int], seconds: float) -> None:
+    """IDLE_SECONDS: what the stack costs with nothing to do (pull requests renewed, heartbeats),
+    as CPU ms per second of each process over `seconds` with no message sent."""
+    before = _cpu_seconds(pids)
+    await asyncio.sleep(seconds)
+    after = _cpu_seconds(pids)
+    cpu = "  ".join(f"{k} {(after[k] - before[k]) * 1000 / seconds:.1f}" for k in pids)
+    print(f"idle {seconds:g} s, CPU ms per second: {cpu}")
 
 
 def _orchestrator_pids(orchs: list[asyncio.subprocess.Process]) -> dict[str, int]:
@@ -571,6 +637,15 @@ def _print_run(label: str, f: RunFigures, config: BenchConfig) -> None:
             f"{floor.p50_over_floor:.2f}  throughput/(rooms/floor) "
             f"{floor.throughput_share:.2f} (ceiling "
             f"{config.in_flight / (floor.floor_ms / 1000):.1f} msg/s)"
+        )
+    ideal = f.ideal
+    if floor is not None and ideal is not None:
+        print(
+            f"       with no overhead (computed; {ideal.shared_rooms} of the rooms share a "
+            f"partition): {ideal.throughput:.1f} msg/s, p50 {ideal.p50:.0f} ms, p50/floor "
+            f"{ideal.p50 / floor.floor_ms:.2f}, throughput/(rooms/floor) "
+            f"{ideal.throughput * floor.floor_ms / 1000 / config.in_flight:.2f}; this run made "
+            f"{f.throughput / ideal.throughput:.0%} of that throughput"
         )
 
 

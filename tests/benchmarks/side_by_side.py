@@ -38,6 +38,8 @@ class Figures:
     p95: float
     text_calls_per_msg: float
     cpu_ms_per_msg: float | None = None
+    ideal_throughput: float | None = None
+    """elizabus: the throughput with no overhead on this run's workload (IdealFigures)."""
 
 
 def eliza_dir() -> Path:
@@ -89,7 +91,9 @@ def run_eliza(path: Path, config: BenchConfig) -> Figures:
 def run_elizabus(config: BenchConfig) -> Figures:
     """One run of tests/benchmarks/pipeline.py with this workload."""
     f = asyncio.run(one_run(config))
-    return Figures(f.throughput, f.p50, f.p95, f.text_calls_per_msg, sum(f.cpu_ms_per_msg.values()))
+    ideal = f.ideal.throughput if f.ideal else None
+    cpu = sum(f.cpu_ms_per_msg.values())
+    return Figures(f.throughput, f.p50, f.p95, f.text_calls_per_msg, cpu, ideal)
 
 
 def _describe(name: str, f: Figures, config: BenchConfig) -> str:
@@ -102,6 +106,11 @@ def _describe(name: str, f: Figures, config: BenchConfig) -> str:
         line += (
             f"  floor {floor:.0f} ms  p50/floor {f.p50 / floor:.2f}  throughput/(rooms/floor) "
             f"{f.throughput / (config.in_flight / (floor / 1000)):.2f}"
+        )
+    if f.ideal_throughput:
+        line += (
+            f"  (with no overhead, computed: {f.ideal_throughput:.2f} msg/s, share "
+            f"{f.ideal_throughput / (config.in_flight / (floor / 1000)):.2f})"
         )
     return line
 
@@ -133,6 +142,14 @@ def table(columns: dict[str, list[Figures]], config: BenchConfig) -> str:
                 ],
             ),
         ]
+    ideal = [[r.ideal_throughput for r in runs if r.ideal_throughput] for runs in columns.values()]
+    if any(ideal):
+        rows.append(
+            (
+                "throughput with no overhead (computed), msg/s",
+                [f"{statistics.median(v):.2f}" if v else "n/a" for v in ideal],
+            )
+        )
     rows += [
         (
             "throughput / ElizaOS's",
