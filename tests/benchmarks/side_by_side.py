@@ -40,6 +40,8 @@ class Figures:
     cpu_ms_per_msg: float | None = None
     ideal_throughput: float | None = None
     """elizabus: the throughput with no overhead on this run's workload (IdealFigures)."""
+    stages: str = ""
+    """elizabus: where the latency went (Stages.describe)."""
 
 
 def eliza_dir() -> Path:
@@ -93,7 +95,8 @@ def run_elizabus(config: BenchConfig) -> Figures:
     f = asyncio.run(one_run(config))
     ideal = f.ideal.throughput if f.ideal else None
     cpu = sum(f.cpu_ms_per_msg.values())
-    return Figures(f.throughput, f.p50, f.p95, f.text_calls_per_msg, cpu, ideal)
+    stages = f.stages.describe() if f.stages else ""
+    return Figures(f.throughput, f.p50, f.p95, f.text_calls_per_msg, cpu, ideal, stages)
 
 
 def _describe(name: str, f: Figures, config: BenchConfig) -> str:
@@ -201,6 +204,7 @@ def main() -> None:
             columns[name].append(ours)
             cpu = f"  CPU {ours.cpu_ms_per_msg:.1f} ms/msg" if ours.cpu_ms_per_msg else ""
             print(_describe(f"  {name}", ours, config) + cpu, flush=True)
+            print(f"    stages ms p50/p95/mean: {ours.stages}", flush=True)
     print()
     print(table(columns, config))
     sys.stdout.flush()
