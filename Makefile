@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench schemas mutants clean
+.PHONY: setup run test lint bench bench-appends bench-all schemas mutants clean
 
 setup: $(STAMP)
 
@@ -29,8 +29,17 @@ lint: setup  ## ruff, mypy --strict on shared/, services/ and plugins/, and the 
 mutants: setup  ## break each guarantee on purpose and show a test failing (scripts/mutants.py)
 	$(BIN)/python scripts/mutants.py
 
-bench: setup  ## messages/s and latency, 200 messages over 4 rooms and 8 users, scripted model
+bench: setup  ## sequential (200 messages, 4 rooms, instant model), then 20 rooms in flight at 300 ms per text-model call
 	$(BIN)/python -m tests.benchmarks.pipeline
+	LATENCY_MS=300 CONCURRENCY=20 ROOMS=20 ENTITIES=20 MESSAGES=100 $(BIN)/python -m tests.benchmarks.pipeline
+
+bench-appends: setup  ## appends/s of run-sized batches from 1 and 64 writers, and the append lock's share
+	$(BIN)/python -m tests.benchmarks.appends
+
+bench-all: setup  ## ElizaOS's harness (ELIZAOS_BENCH_DIR) beside 1, 2 and 3 orchestrators, then bench-appends
+	test -n "$(ELIZAOS_BENCH_DIR)" || { echo "set ELIZAOS_BENCH_DIR to a copy of elizaos-bench with npm install done"; exit 2; }
+	$(BIN)/python -m tests.benchmarks.side_by_side
+	$(BIN)/python -m tests.benchmarks.appends
 
 schemas: setup  ## re-export JSON Schemas of bus messages and events to schemas/json
 	$(BIN)/elizabus schemas export
