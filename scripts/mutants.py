@@ -9,7 +9,7 @@ on the tree as it is (then nothing would be shown by their failing).
 
     .venv/bin/python scripts/mutants.py            # all mutations
     .venv/bin/python scripts/mutants.py --list     # names and what each breaks
-    .venv/bin/python scripts/mutants.py --only ack-first --only no-nak
+    .venv/bin/python scripts/mutants.py --only ack-first --only no-retry
 """
 
 from __future__ import annotations
@@ -52,18 +52,20 @@ class Mutation:
 MUTATIONS = [
     Mutation(
         "ack-first",
-        "at-least-once: the message is acked when it arrives, before it is processed",
-        "services/orchestrator/app.py",
-        "        beat = asyncio.create_task(_keep_in_progress(",
-        "        await msg.ack()\n        beat = asyncio.create_task(_keep_in_progress(",
+        "at-least-once: the message is acked when it is pulled, before it is processed",
+        "services/orchestrator/pull_loops.py",
+        "            async with self.slots.slot():\n                await self.handle(msg)",
+        "            await msg.ack()\n            async with self.slots.slot():\n"
+        "                await self.handle(msg)",
         (f"{DELIVERY}::test_a_crash_after_the_commit_is_redelivered_and_adds_nothing",),
     ),
     Mutation(
-        "no-nak",
-        "retry: a failed delivery is acked instead of NAKed with back-off",
+        "no-retry",
+        "retry: a failed run is given up (and acked) instead of retried in place with back-off",
         "services/orchestrator/app.py",
-        "            await msg.nack(delay=delay)",
-        "            await msg.ack()",
+        "            if await self.service.process(delivery) is Disposition.ACK:\n"
+        "                return  # the loop acknowledges it",
+        "            await self.service.process(delivery)\n            return",
         (f"{DELIVERY}::test_a_failed_run_is_retried_after_its_back_off_and_then_answered",),
     ),
     Mutation(
@@ -77,8 +79,8 @@ MUTATIONS = [
     Mutation(
         "no-heartbeat",
         "a long run: no in-progress heartbeat, JetStream redelivers it meanwhile",
-        "services/orchestrator/app.py",
-        "            await raw.in_progress()",
+        "services/orchestrator/pull_loops.py",
+        "            await msg.in_progress()",
         "            pass",
         (f"{DELIVERY}::test_a_run_longer_than_the_ack_wait_is_not_redelivered_while_in_progress",),
     ),
@@ -121,7 +123,7 @@ MUTATIONS = [
         "no-app-log-scrubber",
         "secrets: the orchestrator does not install its log scrubber",
         "services/orchestrator/app.py",
-        "        install_log_scrubber(scrubber)",
+        "        install_log_scrubber(self.scrubber)",
         "        pass",
         (SECRETS,),
     ),
@@ -129,8 +131,8 @@ MUTATIONS = [
         "no-log-filter",
         "secrets: the log filter lets records through unscrubbed",
         "shared/secrets.py",
-        "            if scrubbed != message:",
-        "            if False:",
+        "        if scrubbed != message:",
+        "        if False:",
         (SECRETS,),
     ),
     Mutation(
@@ -145,7 +147,8 @@ MUTATIONS = [
         "no-run-scrub",
         "secrets: a run's events and outbox are appended unscrubbed",
         "services/orchestrator/message_run.py",
-        "        rec.scrub(runtime.scrubber)",
+        "        rec.scrub(runtime.scrubber)  # the character's secrets never reach the log or the "
+        "bus",
         "        pass",
         (SECRETS,),
     ),

@@ -108,6 +108,11 @@ async def ensure_router_consumer(js: JetStreamContext, ack_wait: float, replicas
 
 
 async def _consumer_names(js: JetStreamContext, stream: str) -> list[str]:
-    """The names of the stream's consumers."""
-    infos = await js.consumers_info(stream)
-    return [i.name for i in infos]
+    """The names of the stream's consumers, every page of them (the API answers at most 256
+    at a time)."""
+    names: list[str] = []
+    while True:
+        page = await js.consumers_info(stream, offset=len(names) or None)
+        names += [i.name for i in page]
+        if len(page) < 256 or not page:
+            return names

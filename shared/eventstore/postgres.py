@@ -24,10 +24,15 @@ SELECT
   (SELECT coalesce(max(position), 0) FROM events) AS head,
   (SELECT coalesce(array_agg(event_id), '{}') FROM events WHERE event_id = any($1::uuid[]))
     AS existing,
-  (SELECT coalesce(jsonb_object_agg(stream_id, v), '{}'::jsonb) FROM (
-      SELECT stream_id, max(stream_version) AS v FROM events
-      WHERE stream_id = any($2::text[]) GROUP BY stream_id) s) AS versions
+  (SELECT coalesce(jsonb_object_agg(s.stream_id, v.stream_version), '{}'::jsonb)
+     FROM unnest($2::text[]) AS s(stream_id)
+     CROSS JOIN LATERAL (
+       SELECT stream_version FROM events e WHERE e.stream_id = s.stream_id
+       ORDER BY stream_version DESC LIMIT 1) v) AS versions
 """
+# Each stream's head is one index probe (the (stream_id, stream_version) unique index read
+# backwards), not a scan of the stream: this runs under the append lock, and an agent's stream
+# grows with its history.
 
 _INSERT_SQL = """
 INSERT INTO events (position, event_id, stream_id, stream_version, type, data, metadata)
