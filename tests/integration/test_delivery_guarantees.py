@@ -84,6 +84,8 @@ async def test_a_run_longer_than_the_ack_wait_is_not_redelivered_while_in_progre
 ) -> None:
     model = ControlledModel(delay={LARGE: 6.5})  # more than two ack waits
     await servers.start_worker(model)
+    # two orchestrators: a message the first stopped holding would be pulled by the second
+    await servers.start_orchestrator(ack_wait_seconds=3.0)
     await servers.start_orchestrator(ack_wait_seconds=3.0)
 
     await servers.client.publish(direct_message("take your time"))
