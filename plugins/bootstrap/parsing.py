@@ -8,6 +8,7 @@ those cases and never raises: a bad answer must not crash the message handler.
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -28,10 +29,18 @@ __all__ = [
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n?(.*?)(?:```|$)", re.DOTALL)
 _BLOCK = re.compile(r"<response\b[^<>]*>(.*?)(?:</response\s*>|$)", re.DOTALL | re.IGNORECASE)
+_CLOSED_BLOCK = re.compile(r"<response\b[^<>]*>(.*?)</response\s*>", re.DOTALL | re.IGNORECASE)
 _OPEN = re.compile(r"<([A-Za-z_][\w.-]*)(\s[^<>]*)?>")
 _STRAY_CLOSE = re.compile(r"(?:\s*</[A-Za-z_][\w.-]*\s*>)+\s*$")
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+MAX_JSON_STARTS = 64
+"""How many `{` / `[` of a text `parse_json_block` tries as the start of the JSON: each try may
+read to the end of the text, so trying every one of a text made of thousands of brackets would
+hold the event loop for seconds."""
+_NOT_JSON = (ValueError, RecursionError)
+"""What the JSON decoder raises on text that is not JSON it can read: nesting deeper than it
+follows raises RecursionError, which must not escape a parser that never raises."""
 
 
 def strip_fences(text: str) -> str:
@@ -112,21 +121,21 @@ def parse_json_block(text: str) -> dict[str, Any] | list[Any] | None:
     if source[0] in "{[":
         try:
             return _container(_loads(source))
-        except ValueError:
+        except _NOT_JSON:
             pass
     decoder = json.JSONDecoder()
-    for match in re.finditer(r"[{\[]", source):
+    for match in itertools.islice(re.finditer(r"[{\[]", source), MAX_JSON_STARTS):
         start = match.start()
         try:
             value, _ = decoder.raw_decode(source, start)
             return _container(value)
-        except ValueError:
+        except _NOT_JSON:
             closer = "}" if source[start] == "{" else "]"
             end = source.rfind(closer)
             if end > start:
                 try:
                     return _container(_loads(source[start : end + 1]))
-                except ValueError:
+                except _NOT_JSON:
                     continue
     return None
 
@@ -135,10 +144,15 @@ def parse_key_values(text: str) -> dict[str, str]:
     """Flat `tag -> text` pairs from model output; {} when it has neither tags nor JSON.
 
     Looks inside the `<response>` block when there is one (else the whole text, past any code
-    fence). Tag names are lower-cased; values are stripped and HTML entities decoded. With no
-    tags, a JSON object's keys are used instead (lists joined by ", ", objects as JSON).
-    Never raises.
+    fence). A whole `<response>...</response>` wins over any code fence, as in ElizaOS's
+    parseKeyValueXml: a reply that quotes a fenced block (code the user sent, a JSON example)
+    is not read as that block. Tag names are lower-cased; values are stripped and HTML entities
+    decoded. With no tags, a JSON object's keys are used instead (lists joined by ", ",
+    objects as JSON). Never raises.
     """
+    closed = _CLOSED_BLOCK.search(text or "")
+    if closed is not None and (fields := _xml_fields(closed.group(1))):
+        return {k: html.unescape(v) for k, v in fields.items()}
     source = strip_fences(text or "")
     block = _BLOCK.search(source)
     body = block.group(1) if block else source
