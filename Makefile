@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench schemas clean
+.PHONY: setup run test lint bench chaos chaos-quick schemas clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,12 @@ lint: setup  ## ruff, mypy --strict on shared/, services/ and plugins/, and the 
 
 bench: setup  ## messages/s and latency, 200 messages over 4 rooms and 8 users, scripted model
 	$(BIN)/python -m tests.benchmarks.pipeline
+
+chaos: setup  ## every chaos scenario under load, a table of sent/answered/duplicated/lost/DLQ/recovery (docs/chaos.md)
+	$(BIN)/python -m tests.chaos --all
+
+chaos-quick: setup  ## the chaos scenarios CI runs (kill -9 of an orchestrator, hostile bodies, malformed LLM output)
+	$(BIN)/python -m tests.chaos --quick
 
 schemas: setup  ## re-export JSON Schemas of bus messages and events to schemas/json
 	$(BIN)/elizabus schemas export
