@@ -54,7 +54,9 @@ async def ensure_partition_consumers(
             "run every orchestrator with the same number; to change it, stop them all, wait until "
             f"stream {subjects.PARTITIONS_STREAM} is empty and delete its consumers"
         )
-    for number in range(partitions):
+    # the highest first: a process starting while another is still creating them then sees the
+    # same count at once (in ascending order it saw "0 .. k" and refused to start)
+    for number in [partitions - 1, *range(partitions - 1)]:
         await js.add_consumer(
             subjects.PARTITIONS_STREAM, partition_consumer(number, ack_wait, replicas)
         )
