@@ -81,14 +81,16 @@ class Context:
     """When a reply to each message was seen live (best effort: a core NATS subscription misses
     what is published while it reconnects; the counts come from the stream)."""
 
-    def in_flight(self, at: float) -> list[Sent]:
-        """Valid messages published before `at` and not answered by then (as seen live)."""
+    def waiting(self, published_before: float, unanswered_at: float) -> list[Sent]:
+        """Valid messages published before `published_before` and not answered by
+        `unanswered_at` (as seen live)."""
         return [
             s
             for s in self.publisher.published
-            if s.expect == "reply" and s.published_at < at
-            and self.replied.get(s.message_id, float("inf")) > at
-        ]  # fmt: skip
+            if s.expect == "reply"
+            and s.published_at < published_before
+            and self.replied.get(s.message_id, float("inf")) > unanswered_at
+        ]
 
     async def published(self, fraction: float) -> None:
         """Wait until `fraction` of the plan has been published."""
@@ -220,8 +222,8 @@ KILL_ATTEMPTS = 4
 async def kill_orchestrator(ctx: Context) -> None:
     """kill -9 of the orchestrator `up` runs, while a second one serves too. A kill that finds
     it idle tests nothing, so it is killed again (up to KILL_ATTEMPTS times, 5 s apart) until
-    a kill caught messages in its hands: ones the live replies show waiting more than a
-    normal run's time after the kill."""
+    a kill caught messages in its hands: ones published before it and still waiting a second
+    later (a run takes a few tenths of a second here)."""
     await ctx.published(0.3)
     for attempt in range(1, KILL_ATTEMPTS + 1):
         pid = await ctx.stack.child("orchestrator")
@@ -229,7 +231,7 @@ async def kill_orchestrator(ctx: Context) -> None:
         killed = time.time()
         ctx.fault(f"kill -9 orchestrator (#{attempt})", killed)
         await asyncio.sleep(1.5)
-        caught = ctx.in_flight(killed + 1.0)
+        caught = ctx.waiting(published_before=killed, unanswered_at=killed + 1.0)
         if caught:
             ctx.notes.append(f"kill #{attempt} left {len(caught)} message(s) waiting over 1 s")
             return
