@@ -35,7 +35,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from shared import subjects
-from shared.embedded.ports import accepts_connections, process_running
+from shared.embedded.ports import accepts_connections
 from shared.messages import MessageSent
 from tests.chaos import hostile
 from tests.chaos.load import Publisher, Sent, connect, dm_message, load_messages
@@ -285,13 +285,13 @@ async def restart_nats(ctx: Context) -> None:
     started = time.time()
     port = int(ctx.stack.env["ELIZABUS_NATS_PORT"])
 
-    async def gone() -> bool:
-        return not process_running(pid)
-
     async def listening() -> bool:
         return await accepts_connections("127.0.0.1", port, 0.2)
 
-    await until(gone, 30, "the killed nats-server exited")  # (its port closed with it)
+    async def closed() -> bool:  # (its process may look gone while its last threads still
+        return not await listening()  # hold the listening socket for some milliseconds)
+
+    await until(closed, 30, "the killed nats-server's port closed")
     await until(listening, 60, "a new nats-server listens on the same port")
     ctx.fault("kill -9 nats-server", started, time.time())
 
