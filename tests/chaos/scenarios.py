@@ -249,7 +249,6 @@ async def kill_orchestrator(ctx: Context) -> None:
         ctx.notes.append(f"kill #{attempt}: {len(pending)} message(s) unanswered when it was "
                          f"killed, {len(caught)} still 2 s later")  # fmt: skip
         if caught:
-            ctx.notes.append(f"kill #{attempt} left {len(caught)} message(s) waiting over 2 s")
             return
     ctx.failures.append(
         f"none of {KILL_ATTEMPTS} kills caught the orchestrator with a message in hand: the "
