@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench bench-appends bench-all schemas mutants clean
+.PHONY: setup run test lint bench bench-appends bench-all chaos chaos-quick schemas mutants clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,12 @@ bench-all: setup  ## ElizaOS's harness (ELIZAOS_BENCH_DIR) beside 1, 2 and 3 orc
 	test -n "$(ELIZAOS_BENCH_DIR)" || { echo "set ELIZAOS_BENCH_DIR to a copy of elizaos-bench with npm install done"; exit 2; }
 	$(BIN)/python -m tests.benchmarks.side_by_side
 	$(BIN)/python -m tests.benchmarks.appends
+
+chaos: setup  ## every chaos scenario under load, a table of sent/answered/duplicated/lost/DLQ/recovery (docs/chaos.md)
+	$(BIN)/python -m tests.chaos --all
+
+chaos-quick: setup  ## the chaos scenarios CI runs (kill -9 of an orchestrator, hostile bodies, malformed LLM output)
+	$(BIN)/python -m tests.chaos --quick
 
 schemas: setup  ## re-export JSON Schemas of bus messages and events to schemas/json
 	$(BIN)/elizabus schemas export

@@ -10,6 +10,7 @@ messages to the others after the ack wait (`ELIZABUS_ACK_WAIT_SECONDS`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from pathlib import Path
@@ -84,6 +85,7 @@ class OrchestratorApp:
         self.host: AgentHost | None = None
         self.service: Orchestrator | None = None
         self.loops: PullLoops | None = None
+        self.stopping = asyncio.Event()
 
     async def start(self) -> None:
         """Migrate, connect, start the agents, ensure streams and consumers, start pulling."""
@@ -165,7 +167,7 @@ class OrchestratorApp:
             )
             if await self.service.process(delivery) is Disposition.ACK:
                 return  # the loop acknowledges it
-            await asyncio.sleep(
+            await self._before_retry(
                 retry_delay(
                     attempt,
                     self.settings.retry_delay_seconds,
@@ -174,10 +176,41 @@ class OrchestratorApp:
             )
             attempt += 1
 
+    async def _before_retry(self, delay: float) -> None:
+        """Wait `delay` seconds before running a failed message again, unless this process is
+        stopping: then it hands the message back at once (cancelled, so the pull loop NAKs it
+        for whichever process runs next) instead of retrying until the stop deadline. A stack
+        whose `up` was killed has lost its database and bus too: retrying in place only kept
+        the next `up` waiting for this process to exit."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), delay)
+        if self.stopping.is_set():
+            log.info("stopping: a failed message is handed back instead of retried here")
+            raise asyncio.CancelledError
+
+    async def _stop_loops(self, loops: PullLoops) -> None:
+        """Stop pulling and give the runs in flight up to STOP_DEADLINE_SECONDS to finish; but
+        while NATS is away (the whole stack is going down, e.g. its `up` was killed) no run can
+        publish its reply nor be acknowledged, so they are handed back at once: the next `up`
+        waits for this process to exit."""
+        bus = self.bus
+        if bus is None or not bus.nc.is_connected:
+            await loops.stop(0.0)
+            return
+        graceful = asyncio.ensure_future(loops.stop(STOP_DEADLINE_SECONDS))
+        lost = bus.connection_lost()  # shared: never cancelled
+        await asyncio.wait({graceful, lost}, return_when=asyncio.FIRST_COMPLETED)
+        if not graceful.done():
+            log.info("stopping: NATS went away, the runs in flight are handed back now")
+            await loops.stop(0.0)
+        await graceful
+
     async def stop(self) -> None:
-        """Stop pulling, finish or hand back the runs in flight, then close everything."""
+        """Stop pulling, let the runs in flight finish or hand them back (`_stop_loops`), then
+        close everything."""
+        self.stopping.set()
         if self.loops is not None:
-            await self.loops.stop(STOP_DEADLINE_SECONDS)
+            await self._stop_loops(self.loops)
             self.loops = None
         if self.host is not None:
             await self.host.stop()

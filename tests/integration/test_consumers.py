@@ -4,7 +4,7 @@ partition count disagrees with the bus."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import nats
@@ -87,3 +87,35 @@ async def test_a_partition_count_the_bus_does_not_have_is_refused(js: JetStreamC
     for other in (4, 16):  # a conversation's partition would change under a running system
         with pytest.raises(ConfigurationError, match="the bus has 8 partitions"):
             await ensure_partition_consumers(js, partitions=other, ack_wait=6.0, replicas=1)
+
+
+class StartsAnotherAfterTheFirstConsumer:
+    """A JetStreamContext that runs `other` right after the first consumer it creates: a second
+    orchestrator starting while the first is still creating the partition consumers."""
+
+    def __init__(self, js: JetStreamContext, other: Callable[[], Awaitable[None]]) -> None:
+        self.js = js
+        self.other: Callable[[], Awaitable[None]] | None = other
+
+    async def add_consumer(self, stream: str, config: ConsumerConfig) -> object:
+        created = await self.js.add_consumer(stream, config)
+        other, self.other = self.other, None
+        if other is not None:
+            await other()
+        return created
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.js, name)
+
+
+async def test_an_orchestrator_starting_while_another_creates_the_consumers_starts_too(
+    js: JetStreamContext,
+) -> None:
+    async def second() -> None:  # found by `make chaos`: it saw partitions 0..k and refused
+        await ensure_partition_consumers(js, partitions=8, ack_wait=6.0, replicas=1)
+
+    first = StartsAnotherAfterTheFirstConsumer(js, second)
+    await ensure_partition_consumers(first, partitions=8, ack_wait=6.0, replicas=1)  # type: ignore[arg-type]
+    assert first.other is None  # the second one ran, and did not refuse
+    names = {c.name for c in await js.consumers_info(subjects.PARTITIONS_STREAM)}
+    assert names == {subjects.partition_durable(n) for n in range(8)}
