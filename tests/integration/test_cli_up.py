@@ -42,8 +42,9 @@ async def start_up(env: dict[str, str], data_dir: Path) -> asyncio.subprocess.Pr
 
 
 async def serving(data_dir: Path, timeout: float = 60.0) -> None:
-    """Wait until the stack serves: the orchestrator's consumer of message.received exists and a
-    model worker announced TEXT_LARGE. (A message sent before would wait in the stream.)"""
+    """Wait until the stack serves: the orchestrators' router consumer of message.received and
+    the last partition consumer exist, and a model worker announced TEXT_LARGE. (A message sent
+    before would wait in the stream.)"""
     url = json.loads((data_dir / "runtime.json").read_text())["nats_url"]
     nc = await nats.connect(url)
     deadline = asyncio.get_running_loop().time() + timeout
@@ -57,7 +58,8 @@ async def serving(data_dir: Path, timeout: float = 60.0) -> None:
 
 async def _serving(js: JetStreamContext) -> bool:
     try:
-        await js.consumer_info(subjects.MESSAGES_STREAM, subjects.ORCHESTRATOR_DURABLE)
+        await js.consumer_info(subjects.MESSAGES_STREAM, subjects.ROUTER_DURABLE)
+        await js.consumer_info(subjects.PARTITIONS_STREAM, subjects.partition_durable(0))
         kv = await js.key_value(subjects.MODELS_BUCKET)
         keys = await kv.keys()
     except (nats.js.errors.NotFoundError, nats.js.errors.NoKeysError):
