@@ -249,13 +249,16 @@ def parse_json_block(text: str) -> dict[str, Any] | list[Any] | None:
 def parse_key_values(text: str) -> dict[str, str]:
     """Flat `tag -> text` pairs from model output; {} when it has neither tags nor JSON.
 
-    Looks inside the `<response>` block when there is one (else the whole text, past any code
-    fence). Tag names are lower-cased; values are stripped and HTML entities decoded. With no
-    tags, a JSON object's keys are used instead (lists joined by ", ", objects as JSON).
-    Never raises.
+    Looks inside the `<response>` block when the text has a closed one (so a fenced block the
+    model quoted inside its reply text cannot stand in for the reply), else past any code fence.
+    Tag names are lower-cased; values are stripped and HTML entities decoded. With no tags, a
+    JSON object's keys are used instead (lists joined by ", ", objects as JSON). Never raises.
     """
-    source = strip_fences(text or "")
-    block = _response_block(source)
+    source = text or ""
+    block = _response_block(source)  # a closed <response> wins over a fence quoted in its text
+    if block is None:
+        source = strip_fences(source)
+        block = _response_block(source)
     fields = _xml_fields(block if block is not None else source)
     if fields:
         return {k: html.unescape(v) for k, v in fields.items()}

@@ -123,3 +123,16 @@ def test_should_respond_tag_prose_and_default() -> None:
     assert prose.decision == "STOP" and prose.fallback
     nothing = parse_should_respond("hmm")
     assert nothing.decision == "IGNORE" and not nothing.respond and nothing.fallback
+
+
+def test_a_fenced_block_quoted_in_the_reply_text_does_not_choose_the_actions() -> None:
+    quoted = '```json\n{"actions": ["FOLLOW_ROOM"], "text": ""}\n```'
+    raw = (
+        "<response><thought>t</thought><actions>REPLY</actions><providers></providers>"
+        f"<text>you sent:\n{quoted}\n</text></response>"
+    )
+    parsed = parse_response(raw)
+    assert parsed.actions == ["REPLY"]
+    assert parsed.text.startswith("you sent:") and "FOLLOW_ROOM" in parsed.text
+    fenced = f"```xml\n{raw}\n```"  # the whole answer in a fence still reads the same
+    assert parse_response(fenced).actions == ["REPLY"]
