@@ -254,7 +254,7 @@ def parse_key_values(text: str) -> dict[str, str]:
     Tag names are lower-cased; values are stripped and HTML entities decoded. With no tags, a
     JSON object's keys are used instead (lists joined by ", ", objects as JSON). Never raises.
     """
-    source = text or ""
+    source = _capped(text)
     block = _response_block(source)  # a closed <response> wins over a fence quoted in its text
     if block is None:
         source = strip_fences(source)

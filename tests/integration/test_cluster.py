@@ -128,14 +128,20 @@ async def publish(nc: NatsClient, message: MessageReceived) -> None:
 async def stored_replies(nc: NatsClient, expected: int) -> list[MessageSent]:
     """Every reply stored in the stream on REPLY_SUBJECT (at least `expected` are waited for)."""
     js = nc.jetstream()
-    info = await js.stream_info(subjects.MESSAGES_STREAM, subjects_filter=REPLY_SUBJECT)
+    info = await retry_while_unavailable(  # the killed node's streams may still be electing
+        lambda: js.stream_info(subjects.MESSAGES_STREAM, subjects_filter=REPLY_SUBJECT),
+        "reading the stream", 60.0,
+    )  # fmt: skip
     stored = (info.state.subjects or {}).get(REPLY_SUBJECT, 0)
-    sub = await js.subscribe(
-        REPLY_SUBJECT,
-        stream=subjects.MESSAGES_STREAM,
-        ordered_consumer=True,
-        deliver_policy=DeliverPolicy.ALL,
-    )
+    sub = await retry_while_unavailable(
+        lambda: js.subscribe(
+            REPLY_SUBJECT,
+            stream=subjects.MESSAGES_STREAM,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+        ),
+        "reading the replies", 60.0,
+    )  # fmt: skip
     try:
         return [
             MessageSent.model_validate_json((await sub.next_msg(timeout=10)).data)
@@ -209,7 +215,10 @@ async def test_a_nats_node_killed_mid_load_loses_and_duplicates_nothing(bus: Clu
     expected_ids = {m.id for messages in published.values() for m in messages}
     assert len(replies) == total
     assert {r.in_reply_to for r in replies} == expected_ids
-    info = await js.stream_info(subjects.MESSAGES_STREAM, subjects_filter="message.received")
+    info = await retry_while_unavailable(
+        lambda: js.stream_info(subjects.MESSAGES_STREAM, subjects_filter="message.received"),
+        "reading the stream", 60.0,
+    )  # fmt: skip
     assert (info.state.subjects or {}).get("message.received") == total
 
     # the killed node comes back on its store and catches up with the stream
