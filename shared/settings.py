@@ -47,12 +47,13 @@ class Settings(BaseSettings):
         "third of it) before it gives a message to another orchestrator: how long a room waits "
         "after its orchestrator died",
     )
-    partitions: int = Field(
-        default=64,
+    partitions: int | None = Field(
+        default=None,
         ge=1,
-        le=4096,
+        le=1000,  # nats-server's default limit of consumers per stream
         description="partitions of the inbound messages; each (agent, room) maps to one, and "
-        "each partition runs one message at a time in publish order",
+        "each partition runs one message at a time in publish order. Unset: the count the bus "
+        "already has, or 256 on a new bus",
     )
     max_concurrent_runs: int = Field(
         default=64, ge=1, description="runs one orchestrator process works on at once"

@@ -1,8 +1,9 @@
 """The orchestrator process: pulls its share of the partitions of `message.received` and runs them.
 
-`build_app` wires one process: the bus, the event store, one AgentRuntime per character, and the
-pull loops (services/orchestrator/pull_loops.py) that route `message.received` into partitions and
-run each partition's messages in order. Start as many processes as you like: they share the same
+`build_app` wires one process: the bus, the event store, one AgentRuntime per character, the
+router (services/orchestrator/router.py, on its own thread) that copies `message.received` into
+partitions, and the pull loops (services/orchestrator/pull_loops.py) that run each partition's
+messages in order. Start as many processes as you like: they share the same
 durable consumers, so each takes a share with no configuration, and a process that dies leaves its
 messages to the others after the ack wait (`ELIZABUS_ACK_WAIT_SECONDS`).
 """
@@ -28,10 +29,12 @@ from services.orchestrator.delivery import (
 )
 from services.orchestrator.message_run import AgentHost, MessageRunner
 from services.orchestrator.pull_loops import RECEIVED_SEQUENCE_HEADER, PullLoops
+from services.orchestrator.router import RouterThread
 from shared import subjects
 from shared.bus.jetstream_retry import retry_while_unavailable
 from shared.bus.models_bucket import open_models_bucket
 from shared.bus.nats_bus import NatsBus, ensure_streams
+from shared.bus.nats_connect import connect_nats
 from shared.character import Character, load_character
 from shared.errors import ConfigurationError
 from shared.eventstore.id_migration import legacy_ids_in_use
@@ -85,6 +88,7 @@ class OrchestratorApp:
         self.host: AgentHost | None = None
         self.service: Orchestrator | None = None
         self.loops: PullLoops | None = None
+        self.router: RouterThread | None = None
         self.stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -100,6 +104,8 @@ class OrchestratorApp:
 
         js = bus.nc.jetstream(timeout=BUS_SETUP_REQUEST_TIMEOUT_SECONDS)
 
+        partitions = settings.partitions or 0
+
         async def set_up_jetstream() -> None:
             await ensure_streams(
                 js,
@@ -109,7 +115,8 @@ class OrchestratorApp:
                 messages_max_bytes=settings.messages_max_bytes,
             )
             await ensure_router_consumer(js, settings.ack_wait_seconds, replicas)
-            await ensure_partition_consumers(
+            nonlocal partitions
+            partitions = await ensure_partition_consumers(
                 js, settings.partitions, settings.ack_wait_seconds, replicas
             )
             await open_models_bucket(js, replicas=replicas)  # before the agents watch it
@@ -132,14 +139,19 @@ class OrchestratorApp:
             fault=settings.fault, scrubber=self.scrubber, limits=InboundLimits.of(settings),
         )  # fmt: skip
         self.loops = PullLoops(
-            bus.js, self.handle, partitions=settings.partitions,
+            bus.js, self.handle, partitions=partitions,
             max_concurrent_runs=settings.max_concurrent_runs,
             ack_wait=settings.ack_wait_seconds, scrub=self.scrub_body,
         )  # fmt: skip
         self.loops.start()
+        self.router = RouterThread(
+            lambda: connect_nats(settings.resolved_nats_url(), "elizabus-router"),
+            partitions=partitions, ack_wait=settings.ack_wait_seconds, scrub=self.scrub_body,
+        )  # fmt: skip
+        self.router.start()
         names = ", ".join(f"{c.name} ({c.agent_id})" for c in self.characters)
         log.info("orchestrator ready: agents %s; %d partitions, up to %d runs at once", names,
-                 settings.partitions, settings.max_concurrent_runs)  # fmt: skip
+                 partitions, settings.max_concurrent_runs)  # fmt: skip
 
     def scrub_body(self, body: bytes) -> bytes:
         """An inbound body with the hosted agents' secrets removed before the router copies it
@@ -209,6 +221,9 @@ class OrchestratorApp:
         """Stop pulling, let the runs in flight finish or hand them back (`_stop_loops`), then
         close everything."""
         self.stopping.set()
+        if self.router is not None:
+            await self.router.stop()
+            self.router = None
         if self.loops is not None:
             await self._stop_loops(self.loops)
             self.loops = None

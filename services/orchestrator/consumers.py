@@ -10,14 +10,16 @@ however many processes pull.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import nats.js.errors
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from shared import subjects
 from shared.errors import ConfigurationError
+from shared.partitions import DEFAULT_PARTITIONS
 
 log = logging.getLogger(__name__)
 
@@ -36,30 +38,65 @@ def partition_consumer(number: int, ack_wait: float, replicas: int) -> ConsumerC
     )
 
 
+CREATE_CONCURRENCY = 32
+"""Partition consumers created at once (after the highest, which is created alone first)."""
+
+
+def _differs(current: ConsumerConfig, wanted: ConsumerConfig) -> bool:
+    return (
+        current.filter_subject != wanted.filter_subject
+        or current.max_ack_pending != wanted.max_ack_pending
+        or current.ack_wait != wanted.ack_wait
+        or current.max_deliver != wanted.max_deliver
+        or (current.num_replicas or 1) != (wanted.num_replicas or 1)
+    )
+
+
 async def ensure_partition_consumers(
-    js: JetStreamContext, partitions: int, ack_wait: float, replicas: int
-) -> None:
-    """Create or update the consumers of partitions 0 .. partitions-1; refuse to run when the bus
-    was set up with a different number of partitions (messages waiting in a partition no process
-    reads would never be answered)."""
-    existing = [
-        name
-        for name in await _consumer_names(js, subjects.PARTITIONS_STREAM)
-        if name.startswith("partition-")
-    ]
+    js: JetStreamContext, partitions: int | None, ack_wait: float, replicas: int
+) -> int:
+    """Create or update the consumers of partitions 0 .. n-1 and return n.
+
+    `partitions=None` (ELIZABUS_PARTITIONS not set) takes the count the bus already has, or
+    `DEFAULT_PARTITIONS` on a new bus, so a bus set up with another count keeps working after
+    an upgrade. A count given explicitly that differs from the bus's is refused: messages waiting
+    in a partition no process reads would never be answered, and a conversation's partition would
+    change under a running system. Consumers that exist with the wanted configuration are left
+    alone, so a restart costs one listing."""
+    existing = {
+        info.name: info.config
+        for info in await _consumer_infos(js, subjects.PARTITIONS_STREAM)
+        if info.name.startswith("partition-")
+    }
     numbers = sorted(int(n.split("-", 1)[1]) for n in existing if n.split("-", 1)[1].isdigit())
-    if numbers and numbers[-1] + 1 != partitions:
+    on_bus = numbers[-1] + 1 if numbers else None
+    if partitions is None:
+        partitions = on_bus or DEFAULT_PARTITIONS
+    if on_bus is not None and on_bus != partitions:
         raise ConfigurationError(
-            f"the bus has {numbers[-1] + 1} partitions but ELIZABUS_PARTITIONS is {partitions}: "
-            "run every orchestrator with the same number; to change it, stop them all, wait until "
+            f"the bus has {on_bus} partitions but ELIZABUS_PARTITIONS is {partitions}: "
+            "run every orchestrator with the same number (or leave ELIZABUS_PARTITIONS unset to "
+            "follow the bus); to change it, stop them all, wait until "
             f"stream {subjects.PARTITIONS_STREAM} is empty and delete its consumers"
         )
-    # highest first: an orchestrator starting meanwhile sees the whole range at once, not the
-    # few created so far (which it would take for a bus set up with fewer partitions)
-    for number in reversed(range(partitions)):
-        await js.add_consumer(
-            subjects.PARTITIONS_STREAM, partition_consumer(number, ack_wait, replicas)
-        )
+    wanted = [partition_consumer(n, ack_wait, replicas) for n in reversed(range(partitions))]
+    missing = [
+        c for c in wanted if c.durable_name not in existing or _differs(existing[c.durable_name], c)
+    ]
+    if not missing:
+        return partitions
+    # highest first, alone: an orchestrator starting meanwhile sees the whole range at once, not
+    # the few created so far (which it would take for a bus set up with fewer partitions)
+    if missing[0].durable_name == wanted[0].durable_name:
+        await js.add_consumer(subjects.PARTITIONS_STREAM, missing.pop(0))
+    gate = asyncio.Semaphore(CREATE_CONCURRENCY)
+
+    async def create(config: ConsumerConfig) -> None:
+        async with gate:
+            await js.add_consumer(subjects.PARTITIONS_STREAM, config)
+
+    await asyncio.gather(*(create(c) for c in missing))
+    return partitions
 
 
 async def ensure_router_consumer(js: JetStreamContext, ack_wait: float, replicas: int) -> None:
@@ -107,12 +144,11 @@ async def ensure_router_consumer(js: JetStreamContext, ack_wait: float, replicas
         pass
 
 
-async def _consumer_names(js: JetStreamContext, stream: str) -> list[str]:
-    """The names of the stream's consumers, every page of them (the API answers at most 256
-    at a time)."""
-    names: list[str] = []
+async def _consumer_infos(js: JetStreamContext, stream: str) -> list[ConsumerInfo]:
+    """The stream's consumers, every page of them (the API answers at most 256 at a time)."""
+    infos: list[ConsumerInfo] = []
     while True:
-        page = await js.consumers_info(stream, offset=len(names) or None)
-        names += [i.name for i in page]
+        page = await js.consumers_info(stream, offset=len(infos) or None)
+        infos += page
         if len(page) < 256 or not page:
-            return names
+            return infos

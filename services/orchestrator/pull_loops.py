@@ -1,13 +1,13 @@
-"""The orchestrator's two pull loops: the router, and one worker loop per partition.
+"""The orchestrator's partition loops: one pull loop per partition of `message.received`.
 
-The router turns `message.received` (what adapters publish) into `message.partition.<n>`, one
-message at a time in publish order, so every message of one conversation lands in one partition
-in the order it was published. A partition's loop pulls its next message only once the last one
-is acknowledged (its consumer allows one unacknowledged message), holds it with in-progress
-heartbeats while it waits for a free run slot and while it runs, retries a failed run in place
-(so no later message of the partition overtakes it), and acknowledges it once its effects are
-committed and published. Different partitions run at once, up to `max_concurrent_runs` per
-process, and any number of processes pull the same consumers.
+The router (services/orchestrator/router.py, on a thread of its own) copies every
+`message.received` into `message.partition.<n>` in publish order. A partition's loop pulls its
+next message only once the last one is acknowledged (its consumer allows one unacknowledged
+message), holds it with in-progress heartbeats while it waits for a free run slot and while it
+runs, retries a failed run in place (so no later message of the partition overtakes it), and
+acknowledges it once its effects are committed and published. Different partitions run at once,
+up to `max_concurrent_runs` per process, and any number of processes pull the same consumers.
+The pulling helpers here (`bind`, `next_message`, `still_ours`) serve the router too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import nats.errors
@@ -27,10 +26,8 @@ from shared import subjects
 from shared.bus.jetstream_retry import (
     PUBLISH_ATTEMPT_TIMEOUT_SECONDS,
     PUBLISH_PATIENCE_SECONDS,
-    publish_patiently,
     retry_while_unavailable,
 )
-from shared.partitions import conversation_key, partition_of
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +90,7 @@ dead-lettered); the loop then acknowledges it. An exception hands it back to Jet
 
 
 class PullLoops:
-    """Runs the router loop and the partition loops of one process until `stop`."""
+    """Runs the partition loops of one process until `stop`."""
 
     def __init__(
         self,
@@ -117,9 +114,8 @@ class PullLoops:
         self._running = False
 
     def start(self) -> None:
-        """Start pulling: the router and every partition."""
+        """Start pulling every partition."""
         self._running = True
-        self._tasks.append(asyncio.create_task(self._route(), name="router"))
         for number in range(self.partitions):
             task = asyncio.create_task(self._serve(number), name=f"partition-{number}")
             self._tasks.append(task)
@@ -146,56 +142,14 @@ class PullLoops:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    # --- the router -------------------------------------------------------------------------
-
-    async def _route(self) -> None:
-        sub = await self._bind(subjects.ROUTER_DURABLE, subjects.MESSAGES_STREAM)
-        while self._running:
-            msg = await self._next(sub, subjects.ROUTER_DURABLE)
-            if msg is None:
-                continue
-            try:
-                await self.route(msg)
-            except Exception as exc:  # not acked: JetStream gives it again after the ack wait
-                log.warning("routing a message failed, it will be routed again: %r", exc)
-                await asyncio.sleep(RETRY_PAUSE_SECONDS)
-
-    async def route(self, msg: Msg) -> None:
-        """Copy one `message.received` to its partition, then acknowledge it. The copy's
-        Nats-Msg-Id is the original's stream sequence, so a second routing of the same message
-        (a redelivery after a crash, a retried publish) is dropped by JetStream. While the
-        partition stream has no leader (a cluster node died), the copy is retried in place with
-        the message held. A router that took nearly the ack wait (it stalled, or waited for the
-        election) checks it still holds the message before acking, as partitions do."""
-        fetched = time.monotonic()
-        sequence = msg.metadata.sequence.stream
-        number = partition_of(conversation_key(msg.data), self.partitions)
-        headers = {k: v for k, v in (msg.headers or {}).items() if not k.startswith("Nats-")}
-        headers[RECEIVED_SEQUENCE_HEADER] = str(sequence)
-        body = self.scrub(msg.data) if self.scrub is not None else msg.data
-        beat = asyncio.create_task(keep_in_progress(msg, max(self.ack_wait / 3, 0.2)))
-        try:
-            await publish_patiently(
-                self.js, subjects.partition(number), body, f"route:{sequence}", headers
-            )
-        finally:
-            beat.cancel()
-        # a late copy is harmless (its Nats-Msg-Id drops it); a late ack would let the next
-        # message be routed before the current holder's copy of this one
-        held_long = time.monotonic() - fetched > self.ack_wait - STALE_MARGIN_SECONDS
-        if held_long and not await self._still_ours(
-            msg, subjects.MESSAGES_STREAM, subjects.ROUTER_DURABLE
-        ):
-            return
-        await msg.ack()
-
     # --- the partitions ---------------------------------------------------------------------
 
     async def _serve(self, number: int) -> None:
-        sub = await self._bind(subjects.partition_durable(number), subjects.PARTITIONS_STREAM)
+        sub = await bind(self.js, subjects.partition_durable(number), subjects.PARTITIONS_STREAM)
+        self._subs.append(sub)
         while self._running:
             await self.slots.wait_free()
-            msg = await self._next(sub, subjects.partition_durable(number))
+            msg = await next_message(sub, subjects.partition_durable(number), self.running)
             if msg is None:
                 continue
             # held in its own task, so stop() can wait for it without cutting a run in half
@@ -233,48 +187,55 @@ class PullLoops:
         partition, the consumer's last delivery is this message's current holder: when that is
         not this delivery, the holder acks, not us (our run's commit was a no-op or the holder's
         will be: the run's claim admits one)."""
-        if await self._still_ours(msg, subjects.PARTITIONS_STREAM, durable):
+        if await still_ours(self.js, msg, subjects.PARTITIONS_STREAM, durable):
             await msg.ack()
 
-    async def _still_ours(self, msg: Msg, stream: str, durable: str) -> bool:
-        """Whether the consumer's last delivery is still `msg`'s (see `ack_if_still_ours`);
-        asked again while the consumer has no leader (a cluster electing one), `msg` held."""
-        info = await retry_while_unavailable(
-            lambda: self.js.consumer_info(stream, durable, timeout=PUBLISH_ATTEMPT_TIMEOUT_SECONDS),
-            f"checking consumer {durable}",
-            PUBLISH_PATIENCE_SECONDS,
-        )
-        ours = msg.metadata.sequence.consumer
-        if info.delivered.consumer_seq == ours:
-            return True
-        log.warning("a message of %s was given to another orchestrator while this one held it "
-                    "(delivery %d, now %d): leaving it to that one", durable, ours,
-                    info.delivered.consumer_seq)  # fmt: skip
-        return False
+    def running(self) -> bool:
+        """Whether the loops still pull (False once `stop` began)."""
+        return self._running
 
-    # --- pulling ----------------------------------------------------------------------------
 
-    async def _bind(self, durable: str, stream: str) -> JetStreamContext.PullSubscription:
-        while True:
-            try:
-                sub = await self.js.pull_subscribe_bind(durable, stream)
-            except (nats.errors.Error, OSError) as exc:
-                log.warning("cannot bind to consumer %s (%r): retrying", durable, exc)
-                await asyncio.sleep(RETRY_PAUSE_SECONDS)
-            else:
-                self._subs.append(sub)
-                return sub
+async def still_ours(js: JetStreamContext, msg: Msg, stream: str, durable: str) -> bool:
+    """Whether the consumer's last delivery is still `msg`'s (see `PullLoops.ack_if_still_ours`);
+    asked again while the consumer has no leader (a cluster electing one), `msg` held."""
+    info = await retry_while_unavailable(
+        lambda: js.consumer_info(stream, durable, timeout=PUBLISH_ATTEMPT_TIMEOUT_SECONDS),
+        f"checking consumer {durable}",
+        PUBLISH_PATIENCE_SECONDS,
+    )
+    ours = msg.metadata.sequence.consumer
+    if info.delivered.consumer_seq == ours:
+        return True
+    log.warning("a message of %s was given to another orchestrator while this one held it "
+                "(delivery %d, now %d): leaving it to that one", durable, ours,
+                info.delivered.consumer_seq)  # fmt: skip
+    return False
 
-    async def _next(self, sub: JetStreamContext.PullSubscription, name: str) -> Msg | None:
-        """The consumer's next message, or None when none came or the pull failed (after a
-        pause: NATS reconnecting, a cluster electing a leader)."""
+
+async def bind(
+    js: JetStreamContext, durable: str, stream: str
+) -> JetStreamContext.PullSubscription:
+    """A pull subscription bound to the durable consumer, retried until it exists."""
+    while True:
         try:
-            msgs = await sub.fetch(1, timeout=POLL_SECONDS)
-        except (TimeoutError, nats.errors.TimeoutError):
-            return None
-        except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
-            if self._running:
-                log.warning("pulling from consumer %s failed: %r", name, exc)
-                await asyncio.sleep(RETRY_PAUSE_SECONDS)
-            return None
-        return msgs[0] if msgs else None
+            return await js.pull_subscribe_bind(durable, stream)
+        except (nats.errors.Error, OSError) as exc:
+            log.warning("cannot bind to consumer %s (%r): retrying", durable, exc)
+            await asyncio.sleep(RETRY_PAUSE_SECONDS)
+
+
+async def next_message(
+    sub: JetStreamContext.PullSubscription, name: str, running: Callable[[], bool]
+) -> Msg | None:
+    """The consumer's next message, or None when none came or the pull failed (after a
+    pause: NATS reconnecting, a cluster electing a leader)."""
+    try:
+        msgs = await sub.fetch(1, timeout=POLL_SECONDS)
+    except (TimeoutError, nats.errors.TimeoutError):
+        return None
+    except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
+        if running():
+            log.warning("pulling from consumer %s failed: %r", name, exc)
+            await asyncio.sleep(RETRY_PAUSE_SECONDS)
+        return None
+    return msgs[0] if msgs else None

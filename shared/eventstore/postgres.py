@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -12,34 +13,32 @@ from pgvector.asyncpg import register_vector
 
 from shared.errors import ConcurrencyError, EventStoreError
 from shared.events import NewEvent, RecordedEvent
-from shared.eventstore.protocol import AppendResult, Projector
+from shared.eventstore.protocol import AppendResult, ProjectionStep, Projector
 
-# Held from the first read of the head to commit: positions are assigned in commit order.
+# Held from the heads read (in elizabus_append) to commit: positions are assigned in commit order.
 APPEND_LOCK_KEY = 0x656C697A61627573  # "elizabus"
 
 EVENT_COLUMNS = "position, event_id, stream_id, stream_version, type, data, metadata, recorded_at"
 
-_HEADS_SQL = """
-SELECT
-  (SELECT coalesce(max(position), 0) FROM events) AS head,
-  (SELECT coalesce(array_agg(event_id), '{}') FROM events WHERE event_id = any($1::uuid[]))
-    AS existing,
-  (SELECT coalesce(jsonb_object_agg(s.stream_id, v.stream_version), '{}'::jsonb)
-     FROM unnest($2::text[]) AS s(stream_id)
-     CROSS JOIN LATERAL (
-       SELECT stream_version FROM events e WHERE e.stream_id = s.stream_id
-       ORDER BY stream_version DESC LIMIT 1) v) AS versions
+_APPEND_SQL = """
+SELECT * FROM elizabus_append($1, $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[],
+                              $7::int[])
 """
-# Each stream's head is one index probe (the (stream_id, stream_version) unique index read
-# backwards), not a scan of the stream: this runs under the append lock, and an agent's stream
-# grows with its history.
+# schemas/migrations/0005_append_function.sql: takes the lock, reads the heads (each stream's
+# head one index probe), checks and inserts, in one statement.
 
-_INSERT_SQL = """
-INSERT INTO events (position, event_id, stream_id, stream_version, type, data, metadata)
-SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[],
-                     $6::jsonb[], $7::jsonb[])
-RETURNING recorded_at
-"""
+
+_NOT_RECORDED_YET = datetime.fromtimestamp(0, UTC)
+
+
+class _Raced(Exception):
+    """Under the lock, events already projected turned out recorded (a racing append committed
+    them first): the transaction is rolled back, projections included, and the rest retried."""
+
+    def __init__(self, duplicates: list[uuid.UUID], claimed: bool) -> None:
+        super().__init__("events recorded by a concurrent append")
+        self.duplicates = duplicates
+        self.claimed = claimed
 
 
 def _json_text(value: Any) -> str:
@@ -92,58 +91,78 @@ class PostgresEventStore:
         self.projector = projector
 
     async def append(self, events: Sequence[NewEvent]) -> AppendResult:
-        """Record the events not recorded yet, atomically, with their projections."""
+        """Record the events not recorded yet, atomically, with their projections.
+
+        The projection statements that commute with other appends (`ProjectionStep.commutes`)
+        run first, outside the log's lock; `elizabus_append` then takes the lock, assigns the
+        positions and inserts in one statement, and the lock is held only for it, the remaining
+        projection statements (UPDATE/DELETE, usually none) and the COMMIT. When the lock shows
+        events already recorded (a concurrent append won), everything is rolled back and the rest
+        retried: each retry has fewer events, so it ends."""
         if not events:
             return AppendResult()
-        async with self.pool.acquire() as conn, conn.transaction():
-            return await self.append_in(conn, events)
+        ids = [e.event_id for e in events]
+        pending, duplicates = _unique(events)
+        while pending:
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    result = await self._append(conn, pending, project_first=True)
+            except _Raced as raced:
+                if raced.claimed:
+                    return AppendResult(duplicates=ids)  # this batch's claim is recorded
+                gone = set(raced.duplicates)
+                duplicates += [e.event_id for e in pending if e.event_id in gone]
+                pending = [e for e in pending if e.event_id not in gone]
+                continue
+            return AppendResult(recorded=result.recorded, duplicates=duplicates)
+        return AppendResult(duplicates=duplicates)
 
     async def append_in(self, conn: asyncpg.Connection, events: Sequence[NewEvent]) -> AppendResult:
-        """Append inside a transaction the caller holds (for callers that also read in it)."""
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK_KEY)
-        ids = [e.event_id for e in events]
-        streams = sorted({e.stream_id for e in events})
-        row = await conn.fetchrow(_HEADS_SQL, ids, streams)
-        assert row is not None
-        existing: set[uuid.UUID] = set(row["existing"])
-        versions: dict[str, int] = dict(row["versions"])
-        position: int = row["head"]
+        """Append inside a transaction the caller holds (for callers that also read in it): the
+        lock is taken first and the projections written under it (the caller's transaction
+        cannot be rolled back here, so nothing is written before the duplicates are known)."""
+        return await self._append(conn, events, project_first=False)
 
-        new: list[NewEvent] = []
-        duplicates: list[uuid.UUID] = []
-        seen: set[uuid.UUID] = set()
-        stream_versions: list[int] = []
-        if any(e.expected_version is not None and e.event_id in existing for e in events):
-            return AppendResult(duplicates=ids)  # this batch's claim is already recorded
-        for event in events:
-            if event.event_id in existing or event.event_id in seen:
-                duplicates.append(event.event_id)
-                continue
-            seen.add(event.event_id)
-            current = versions.get(event.stream_id, 0)
-            if event.expected_version is not None and event.expected_version != current:
-                raise ConcurrencyError(event.stream_id, event.expected_version, current)
-            versions[event.stream_id] = current + 1
-            stream_versions.append(current + 1)
-            new.append(event)
-        if not new:
-            return AppendResult(duplicates=duplicates)
-
-        positions = list(range(position + 1, position + 1 + len(new)))
-        metadata = [e.metadata.model_dump(mode="json", exclude_none=True) for e in new]
-        recorded_at = await conn.fetchval(
-            _INSERT_SQL,
-            positions,
-            [e.event_id for e in new],
-            [e.stream_id for e in new],
-            stream_versions,
-            [e.type for e in new],
-            [e.data for e in new],
+    async def _append(
+        self, conn: asyncpg.Connection, events: Sequence[NewEvent], *, project_first: bool
+    ) -> AppendResult:
+        projector = self.projector
+        metadata = [e.metadata.model_dump(mode="json", exclude_none=True) for e in events]
+        late: list[ProjectionStep] = []
+        if projector is not None and project_first:
+            # positions are not known yet: projections use only the events' own data
+            steps = projector.steps(
+                [_unpositioned(e, meta) for e, meta in zip(events, metadata, strict=True)]
+            )
+            split = next((i for i, step in enumerate(steps) if not step.commutes), len(steps))
+            await projector.run(conn, steps[:split])
+            late = steps[split:]
+        row = await conn.fetchrow(
+            _APPEND_SQL,
+            APPEND_LOCK_KEY,
+            [e.event_id for e in events],
+            [e.stream_id for e in events],
+            [e.type for e in events],
+            [e.data for e in events],
             metadata,
+            [e.expected_version for e in events],
         )
+        assert row is not None
+        if row["outcome"] == "conflict":
+            raise ConcurrencyError(
+                row["conflict_stream"], row["conflict_expected"], row["conflict_actual"]
+            )
+        if row["outcome"] == "claimed":
+            if project_first:
+                raise _Raced(list(row["duplicates"]), claimed=True)
+            return AppendResult(duplicates=list(row["duplicates"]))
+        duplicates: list[uuid.UUID] = list(row["duplicates"])
+        if duplicates and project_first:
+            raise _Raced(duplicates, claimed=False)
+        recorded_at = row["recorded_at"]
         recorded = [
             RecordedEvent.model_construct(
-                position=pos,
+                position=position,
                 event_id=e.event_id,
                 stream_id=e.stream_id,
                 stream_version=version,
@@ -152,10 +171,16 @@ class PostgresEventStore:
                 metadata=meta,
                 recorded_at=recorded_at,
             )
-            for pos, e, version, meta in zip(positions, new, stream_versions, metadata, strict=True)
+            for e, meta, position, version in zip(
+                events, metadata, row["positions"], row["versions"], strict=True
+            )
+            if position is not None
         ]
-        if self.projector is not None:
-            await self.projector.apply(conn, recorded)
+        if projector is not None:
+            if project_first:
+                await projector.run(conn, late)
+            else:
+                await projector.apply(conn, recorded)
         return AppendResult(recorded=recorded, duplicates=duplicates)
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
@@ -197,3 +222,32 @@ class PostgresEventStore:
         """The position of the last recorded event (0 for an empty log)."""
         value: Any = await self.pool.fetchval("SELECT coalesce(max(position), 0) FROM events")
         return int(value)
+
+
+def _unique(events: Sequence[NewEvent]) -> tuple[list[NewEvent], list[uuid.UUID]]:
+    """The events with each id once (the first), and the ids of the repeats."""
+    seen: set[uuid.UUID] = set()
+    unique: list[NewEvent] = []
+    repeats: list[uuid.UUID] = []
+    for event in events:
+        if event.event_id in seen:
+            repeats.append(event.event_id)
+        else:
+            seen.add(event.event_id)
+            unique.append(event)
+    return unique, repeats
+
+
+def _unpositioned(event: NewEvent, metadata: dict[str, Any]) -> RecordedEvent:
+    """`event` as projections see it before the log assigns its position and version (they use
+    only the event's own data: shared/projections)."""
+    return RecordedEvent.model_construct(
+        position=0,
+        event_id=event.event_id,
+        stream_id=event.stream_id,
+        stream_version=0,
+        type=event.type,
+        data=event.data,
+        metadata=metadata,
+        recorded_at=_NOT_RECORDED_YET,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from shared.events import NewEvent, RecordedEvent
 
@@ -42,6 +42,17 @@ class EventStore(Protocol):
     async def head(self) -> int: ...
 
 
+class ProjectionStep(NamedTuple):
+    """One projection statement and its rows (one `executemany`). `commutes`: the statement
+    writes only the rows its own keys name, reading no other row (an INSERT, an upsert of its
+    own row), so it may run before the append takes the log's lock: a concurrent append touching
+    the same row waits for this one's commit, so row changes still land in position order."""
+
+    sql: str
+    rows: list[tuple[Any, ...]]
+    commutes: bool
+
+
 class Projector(Protocol):
     """Writes read models from events, inside the transaction that appends them.
 
@@ -49,5 +60,13 @@ class Projector(Protocol):
     """
 
     tables: tuple[str, ...]
+
+    def steps(self, events: Sequence[RecordedEvent]) -> list[ProjectionStep]:
+        """The statements these events imply, in the order they must run."""
+        ...
+
+    async def run(self, conn: Any, steps: Sequence[ProjectionStep]) -> None:
+        """Run `steps` in order on `conn`."""
+        ...
 
     async def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None: ...

@@ -8,11 +8,13 @@ replaying the log gives the same rows.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from shared.events import RecordedEvent
+from shared.eventstore.protocol import ProjectionStep
 from shared.projections.connections import CONNECTION_ROUTES, CONNECTION_TABLES
 from shared.projections.tasks import TASK_ROUTES
 
@@ -242,19 +244,43 @@ class PostgresProjector:
 
     tables = PROJECTION_TABLES
 
-    async def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None:
-        """Write the rows these events imply.
-
-        Tables are written in a fixed order; within a table rows keep the events' order, and each
-        run of rows with the same statement is one `executemany` (one round trip).
-        """
+    def steps(self, events: Sequence[RecordedEvent]) -> list[ProjectionStep]:
+        """The statements these events imply: tables in a fixed order; within a table rows keep
+        the events' order, and each run of rows with the same statement is one step (one
+        `executemany`, one round trip)."""
         per_table: dict[str, list[tuple[str, Row]]] = {}
         for event in events:
             for table, sql, build in ROUTES.get(event.type, ()):
                 per_table.setdefault(table, []).append((sql, build(event)))
-        for table in PROJECTION_TABLES:
-            for sql, rows in _runs(per_table.get(table, [])):
-                await conn.executemany(sql, rows)
+        return [
+            ProjectionStep(sql, rows, commutes(sql))
+            for table in PROJECTION_TABLES
+            for sql, rows in _runs(per_table.get(table, []))
+        ]
+
+    async def run(self, conn: Any, steps: Sequence[ProjectionStep]) -> None:
+        """Run `steps` in order on `conn`."""
+        for step in steps:
+            await conn.executemany(step.sql, step.rows)
+
+    async def apply(self, conn: Any, events: Sequence[RecordedEvent]) -> None:
+        """Write the rows these events imply."""
+        await self.run(conn, self.steps(events))
+
+
+_FROM = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
+
+
+def commutes(sql: str) -> bool:
+    """Whether a projection statement writes only the rows its own keys name and reads no other
+    row, so that it may run before the append takes the log's lock (see ProjectionStep): an
+    INSERT (or upsert) whose only FROM is `unnest(...)`. UPDATE and DELETE do not: they would miss
+    a row another append inserted and has not committed yet, though that append may take the
+    earlier position. Anything unsure answers False and runs under the lock, as before."""
+    text = sql.lstrip()
+    if text[:6].upper() != "INSERT":
+        return False
+    return all(name.lower() == "unnest" for name in _FROM.findall(text))
 
 
 def _runs(items: list[tuple[str, Row]]) -> list[tuple[str, list[Row]]]:

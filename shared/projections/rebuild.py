@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+import logging
+
 import asyncpg
 
 from shared.eventstore.postgres import APPEND_LOCK_KEY, EVENT_COLUMNS, row_to_event
 from shared.projections.postgres import PROJECTION_TABLES, PostgresProjector
 
 PAGE_SIZE = 2000
+REBUILD_ATTEMPTS = 5
+
+log = logging.getLogger(__name__)
 
 
 async def rebuild_projections(pool: asyncpg.Pool, page_size: int = PAGE_SIZE) -> int:
     """Empty the projection tables and replay the whole log into them, in one transaction.
 
-    Appends wait on the append lock meanwhile, so the rebuilt tables match the log exactly.
-    Returns the number of events replayed.
+    Appends wait meanwhile (for the tables, or for the append lock), so the rebuilt tables match
+    the log exactly. The tables are locked before the append lock: an append writes its commuting
+    projection rows before it takes the append lock, so the other order would wait for it while
+    it waits for us. An append that already holds the append lock and then needs a table can
+    still meet us the other way round: Postgres ends such a deadlock by failing one side; the
+    append is retried by its orchestrator, and the rebuild here. Returns the events replayed.
     """
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK_KEY)
-        return await rebuild_in(conn, page_size)
+    for attempt in range(1, REBUILD_ATTEMPTS + 1):
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    f"LOCK TABLE {', '.join(PROJECTION_TABLES)} IN ACCESS EXCLUSIVE MODE"
+                )
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK_KEY)
+                return await rebuild_in(conn, page_size)
+        except asyncpg.DeadlockDetectedError:
+            if attempt == REBUILD_ATTEMPTS:
+                raise
+            log.warning("the rebuild met an append in a deadlock; trying again (%d/%d)",
+                        attempt, REBUILD_ATTEMPTS)  # fmt: skip
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def rebuild_in(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> int:

@@ -53,7 +53,7 @@ from shared.embedded import EmbeddedNats, EmbeddedPostgres
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import init_connection
 from shared.ids import create_unique_uuid
-from shared.partitions import partition_of
+from shared.partitions import DEFAULT_PARTITIONS, partition_of
 from shared.records import ChannelType
 from shared.settings import Settings
 
@@ -309,7 +309,7 @@ class IdealFigures:
         numbers = range(config.warmup, config.warmup + config.messages)
         if config.latency_ms <= 0 or any(n not in text_calls for n in numbers):
             return None
-        partitions = Settings().partitions
+        partitions = Settings().partitions or DEFAULT_PARTITIONS
         part = [partition_of(f"|room-{k}", partitions) for k in range(config.in_flight)]
         shared = sum(1 for p in part if part.count(p) > 1)
         free_part: dict[int, float] = {}

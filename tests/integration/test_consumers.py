@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nats
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo
 from nats.js.client import JetStreamContext
 
 from services.orchestrator.consumers import ensure_partition_consumers, ensure_router_consumer
@@ -17,6 +17,7 @@ from shared import subjects
 from shared.bus.nats_bus import ensure_streams
 from shared.embedded.nats_server import EmbeddedNats
 from shared.errors import ConfigurationError
+from shared.partitions import DEFAULT_PARTITIONS
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +120,59 @@ async def test_an_orchestrator_starting_while_another_creates_the_consumers_star
     assert first.other is None  # the second one ran, and did not refuse
     names = {c.name for c in await js.consumers_info(subjects.PARTITIONS_STREAM)}
     assert names == {subjects.partition_durable(n) for n in range(8)}
+
+
+class CountsConsumerWrites:
+    """A JetStreamContext that counts the consumers it is asked to create or update."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+        self.writes: list[str] = []
+
+    async def add_consumer(self, stream: str, config: ConsumerConfig) -> object:
+        self.writes.append(config.durable_name or "")
+        return await self.js.add_consumer(stream, config)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.js, name)
+
+
+async def test_unset_partitions_follow_the_bus_and_a_new_bus_gets_the_default(
+    js: JetStreamContext,
+) -> None:
+    assert await ensure_partition_consumers(js, None, ack_wait=6.0, replicas=1) == (
+        DEFAULT_PARTITIONS
+    )
+    names = {c.name for c in await _all_consumers(js)}
+    assert names == {subjects.partition_durable(n) for n in range(DEFAULT_PARTITIONS)}
+
+
+async def test_a_bus_set_up_with_another_count_keeps_it_when_the_setting_is_unset(
+    js: JetStreamContext,
+) -> None:
+    # an upgrade: the bus was set up with 8 partitions by an older default
+    await ensure_partition_consumers(js, partitions=8, ack_wait=6.0, replicas=1)
+    assert await ensure_partition_consumers(js, None, ack_wait=6.0, replicas=1) == 8
+
+
+async def test_a_restart_rewrites_only_consumers_that_changed(js: JetStreamContext) -> None:
+    await ensure_partition_consumers(js, partitions=8, ack_wait=6.0, replicas=1)
+    again = CountsConsumerWrites(js)
+    await ensure_partition_consumers(again, partitions=8, ack_wait=6.0, replicas=1)  # type: ignore[arg-type]
+    assert again.writes == []
+    await js.delete_consumer(subjects.PARTITIONS_STREAM, subjects.partition_durable(5))
+    await ensure_partition_consumers(again, partitions=8, ack_wait=9.0, replicas=1)  # type: ignore[arg-type]
+    assert sorted(again.writes) == sorted(subjects.partition_durable(n) for n in range(8))
+    assert again.writes[0] == subjects.partition_durable(7)  # the highest first
+    for n in range(8):
+        info = await js.consumer_info(subjects.PARTITIONS_STREAM, subjects.partition_durable(n))
+        assert info.config.ack_wait == 9.0
+
+
+async def _all_consumers(js: JetStreamContext) -> list[ConsumerInfo]:
+    infos: list[ConsumerInfo] = []
+    while True:
+        page = await js.consumers_info(subjects.PARTITIONS_STREAM, offset=len(infos) or None)
+        infos += page
+        if len(page) < 256 or not page:
+            return infos

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import pytest
 
+from shared.connection_events import ComponentCreated, ComponentUpdated
 from shared.errors import ConcurrencyError
-from shared.events import NewEvent, TaskDeleted
+from shared.events import NewEvent, RecordedEvent, TaskDeleted
 from shared.eventstore import EventStore
 from shared.eventstore.memory import InMemoryEventStore
 from shared.eventstore.postgres import PostgresEventStore, create_pool
-from shared.projections import PostgresProjector
+from shared.eventstore.protocol import ProjectionStep
+from shared.projections import PostgresProjector, rebuild_projections
 from tests.integration.support import fresh_database, wait_for
 
 pytestmark = pytest.mark.integration
@@ -152,3 +154,94 @@ async def test_a_claim_raced_by_two_transactions_records_one_batch(
     assert [e.event_id for e in await postgres.read_stream("won")] == [winner[1].event_id]
     assert await postgres.read_stream("lost") == []
     assert [e.event_id for e in await postgres.read_stream("run-x")] == [claim]
+
+
+# --- projections written before the append lock (shared/eventstore/postgres.py: append) ---------
+
+
+class PausesAfterFirstRun:
+    """A PostgresProjector that, in one append, stops after its first batch of statements (the
+    ones written before the log's lock) until `go` is set: a test double that holds an append
+    between its early projections and its lock."""
+
+    def __init__(self) -> None:
+        self.inner = PostgresProjector()
+        self.tables = self.inner.tables
+        self.paused = asyncio.Event()
+        self.go = asyncio.Event()
+        self._first = True
+
+    def steps(self, events: Sequence[RecordedEvent]) -> list[ProjectionStep]:
+        return self.inner.steps(events)
+
+    async def run(self, conn: object, steps: Sequence[ProjectionStep]) -> None:
+        await self.inner.run(conn, steps)
+        if self._first:
+            self._first = False
+            self.paused.set()
+            await self.go.wait()
+
+    async def apply(self, conn: object, events: Sequence[RecordedEvent]) -> None:
+        await self.inner.apply(conn, events)
+
+
+def component_event(component: uuid.UUID, text: str, *, created: bool) -> NewEvent:
+    fields = {"id": component, "agent_id": AGENT, "entity_id": AGENT, "type": "card"}
+    payload: ComponentCreated | ComponentUpdated = (
+        ComponentCreated(**fields, data={"text": text}, created_at=1)
+        if created
+        else ComponentUpdated(**fields, data={"text": text})
+    )
+    return NewEvent.of(payload, event_id=uuid.uuid4(), stream_id=f"component-{component}")
+
+
+async def components(pool: asyncpg.Pool) -> list[tuple[uuid.UUID, object]]:
+    return [(r["id"], r["data"]) for r in await pool.fetch("SELECT id, data FROM components")]
+
+
+async def test_rows_written_before_the_lock_equal_a_rebuild_when_appends_interleave(
+    postgres: PostgresEventStore,
+) -> None:
+    # A creates a card and stops before the lock; B updates that card and stops there too; A
+    # commits first (the earlier position), then B. B's UPDATE must run under the lock, after
+    # A's commit: run before it, it would miss A's uncommitted row, and the live table would
+    # keep the old text while a rebuild (A's insert, then B's update) shows the new one.
+    card = uuid.uuid4()
+    first, second = PausesAfterFirstRun(), PausesAfterFirstRun()
+    a_store = PostgresEventStore(postgres.pool, first)
+    b_store = PostgresEventStore(postgres.pool, second)
+    a = asyncio.create_task(a_store.append([component_event(card, "old", created=True)]))
+    await asyncio.wait_for(first.paused.wait(), 10)
+    b = asyncio.create_task(b_store.append([component_event(card, "new", created=False)]))
+    await asyncio.wait_for(second.paused.wait(), 10)
+    first.go.set()
+    assert [e.position for e in (await a).recorded] == [1]
+    second.go.set()
+    assert [e.position for e in (await b).recorded] == [2]
+    live = await components(postgres.pool)
+    assert live == [(card, {"text": "new"})]
+    assert await rebuild_projections(postgres.pool) == 2
+    assert await components(postgres.pool) == live
+
+
+async def test_an_event_recorded_meanwhile_is_left_out_and_the_rest_recorded(
+    postgres: PostgresEventStore,
+) -> None:
+    card, other = uuid.uuid4(), uuid.uuid4()
+    shared = component_event(card, "once", created=True)
+    first = PausesAfterFirstRun()
+    a = asyncio.create_task(PostgresEventStore(postgres.pool, first).append([shared]))
+    await asyncio.wait_for(first.paused.wait(), 10)
+    # B carries the same event (its projection waits for A's uncommitted row) and one more
+    b = asyncio.create_task(postgres.append([shared, component_event(other, "b", created=True)]))
+    await wait_for(lambda: waiting_on_a_lock(postgres.pool), timeout=10)
+    first.go.set()
+    await a
+    result = await b
+    assert result.duplicates == [shared.event_id]
+    assert [e.data["id"] for e in result.recorded] == [str(other)]
+    assert [e.position for e in await postgres.read_all(0)] == [1, 2]
+    live = sorted(await components(postgres.pool), key=str)
+    assert len(live) == 2
+    await rebuild_projections(postgres.pool)
+    assert sorted(await components(postgres.pool), key=str) == live

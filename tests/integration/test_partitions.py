@@ -195,10 +195,12 @@ async def test_a_model_call_stalled_in_one_room_does_not_delay_another(
     nc = await nats.connect(server.url)
     try:
         stuck, free = dm("stuck", "STUCK ROOM: please wait"), dm("free", "hello from the free room")
-        key = partition_of(conversation_key(stuck.model_dump_json().encode()), settings.partitions)
-        assert key != partition_of(
-            conversation_key(free.model_dump_json().encode()), settings.partitions
-        ), "the two rooms must be in different partitions for this test"
+        assert app.loops is not None
+        count = app.loops.partitions
+        key = partition_of(conversation_key(stuck.model_dump_json().encode()), count)
+        assert key != partition_of(conversation_key(free.model_dump_json().encode()), count), (
+            "the two rooms must be in different partitions for this test"
+        )
         replies = await nc.subscribe("message.sent.test")
         await publish(nc, stuck)
         await asyncio.wait_for(model.stalled.wait(), 30)  # the stuck room's run is waiting
