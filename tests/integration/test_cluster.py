@@ -12,7 +12,9 @@ killed node is restarted on its store and catches up.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +54,9 @@ from tests.integration.support import (
 )
 
 pytestmark = pytest.mark.integration
+
+WORKER_STOP_SECONDS = 60.0
+"""How long the teardown waits for the in-process model worker to stop."""
 
 REPLICAS = 3
 PARTITIONS = 8  # few raft groups on the small CI machine; rooms share partitions
@@ -109,7 +114,14 @@ async def bus(tmp_path: Path, database_url: str) -> AsyncIterator[ClusterBus]:
             yield ClusterBus(cluster, settings, nc, pool)
         finally:
             await pool.close()
-            await worker.stop()
+            try:  # seen hanging once in ~26 runs after the node restart (cause not found)
+                await asyncio.wait_for(worker.stop(), WORKER_STOP_SECONDS)
+            except TimeoutError:
+                warnings.warn(
+                    f"the in-process model worker did not stop within {WORKER_STOP_SECONDS:g}s; "
+                    "left to the cluster's stop",
+                    stacklevel=1,
+                )
             await nc.close()
     finally:
         await cluster.stop()
