@@ -445,7 +445,7 @@ SCENARIOS: dict[str, Scenario] = {
             "a model worker that never answers half the requests (tried first; model timeout 3 s)",
             no_fault,
             continuous=True,
-            overrides={"ELIZABUS_MODEL_TIMEOUT_SECONDS": "3"},
+            overrides={"ELIZABUS_MODEL_ATTEMPT_TIMEOUT_SECONDS": "3"},
             prepare=lambda stack: start_faulty_worker(stack, "hang"),
             check=check_hang,
         ),
