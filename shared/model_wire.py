@@ -210,7 +210,7 @@ async def request_model(
         "that NATS is running and the connection is open",
         absent_error=NoModelHandlerError,
         lost=f"the worker that took the {model_type.value} request on {subject} stopped "
-        "answering ({exc}): it died or stalled; the request is sent again",
+        "answering ({exc}): it died or stalled",
         lost_error=ModelWorkerLostError,
     )
     if inbox is None:
