@@ -20,6 +20,7 @@ from typing import Any
 
 from faststream import FastStream
 from faststream.nats import NatsBroker, NatsMessage
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from services.model_worker.announce import Announcer
@@ -137,8 +138,12 @@ async def _raw_message(message: NatsMessage) -> Msg:
     return message.raw_message
 
 
-def _receiver(held: HeldRequests, model_type: ModelType) -> Callable[[Msg], Awaitable[None]]:
+def _receiver(
+    held: HeldRequests, model_type: ModelType, connection: Callable[[], NatsClient]
+) -> Callable[[Msg], Awaitable[None]]:
     async def receive(msg: Msg) -> None:
+        if not held.started:  # a request can come before the after-startup hook ran
+            held.start(connection())
         await held.receive(msg, model_type)
 
     receive.__name__ = f"answer_{model_type.value.lower()}"
@@ -201,7 +206,9 @@ def build_worker_app(
             subscriber = broker.subscriber(
                 subject, queue=queue, decoder=_raw_message, no_reply=True, title=title
             )
-            subscriber(_receiver(held, model_type))
+            subscriber(
+                _receiver(held, model_type, lambda: broker.config.connection_state.connection)
+            )
             subscribers.append(subscriber)
 
     async def close_model() -> None:

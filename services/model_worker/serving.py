@@ -57,6 +57,11 @@ class HeldRequests:
         """How many requests this worker holds (running or waiting for a slot)."""
         return len(self._tasks)
 
+    @property
+    def started(self) -> bool:
+        """Whether `start` gave it a connection to answer on."""
+        return self._nc is not None
+
     def start(self, nc: NatsClient) -> None:
         """Answer on `nc` from now on, and send keep-alives."""
         self._nc = nc
