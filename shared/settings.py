@@ -108,7 +108,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices(
             "model_attempt_timeout_seconds",
             "ELIZABUS_MODEL_ATTEMPT_TIMEOUT_SECONDS",
-            "ELIZABUS_MODEL_TIMEOUT_SECONDS",  # its name before 0.2; still read
+            "ELIZABUS_MODEL_TIMEOUT_SECONDS",  # its former name, still read
         ),
         description="seconds ONE model attempt (one provider, one worker) may take before the "
         "next is tried, while its worker stays alive and keeps sending keep-alives; a worker "
