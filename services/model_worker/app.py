@@ -49,9 +49,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_WORKERS = 64
-DRAIN_SECONDS = 8.0
-"""How long a stopping worker lets the requests in hand finish (within the supervisor's 10 s);
-the rest are cancelled, and their requesters send them again when the keep-alives stop."""
+DRAIN_SECONDS = 10.0
+"""How long a stopping worker lets the requests in hand finish (as the orchestrator's stop
+deadline for its runs; `up` allows a service 30 s to stop); the rest are cancelled, and their
+requesters send them again when the keep-alives stop."""
 PROVIDERS = ("auto", "openai", "scripted")
 
 
@@ -159,6 +160,7 @@ def build_worker_app(
     provider_name: str | None = None,
     priority: int | None = None,
     announce: bool = True,
+    drain_seconds: float = DRAIN_SECONDS,
 ) -> tuple[NatsBroker, FastStream]:
     """A FastStream app serving every model type `model` supports (default: from settings).
 
@@ -168,6 +170,7 @@ def build_worker_app(
     double is fastest at 1). `nats_url` overrides the settings' URL.
     `provider_name` / `priority` (default: `worker_provider_name`, `worker_priority`) are what
     the worker serves `model.<TYPE>.<provider>` as and announces in KV unless `announce=False`.
+    At a stop, the requests in hand get `drain_seconds` to finish.
     """
     handler: ModelHandler = model if model is not None else build_model(settings)
     name = (
@@ -232,7 +235,7 @@ def build_worker_app(
         await announcer.stop()
         for subscriber in subscribers:
             await subscriber.stop()
-        await held.drain(DRAIN_SECONDS)
+        await held.drain(drain_seconds)
 
     app = FastStream(
         broker, after_startup=[started], on_shutdown=[withdraw], after_shutdown=[close_model]

@@ -183,7 +183,8 @@ async def test_a_hung_worker_is_skipped_by_the_breaker_after_its_failures(
     models = ModelRegistry(None, sink, agent_id=AGENT, policy=policy)
     await models.start(nc)
     try:
-        await started(build_worker_app(settings, hanging, priority=10)[1], apps)
+        hung = build_worker_app(settings, hanging, priority=10, drain_seconds=0.1)
+        await started(hung[1], apps)
         backup = build_worker_app(settings, ScriptedModel(), provider_name="backup", priority=1)
         await started(backup[1], apps)
         await wait_until(lambda: providers(models) == ["hanging", "backup"])
