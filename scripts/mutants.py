@@ -175,6 +175,17 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "no-accept-window",
+        "models: a request nobody accepts waits for silence that never ends, up to the timeout",
+        "shared/runtime/model_registry.py",
+        "        accept = self.accept_seconds if candidate.accepts else None",
+        "        accept = None",
+        (
+            f"{WORKER_LOST}::test_a_frozen_worker_that_never_accepts_is_given_up_after_the_"
+            "accept_window",
+        ),
+    ),
+    Mutation(
         "no-keepalives",
         "model worker: accepts a request but sends no keep-alive while it runs",
         "services/model_worker/serving.py",

@@ -133,6 +133,43 @@ async def test_a_worker_killed_with_a_request_costs_seconds_not_the_attempt_time
     assert used.provider in {name for name, _ in layout}
 
 
+async def test_a_frozen_worker_that_never_accepts_is_given_up_after_the_accept_window(
+    server: EmbeddedNats, nc: NatsClient, tmp_path: Path
+) -> None:
+    # a worker process stopped with SIGSTOP (a stalled host, a long pause): its connection stays
+    # open, so NATS still routes requests to it, but nothing accepts them
+    frozen = spawn(server.url, tmp_path / "claim", "frozen", 10, tmp_path / "frozen.log")
+    backup = build_worker_app(Settings(nats_url=server.url), ScriptedModel(),
+                              provider_name="backup", priority=1)  # fmt: skip
+    sink = ListSink()
+    models = ModelRegistry(None, sink, timeout=ATTEMPT_TIMEOUT, agent_id=AGENT)
+    await models.start(nc)
+    await backup[1].start()
+    try:
+        await wait_until(lambda: providers(models)[:2] == ["frozen", "backup"])
+        frozen.send_signal(signal.SIGSTOP)
+        answer = await asyncio.wait_for(
+            models.use_model("TEXT_SMALL", {"prompt": PROMPT}), DEADLINE
+        )
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+        await models.stop()
+        await backup[1].stop()
+        frozen.terminate()
+        try:
+            await asyncio.to_thread(frozen.wait, 30)
+        except subprocess.TimeoutExpired:
+            frozen.kill()
+            await asyncio.to_thread(frozen.wait)
+
+    assert isinstance(answer, str) and answer
+    failed = [e for e in sink.recorded if isinstance(e, ModelFailed)]
+    [used] = [e for e in sink.recorded if isinstance(e, ModelUsed)]
+    assert [e.provider for e in failed] == ["frozen", "frozen"]  # once, then sent again once
+    assert all("no responder accepted the request" in e.error for e in failed)
+    assert used.provider == "backup"
+
+
 class Hanging:
     """A ModelHandler whose TEXT_LARGE never answers (the worker itself stays alive and keeps the
     request alive): it counts the requests that reached it."""
