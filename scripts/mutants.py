@@ -34,6 +34,7 @@ PER_RUN_TIMEOUT = 300
 DELIVERY = "tests/integration/test_delivery_guarantees.py"
 EVENT_STORE = "tests/integration/test_event_store.py"
 SECRETS = "tests/integration/test_secrets.py"
+WORKER_LOST = "tests/integration/test_model_worker_lost.py"
 
 
 @dataclass(frozen=True)
@@ -168,11 +169,62 @@ MUTATIONS = [
         "no-failover",
         "models: use_model tries only the first candidate",
         "shared/runtime/model_registry.py",
-        "        for candidate in self.candidates(key, provider):",
-        "        for candidate in self.candidates(key, provider)[:1]:",
+        "        for candidate in candidates:",
+        "        for candidate in candidates[:1]:",
         (
             "tests/integration/test_model_failover.py"
             "::test_an_orchestrator_fails_over_from_a_slow_worker_to_the_next",
+        ),
+    ),
+    Mutation(
+        "unwatched-model-requests",
+        "models: a request to a worker is a plain request/reply (no acceptance, no keep-alives)",
+        "shared/runtime/model_registry.py",
+        "inbox=self._inbox, liveness=",
+        "inbox=None, liveness=",
+        (
+            f"{WORKER_LOST}::test_a_worker_killed_with_a_request_costs_seconds_not_the_attempt_timeout",
+        ),
+    ),
+    Mutation(
+        "no-accept-window",
+        "models: a request nobody accepts waits for silence that never ends, up to the timeout",
+        "shared/runtime/model_registry.py",
+        "        accept = self.accept_seconds if candidate.accepts else None",
+        "        accept = None",
+        (
+            f"{WORKER_LOST}::test_a_frozen_worker_that_never_accepts_is_given_up_after_the_"
+            "accept_window",
+        ),
+    ),
+    Mutation(
+        "no-keepalives",
+        "model worker: accepts a request but sends no keep-alive while it runs",
+        "services/model_worker/serving.py",
+        "                await self._working(nc, reply)",
+        "                pass",
+        (f"{WORKER_LOST}::test_a_slow_but_alive_worker_is_not_failed_over",),
+    ),
+    Mutation(
+        "no-lost-resend",
+        "models: a request lost with its worker is not sent again to the same provider",
+        "shared/runtime/model_registry.py",
+        "            sends = 1 + (self.policy.lost_retries if candidate.remote else 0)",
+        "            sends = 1",
+        (
+            f"{WORKER_LOST}::test_a_worker_killed_with_a_request_costs_seconds_not_the_attempt_"
+            "timeout[two-workers-of-one-provider]",
+        ),
+    ),
+    Mutation(
+        "no-breaker",
+        "models: an open circuit breaker does not move its candidate behind the others",
+        "shared/runtime/model_breaker.py",
+        "        return [*closed, *opened]",
+        "        return list(candidates)",
+        (
+            "tests/unit/test_model_breaker.py",
+            f"{WORKER_LOST}::test_a_hung_worker_is_skipped_by_the_breaker_after_its_failures",
         ),
     ),
     Mutation(

@@ -55,6 +55,12 @@ class NoModelHandlerError(ModelError):
     """No worker answers for a model type: start `elizabus worker model` or register a handler."""
 
 
+class ModelWorkerLostError(ModelError, TransientError):
+    """The model worker that took a request stopped answering before its reply: it never accepted
+    the request, or its keep-alives stopped (it died or stalled). The request is sent again, to
+    the provider's other workers or the next provider; the run is retried if none answers."""
+
+
 class ModelRejectedError(ModelError, PermanentError):
     """The model refused the request itself (an HTTP 4xx such as a bad parameter or a context
     too long, a prompt too large for the bus): another try would be refused the same way."""

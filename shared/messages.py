@@ -131,6 +131,9 @@ class ModelAnnouncement(BaseModel):
     priority: int = 0
     worker_id: str
     heartbeat_at: int
+    keepalive_seconds: float | None = None
+    """The worker accepts each request at once and sends keep-alives this often while it holds
+    it (`shared.bus.watched_request`); None: a worker that does not (an older version)."""
 
 
 class RemoteState(BaseModel):

@@ -18,10 +18,12 @@ from nats.aio.client import Client as NatsClient
 from pydantic import ValidationError
 
 from shared import subjects
-from shared.bus.request import RequestErrors, request_or_raise
+from shared.bus.request import RequestErrors, request_or_raise, watched_request_or_raise
+from shared.bus.watched_request import Liveness, ReplyInbox
 from shared.errors import (
     ModelError,
     ModelRejectedError,
+    ModelWorkerLostError,
     NoModelHandlerError,
     PermanentError,
     PromptTooLargeError,
@@ -179,10 +181,17 @@ async def request_model(
     run_id: UUID | None = None,
     agent_id: UUID | None = None,
     retries: int = 0,
+    inbox: ReplyInbox | None = None,
+    liveness: Liveness | None = None,
 ) -> ModelCallResult:
     """Send one `ModelRequest` on `subject` (core NATS request/reply) and decode the reply: the
     one way elizabus calls a model worker. NoModelHandlerError when nobody listens on the
-    subject, ModelError on a timeout, a bus error or the worker's own error."""
+    subject, ModelError on a timeout, a bus error or the worker's own error.
+
+    With an `inbox` the request is watched (`shared.bus.watched_request`): the worker accepts it
+    at once and sends keep-alives, and ModelWorkerLostError comes as soon as it did not accept
+    within `liveness.accept_seconds` or went silent, not after `timeout` (which still bounds a
+    worker that is alive but slow). Without one it is a plain request/reply."""
     body = encode_request(model_type, params, run_id, agent_id)
     if len(body) > nc.max_payload:
         raise PromptTooLargeError(
@@ -196,10 +205,19 @@ async def request_model(
         absent=f"no model worker serves {model_type.value} (nobody listens on {subject}): "
         "start `elizabus worker model`",
         timed_out=f"no reply to {model_type.value} within {timeout:g}s on {subject}: check the "
-        "model worker's log, or raise ELIZABUS_MODEL_TIMEOUT_SECONDS",
+        "model worker's log, or raise ELIZABUS_MODEL_ATTEMPT_TIMEOUT_SECONDS",
         failed=f"could not send the {model_type.value} request on {subject} ({{exc}}): check "
         "that NATS is running and the connection is open",
         absent_error=NoModelHandlerError,
+        lost=f"the worker that took the {model_type.value} request on {subject} stopped "
+        "answering ({exc}): it died or stalled",
+        lost_error=ModelWorkerLostError,
     )
-    reply = await request_or_raise(nc, subject, body, timeout, errors, retries=retries)
+    if inbox is None:
+        reply = await request_or_raise(nc, subject, body, timeout, errors, retries=retries)
+    else:
+        watch = liveness or Liveness()
+        reply = await watched_request_or_raise(
+            inbox, subject, body, timeout, watch, errors, retries=retries
+        )
     return decode_response(model_type, reply.data, started)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RUNTIME_FILE = "runtime.json"
@@ -103,7 +103,59 @@ class Settings(BaseSettings):
         ge=1024**2,
         description="bytes at which the ELIZABUS_MESSAGES stream drops its oldest messages",
     )
-    model_timeout_seconds: float = 60.0
+    model_attempt_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "model_attempt_timeout_seconds",
+            "ELIZABUS_MODEL_ATTEMPT_TIMEOUT_SECONDS",
+            "ELIZABUS_MODEL_TIMEOUT_SECONDS",  # its former name, still read
+        ),
+        description="seconds ONE model attempt (one provider, one worker) may take before the "
+        "next is tried, while its worker stays alive and keeps sending keep-alives; a worker "
+        "that dies or stalls is given up after ELIZABUS_MODEL_ACCEPT_SECONDS / "
+        "ELIZABUS_MODEL_KEEPALIVE_MISSES instead. Also the worker's HTTP timeout to its LLM",
+    )
+    model_accept_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="seconds an announced model worker has to accept a request (it does so on "
+        "receipt) before the request is sent again elsewhere",
+    )
+    model_keepalive_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="a model worker's interval between keep-alives for each request it holds",
+    )
+    model_keepalive_misses: int = Field(
+        default=3,
+        ge=1,
+        description="keep-alive intervals of silence after which the orchestrator counts the "
+        "worker holding its request as lost and sends the request again",
+    )
+    model_lost_retries: int = Field(
+        default=1,
+        ge=0,
+        description="times a request lost with its worker is sent again to the same provider "
+        "(its other or restarted workers) before the next provider is tried",
+    )
+    model_breaker_failures: int = Field(
+        default=3,
+        ge=1,
+        description="failed attempts, among a provider's last ELIZABUS_MODEL_BREAKER_WINDOW, "
+        "that open its circuit breaker (it is then tried after the healthy providers)",
+    )
+    model_breaker_window: int = Field(
+        default=6,
+        ge=1,
+        description="how many of a provider's latest attempts the breaker looks at",
+    )
+    model_breaker_cooldown_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds an open breaker keeps its provider at the back before one call "
+        "probes it again",
+    )
     log_level: str = "INFO"
 
     model_provider: str = Field(

@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 START_PATIENCE = 60.0
 """Seconds the first announcement is retried while JetStream does not answer."""
 
+WITHDRAW_SECONDS = 2.0
+"""How long a stopping worker waits, in all, for the deletion of its entries: they are deleted
+together, and a JetStream that does not answer costs this once (the TTL removes them anyway)."""
+
 
 def default_worker_id() -> str:
     """A worker id unique enough across hosts and restarts: `<host>-<pid>-<random>`."""
@@ -48,6 +52,8 @@ class Announcer:
     `start(nc)` opens (or creates) the bucket, puts one entry per model type and refreshes them
     every `heartbeat` seconds; `stop()` deletes them, so orchestrators stop routing to this
     worker at once. A failed refresh (NATS reconnecting) is logged and retried next beat.
+    `keepalive_seconds` is announced when the worker accepts requests at once and keeps them
+    alive at that interval (`shared.bus.watched_request`).
     """
 
     def __init__(
@@ -61,6 +67,8 @@ class Announcer:
         ttl: float | None = None,
         bucket: str = subjects.MODELS_BUCKET,
         replicas: int = 1,
+        keepalive_seconds: float | None = None,
+        withdraw_seconds: float = WITHDRAW_SECONDS,
     ) -> None:
         self.model_types = sorted({str(t) for t in model_types})
         self.provider = subjects.token(provider, ascii_only=True)
@@ -72,6 +80,8 @@ class Announcer:
         self.ttl = ttl if ttl is not None else heartbeat * TTL_HEARTBEATS
         self.bucket = bucket
         self.replicas = replicas
+        self.keepalive_seconds = keepalive_seconds
+        self.withdraw_seconds = withdraw_seconds
         self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -88,6 +98,7 @@ class Announcer:
             priority=self.priority,
             worker_id=self.worker_id,
             heartbeat_at=now_ms(),
+            keepalive_seconds=self.keepalive_seconds,
         )
 
     async def start(self, nc: NatsClient) -> None:
@@ -130,7 +141,8 @@ class Announcer:
                 log.warning("could not refresh the model announcement (%s): retrying", exc)
 
     async def stop(self) -> None:
-        """Stop refreshing and delete this worker's entries (best effort: TTL covers the rest)."""
+        """Stop refreshing and delete this worker's entries, all at once within
+        `withdraw_seconds` (best effort: the TTL covers the rest)."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -139,8 +151,20 @@ class Announcer:
         kv, self._kv = self._kv, None
         if kv is None:
             return
-        for key in self.keys:
-            try:
-                await kv.delete(key)
-            except (nats.errors.Error, OSError) as exc:
-                log.warning("could not delete announcement %s (%s): it expires by TTL", key, exc)
+        deletions = [asyncio.ensure_future(kv.delete(key)) for key in self.keys]
+        done, late = await asyncio.wait(deletions, timeout=self.withdraw_seconds)
+        for deletion in late:
+            deletion.cancel()
+        if late:
+            await asyncio.wait(late)
+        failed = [
+            f"{key} ({deletion.exception()!r})"
+            for key, deletion in zip(self.keys, deletions, strict=True)
+            if deletion in done and deletion.exception() is not None
+        ]
+        if late or failed:
+            log.warning(
+                "could not delete %d of %d model announcements within %gs%s: they expire by TTL "
+                "(%gs)", len(late) + len(failed), len(deletions), self.withdraw_seconds,
+                f" ({'; '.join(failed)})" if failed else "", self.ttl,
+            )  # fmt: skip

@@ -5,8 +5,10 @@ number of workers share the load, and one on `model.<MODEL_TYPE>.<provider>` in 
 `model-workers-<provider>`, which orchestrators use to pick providers by priority: the worker
 announces provider and priority in the KV bucket `elizabus_models` (see `announce.py`).
 Requests and replies are raw JSON bytes (`ModelRequest` in, `ModelResponse` out); FastStream's
-own JSON decoding and type injection are switched off to keep per-request overhead low. Errors
-never crash the worker: they come back as `ok=false`.
+own JSON decoding, type injection and replying are switched off: `serving.HeldRequests` accepts
+each request on receipt, keeps it alive while it waits for a slot and runs, and sends the answer
+(so an orchestrator notices within seconds when this worker dies with its request). Errors never
+crash the worker: they come back as `ok=false`.
 """
 
 from __future__ import annotations
@@ -18,16 +20,19 @@ from typing import Any
 
 from faststream import FastStream
 from faststream.nats import NatsBroker, NatsMessage
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 
 from services.model_worker.announce import Announcer
 from services.model_worker.latency import WithLatency
 from services.model_worker.openai_compat import OpenAICompatibleModel
+from services.model_worker.serving import HeldRequests
 from shared import subjects
 from shared.bus.nats_connect import RECONNECT_OPTIONS, server_urls
 from shared.errors import ConfigurationError
 from shared.messages import ModelRequest
 from shared.model_types import ModelType
-from shared.model_wire import ModelHandler, serve_model_request
+from shared.model_wire import ModelHandler
 from shared.settings import Settings
 from shared.testing import ScriptedModel
 
@@ -44,6 +49,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_WORKERS = 64
+DRAIN_SECONDS = 10.0
+"""How long a stopping worker lets the requests in hand finish (as the orchestrator's stop
+deadline for its runs; `up` allows a service 30 s to stop); the rest are cancelled, and their
+requesters send them again when the keep-alives stop."""
 PROVIDERS = ("auto", "openai", "scripted")
 
 
@@ -124,17 +133,22 @@ def worker_priority(settings: Settings) -> int:
         ) from exc
 
 
-async def _raw_body(message: NatsMessage) -> bytes:
-    """Decoder handing the handler the raw body: validation happens once, in pydantic."""
-    return message.body
+async def _raw_message(message: NatsMessage) -> Msg:
+    """Decoder handing the handler the NATS message itself: its body is validated once, in
+    pydantic, and its reply inbox gets the acceptance, the keep-alives and the answer."""
+    return message.raw_message
 
 
-def _responder(handler: ModelHandler, model_type: ModelType) -> Callable[[bytes], Awaitable[bytes]]:
-    async def answer(body: bytes) -> bytes:
-        return await serve_model_request(handler, body, model_type)
+def _receiver(
+    held: HeldRequests, model_type: ModelType, connection: Callable[[], NatsClient]
+) -> Callable[[Msg], Awaitable[None]]:
+    async def receive(msg: Msg) -> None:
+        if not held.started:  # a request can come before the after-startup hook ran
+            held.start(connection())
+        await held.receive(msg, model_type)
 
-    answer.__name__ = f"answer_{model_type.value.lower()}"
-    return answer
+    receive.__name__ = f"answer_{model_type.value.lower()}"
+    return receive
 
 
 def build_worker_app(
@@ -146,14 +160,17 @@ def build_worker_app(
     provider_name: str | None = None,
     priority: int | None = None,
     announce: bool = True,
+    drain_seconds: float = DRAIN_SECONDS,
 ) -> tuple[NatsBroker, FastStream]:
     """A FastStream app serving every model type `model` supports (default: from settings).
 
-    `max_workers` is how many requests per model type one worker runs at once; by default the
-    handler's optional `max_concurrency` attribute, else 64 (slow HTTP providers need many,
-    the CPU-only scripted double is fastest at 1). `nats_url` overrides the settings' URL.
+    `max_workers` is how many requests per subject one worker runs at once (more wait, accepted
+    and kept alive every `ELIZABUS_MODEL_KEEPALIVE_SECONDS`); by default the handler's optional
+    `max_concurrency` attribute, else 64 (slow HTTP providers need many, the CPU-only scripted
+    double is fastest at 1). `nats_url` overrides the settings' URL.
     `provider_name` / `priority` (default: `worker_provider_name`, `worker_priority`) are what
     the worker serves `model.<TYPE>.<provider>` as and announces in KV unless `announce=False`.
+    At a stop, the requests in hand get `drain_seconds` to finish.
     """
     handler: ModelHandler = model if model is not None else build_model(settings)
     name = (
@@ -163,14 +180,17 @@ def build_worker_app(
     )
     if name != handler.provider:
         handler = NamedHandler(handler, name)
+    keepalive = settings.model_keepalive_seconds
     announcer = Announcer(
         handler.supported,
         name,
         worker_priority(settings) if priority is None else priority,
         replicas=settings.stream_replicas,
+        keepalive_seconds=keepalive,
     )
     if max_workers is None:
         max_workers = int(getattr(handler, "max_concurrency", DEFAULT_MAX_WORKERS))
+    held = HeldRequests(handler, max_workers, keepalive)
     broker = NatsBroker(
         server_urls(nats_url or settings.resolved_nats_url()),
         name=f"elizabus-model-worker-{handler.provider}",
@@ -178,21 +198,21 @@ def build_worker_app(
         apply_types=False,
         log_level=logging.DEBUG,  # per-message access logs stay out of INFO on the hot path
     )
+    subscribers = []
     for model_type in sorted(handler.supported, key=lambda t: t.value):
-        broker.subscriber(
-            subjects.model(model_type.value),
-            queue=subjects.MODEL_WORKERS_QUEUE,
-            decoder=_raw_body,
-            max_workers=max(1, max_workers),
-            title=f"model-worker:{model_type.value}",
-        )(_responder(handler, model_type))
-        broker.subscriber(
-            subjects.model_provider(model_type.value, name),
-            queue=subjects.model_provider_queue(name),
-            decoder=_raw_body,
-            max_workers=max(1, max_workers),
-            title=f"model-worker:{model_type.value}:{name}",
-        )(_responder(handler, model_type))
+        for subject, queue, title in (
+            (subjects.model(model_type.value), subjects.MODEL_WORKERS_QUEUE,
+             f"model-worker:{model_type.value}"),
+            (subjects.model_provider(model_type.value, name), subjects.model_provider_queue(name),
+             f"model-worker:{model_type.value}:{name}"),
+        ):  # fmt: skip
+            subscriber = broker.subscriber(
+                subject, queue=queue, decoder=_raw_message, no_reply=True, title=title
+            )
+            subscriber(
+                _receiver(held, model_type, lambda: broker.config.connection_state.connection)
+            )
+            subscribers.append(subscriber)
 
     async def close_model() -> None:
         closer: Any = getattr(handler, "aclose", None)
@@ -202,6 +222,7 @@ def build_worker_app(
     async def started() -> None:
         # A flush round trip: the server has our subscriptions before anyone is told we serve.
         connection = broker.config.connection_state.connection
+        held.start(connection)
         await connection.flush()
         served = ", ".join(sorted(t.value for t in handler.supported))
         log.info("model worker (%s) serving %s", handler.provider, served)
@@ -209,8 +230,12 @@ def build_worker_app(
             await announcer.start(connection)
 
     async def withdraw() -> None:
-        # Before the broker closes: orchestrators stop routing here before we stop answering.
+        # Before the broker closes: orchestrators stop routing here, then no new request is
+        # taken, then the ones in hand are answered (kept alive meanwhile).
         await announcer.stop()
+        for subscriber in subscribers:
+            await subscriber.stop()
+        await held.drain(drain_seconds)
 
     app = FastStream(
         broker, after_startup=[started], on_shutdown=[withdraw], after_shutdown=[close_model]

@@ -147,7 +147,7 @@ class OpenAICompatibleModel:
             large_model=settings.openai_large_model,
             embedding_model=settings.openai_embedding_model,
             dimensions=settings.embedding_dimensions,
-            timeout=settings.model_timeout_seconds,
+            timeout=settings.model_attempt_timeout_seconds,
             send_dimensions=send_dimensions,
         )
 

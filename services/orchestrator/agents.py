@@ -9,6 +9,8 @@ from shared.character import Character
 from shared.eventstore import EventStore
 from shared.readmodel.postgres import PostgresAgentReadModel
 from shared.runtime.agent_runtime import AgentRuntime
+from shared.runtime.model_breaker import BreakerPolicy
+from shared.runtime.model_registry import ModelCallPolicy
 from shared.runtime.settings_lookup import get_setting
 from shared.settings import Settings
 
@@ -22,6 +24,22 @@ def default_plugins(character: Character) -> list[str]:
     `get_setting` does: the character's settings, its secrets, then the environment."""
     ignore = str(get_setting(character, "IGNORE_BOOTSTRAP")).lower() in ("1", "true", "yes")
     return [] if ignore else [BOOTSTRAP_PLUGIN]
+
+
+def model_call_policy(settings: Settings) -> ModelCallPolicy:
+    """The model call settings (`ELIZABUS_MODEL_ATTEMPT_TIMEOUT_SECONDS`, accept window,
+    keep-alive misses, lost-request retries, circuit breaker) as the registry takes them."""
+    return ModelCallPolicy(
+        attempt_timeout=settings.model_attempt_timeout_seconds,
+        accept_seconds=settings.model_accept_seconds,
+        keepalive_misses=settings.model_keepalive_misses,
+        lost_retries=settings.model_lost_retries,
+        breaker=BreakerPolicy(
+            failures=settings.model_breaker_failures,
+            window=max(settings.model_breaker_window, settings.model_breaker_failures),
+            cooldown=settings.model_breaker_cooldown_seconds,
+        ),
+    )
 
 
 def build_runtime(
@@ -40,6 +58,6 @@ def build_runtime(
         db=PostgresAgentReadModel(pool, character.agent_id),
         pool=pool,
         plugins=default_plugins(character),
-        model_timeout=settings.model_timeout_seconds,
+        model_policy=model_call_policy(settings),
         allow_plugin_paths=settings.allow_plugin_paths,
     )

@@ -4,7 +4,9 @@ When a node of a NATS cluster dies, the streams and consumers it led have no lea
 other nodes elect one, which takes 4 to 9 seconds (nats-server's Raft election timeouts, fixed in
 the server). Meanwhile a publish to such a stream fails ("no responders", a 503, or no answer at
 all), and so does a stream or consumer request; right after a cluster starts, the first requests
-can fail the same way. These errors pass: the operation is retried after a short pause until it
+can fail the same way, or with JetStream API error 10005 "no suitable peers for placement" (the
+nodes have not all reported to the meta leader yet: a replicated stream or bucket cannot be
+placed for a moment). These errors pass: the operation is retried after a short pause until it
 succeeds or `patience` runs out. A publish is retried with its `Nats-Msg-Id`, so an attempt that
 was stored but whose acknowledgement got lost is stored once (the stream's duplicate window).
 """
@@ -36,6 +38,20 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 )
 """The errors of a JetStream that is electing a leader or not up yet, worth retrying."""
 
+NO_SUITABLE_PEERS = 10005
+"""JetStream API error code "no suitable peers for placement": retried as well."""
+
+
+_CAUGHT: tuple[type[Exception], ...] = (*TRANSIENT_ERRORS, nats.js.errors.APIError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` is one of a JetStream briefly unavailable (see the module docstring)."""
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    return isinstance(exc, nats.js.errors.APIError) and exc.err_code == NO_SUITABLE_PEERS
+
+
 RETRY_PAUSE_SECONDS = 0.25
 """Pause between two attempts."""
 
@@ -52,14 +68,17 @@ async def retry_while_unavailable(
     operation: Callable[[], Awaitable[T]], what: str, patience: float
 ) -> T:
     """Await `operation()`, again after a short pause while it fails with one of
-    `TRANSIENT_ERRORS`, for up to `patience` seconds; then BusUnavailableError. `what` names the
-    operation in logs and the error. Other errors are raised at once."""
+    `TRANSIENT_ERRORS` or "no suitable peers" (`is_transient`), for up to `patience` seconds;
+    then BusUnavailableError. `what` names the operation in logs and the error. Other errors are
+    raised at once."""
     deadline = time.monotonic() + patience
     failures = 0
     while True:
         try:
             result = await operation()
-        except TRANSIENT_ERRORS as exc:
+        except _CAUGHT as exc:
+            if not is_transient(exc):
+                raise
             failures += 1
             if time.monotonic() + RETRY_PAUSE_SECONDS > deadline:
                 raise BusUnavailableError(

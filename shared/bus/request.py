@@ -9,12 +9,14 @@ milliseconds costs nothing in that case and removes the race in the other.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
+from shared.bus.watched_request import Liveness, ReplyInbox, ResponderLostError, watched_request
 from shared.errors import ElizabusError
 
 NO_RESPONDER_RETRIES = 3
@@ -46,7 +48,9 @@ class RequestErrors:
 
     `absent`: nobody listens on the subject (raised as `absent_error`, else `error`);
     `timed_out`: no reply in time; `failed`: the request could not be sent, with `{exc}` standing
-    for the NATS error (a closed connection, a body over the server's max_payload).
+    for the NATS error (a closed connection, a body over the server's max_payload); `lost`: the
+    responder of a watched request stopped answering, with `{exc}` saying how (raised as
+    `lost_error`, else `error`).
     """
 
     error: type[ElizabusError]
@@ -54,6 +58,8 @@ class RequestErrors:
     timed_out: str
     failed: str
     absent_error: type[ElizabusError] | None = None
+    lost: str = "the responder stopped answering ({exc})"
+    lost_error: type[ElizabusError] | None = None
 
 
 async def request_or_raise(
@@ -66,8 +72,33 @@ async def request_or_raise(
 ) -> Msg:
     """`request`, with NATS's errors turned into elizabus errors (`errors` words them): the one
     place a request/reply caller (model, remote action, remote provider) maps them."""
+    return await _raising(request(nc, subject, body, timeout, retries=retries), errors)
+
+
+async def watched_request_or_raise(
+    inbox: ReplyInbox,
+    subject: str,
+    body: bytes,
+    timeout: float,
+    liveness: Liveness,
+    errors: RequestErrors,
+    retries: int = NO_RESPONDER_RETRIES,
+) -> Msg:
+    """`watched_request` (acceptance and keep-alives, see `shared.bus.watched_request`), with
+    NATS's errors turned into elizabus errors as `request_or_raise` does; a responder that
+    stopped answering raises `errors.lost_error`."""
+    answer = watched_request(
+        inbox, subject, body, timeout, liveness, retries=retries, delay=NO_RESPONDER_DELAY
+    )
+    return await _raising(answer, errors)
+
+
+async def _raising(answer: Awaitable[Msg], errors: RequestErrors) -> Msg:
     try:
-        return await request(nc, subject, body, timeout, retries=retries)
+        return await answer
+    except ResponderLostError as exc:
+        lost = errors.lost.format(exc=exc)
+        raise (errors.lost_error or errors.error)(lost) from exc
     except nats.errors.NoRespondersError as exc:
         raise (errors.absent_error or errors.error)(errors.absent) from exc
     except nats.errors.TimeoutError as exc:

@@ -51,7 +51,7 @@ from shared.runtime.database_api import DatabaseApi
 from shared.runtime.embedding_repair import EMBEDDING_PENDING, EmbeddingRepair
 from shared.runtime.evaluators import EvaluatorRunner
 from shared.runtime.event_bus import EventBus, EventType
-from shared.runtime.model_registry import ModelRegistry
+from shared.runtime.model_registry import ModelCallPolicy, ModelRegistry
 from shared.runtime.plugin_loader import load_plugin, order_plugins, resolve_plugins
 from shared.runtime.run_scope import RunRecorder, current_recorder, current_run_id, in_recorder
 from shared.runtime.service_registry import ServiceRegistry
@@ -79,7 +79,8 @@ class AgentRuntime(DatabaseApi, TaskApi):
         pool: Any = None,
         plugins: Sequence[Plugin | str] = (),
         provider_timeout: float = 10.0,
-        model_timeout: float = 60.0,
+        model_timeout: float | None = None,
+        model_policy: ModelCallPolicy | None = None,
         allow_plugin_paths: bool | None = None,
     ) -> None:
         self._character = character
@@ -108,7 +109,8 @@ class AgentRuntime(DatabaseApi, TaskApi):
         self.services = ServiceRegistry()
         self.events = EventBus(self._agent_id, bus, self.scrubber)
         self.models = ModelRegistry(
-            self, self, timeout=model_timeout, emit=self.emit_event, scrubber=self.scrubber,
+            self, self, timeout=model_timeout, policy=model_policy, emit=self.emit_event,
+            scrubber=self.scrubber,
             connection_lost=bus.connection_lost if isinstance(bus, NatsBus) else None,
         )  # fmt: skip
         self.state = StateComposer(self, self.providers, self, timeout=provider_timeout)

@@ -6,6 +6,12 @@ keeps a local view of them, so a call costs one NATS request and no KV read. `us
 the candidates by priority (ties: in-process first, then registration or announce order),
 records a `model.failed` event for each attempt that raises, times out or finds no responders,
 and a `model.used` event for the one that answers.
+
+Requests to workers that announce keep-alives are watched (`shared.bus.watched_request`): a worker
+that dies or stalls with a request is noticed within seconds (`ModelWorkerLostError`), and the
+request is sent again to the same provider (its other or restarted workers), then to the next.
+A candidate that keeps failing is tried after the healthy ones for a while
+(`shared.runtime.model_breaker`). `ModelCallPolicy` holds the settings of both.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import nats.errors
@@ -30,7 +36,14 @@ from pydantic import ValidationError
 
 from shared import subjects
 from shared.bus.models_bucket import DEFAULT_HEARTBEAT_SECONDS, TTL_HEARTBEATS, open_models_bucket
-from shared.errors import AllModelsFailedError, ModelError, NoModelHandlerError
+from shared.bus.watched_request import Liveness, ReplyInbox
+from shared.errors import (
+    AllModelsFailedError,
+    ModelError,
+    ModelWorkerLostError,
+    NoModelHandlerError,
+    PermanentError,
+)
 from shared.events import ModelFailed, ModelUsed, now_ms
 from shared.json_safe import json_safe
 from shared.messages import ModelAnnouncement
@@ -38,12 +51,14 @@ from shared.model_types import ModelType
 from shared.model_wire import ModelCallResult, request_model
 from shared.plugin import ModelHandlerFn, Runtime
 from shared.runtime.event_types import EventType
+from shared.runtime.model_breaker import BreakerPolicy, Breakers
 from shared.runtime.run_scope import current_action, current_run_id
 from shared.runtime.sinks import EventSink
 from shared.secrets import Scrubber
 
 __all__ = [
     "BUS_PROVIDER",
+    "ModelCallPolicy",
     "ModelCandidate",
     "ModelRegistry",
     "loggable",
@@ -69,7 +84,9 @@ class ModelCandidate:
     """One way to answer a model type: an in-process handler, or a remote provider's subject.
 
     `order` is the registration (in-process) or first-announce (remote) counter; `fallback`
-    marks the old-style shared subject, tried only when nothing better answers.
+    marks the old-style shared subject, tried only when nothing better answers; `accepts` says
+    that every worker of the provider announced keep-alives (so a request nobody accepted within
+    the accept window was lost).
     """
 
     model_type: str
@@ -79,11 +96,42 @@ class ModelCandidate:
     handler: ModelHandlerFn | None = None
     subject: str | None = None
     fallback: bool = False
+    accepts: bool = False
 
     @property
     def remote(self) -> bool:
         """Whether this candidate is a NATS subject rather than an in-process handler."""
         return self.handler is None
+
+    @property
+    def breaker_key(self) -> str:
+        """What its circuit breaker is kept under: the subject, or the in-process provider."""
+        return self.subject or f"{self.model_type}:{self.provider}:in-process#{self.order}"
+
+
+@dataclass(frozen=True)
+class ModelCallPolicy:
+    """How long a model attempt may take and when a call stops waiting for a worker.
+
+    `attempt_timeout`: one attempt (one provider; for a remote one, one worker) while the worker
+    stays alive; `accept_seconds` / `keepalive_misses`: when a watched request counts as lost
+    (not accepted in time, or that many keep-alive intervals of silence); `lost_retries`: how
+    often a lost request is sent again to the same provider before the next; `breaker`: when a
+    failing candidate goes behind the others (`shared.runtime.model_breaker`). The defaults are
+    the settings' (`ELIZABUS_MODEL_ATTEMPT_TIMEOUT_SECONDS`, ...).
+    """
+
+    attempt_timeout: float = 60.0
+    accept_seconds: float = 2.0
+    keepalive_misses: int = 3
+    lost_retries: int = 1
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+
+    def liveness(self, candidate: ModelCandidate) -> Liveness:
+        """How a request to `candidate` is watched: the accept window only for workers that
+        announced they accept."""
+        accept = self.accept_seconds if candidate.accepts else None
+        return Liveness(accept_seconds=accept, missed_keepalives=self.keepalive_misses)
 
 
 @dataclass
@@ -95,6 +143,11 @@ class _Announced:
 
 class _NoResponders(ModelError):
     """Nobody listens on the candidate's subject."""
+
+
+class _ConnectionLost(ModelError):
+    """The orchestrator's own NATS connection dropped while a request waited (not the worker's
+    fault: its breaker does not count it)."""
 
 
 MODEL_SETTINGS: tuple[tuple[str, str, str | None], ...] = (
@@ -203,7 +256,9 @@ class ModelRegistry:
     """Model handlers by priority, in process and on remote workers, with failover.
 
     `runtime` is handed to in-process handlers (may be None in tests); `sink` records the
-    `model.used` / `model.failed` events; `timeout` bounds each attempt, in process or remote;
+    `model.used` / `model.failed` events; `policy` says how long an attempt may take, when a
+    worker counts as lost and when a candidate's breaker opens; `timeout`, when given, replaces
+    the policy's `attempt_timeout` (each attempt, in process or remote);
     `emit` (the runtime's emit_event) announces MODEL_USED after each successful call;
     `scrubber` removes the agent's secrets from the params sent to remote workers.
     Remote workers are seen only between `start(nc)` and `stop()`.
@@ -214,7 +269,7 @@ class ModelRegistry:
         runtime: Runtime | None,
         sink: EventSink,
         *,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         agent_id: uuid.UUID | None = None,
         bucket: str = subjects.MODELS_BUCKET,
         ttl: float = DEFAULT_HEARTBEAT_SECONDS * TTL_HEARTBEATS,
@@ -222,14 +277,20 @@ class ModelRegistry:
         connection_lost: Callable[[], asyncio.Future[None]] | None = None,
         scrubber: Scrubber | None = None,
         max_remote: int = MAX_REMOTE_WORKERS,
+        policy: ModelCallPolicy | None = None,
     ) -> None:
+        policy = policy or ModelCallPolicy()
+        if timeout is not None:
+            policy = replace(policy, attempt_timeout=timeout)
+        self.policy = policy
+        self.breakers = Breakers(policy.breaker)
         self.runtime = runtime
         self.max_remote = max_remote
         self.emit = emit
         self.connection_lost = connection_lost
         self.scrubber = scrubber or Scrubber()
         self.sink = sink
-        self.timeout = timeout
+        self.timeout = policy.attempt_timeout
         self.bucket = bucket
         self.ttl = ttl
         self._agent_id = agent_id
@@ -237,6 +298,7 @@ class ModelRegistry:
         self._local: dict[str, list[ModelCandidate]] = {}
         self._remote: dict[str, _Announced] = {}
         self._nc: NatsClient | None = None
+        self._inbox: ReplyInbox | None = None
         self._watcher: KeyValue.KeyWatcher | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -283,6 +345,7 @@ class ModelRegistry:
         if bucket_ttl:
             self.ttl = bucket_ttl
         self._nc = nc
+        self._inbox = await ReplyInbox(nc).start()
         self._watcher = await kv.watchall()
         ready = asyncio.Event()
         self._task = asyncio.create_task(self._watch(self._watcher, ready), name="model-kv-watch")
@@ -300,6 +363,9 @@ class ModelRegistry:
         """Stop watching the bucket and forget the remote workers."""
         watcher, self._watcher = self._watcher, None
         task, self._task = self._task, None
+        inbox, self._inbox = self._inbox, None
+        if inbox is not None:
+            await inbox.stop()
         if watcher is not None:
             with contextlib.suppress(nats.errors.Error, OSError):
                 await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves it untyped
@@ -369,12 +435,14 @@ class ModelRegistry:
             if ann.model_type != model_type:
                 continue
             prior = best.get(ann.provider)
+            accepts = ann.keepalive_seconds is not None and (prior is None or prior.accepts)
             best[ann.provider] = ModelCandidate(
                 model_type,
                 ann.provider,
                 max(ann.priority, prior.priority) if prior else ann.priority,
                 min(seen.order, prior.order) if prior else seen.order,
                 subject=subjects.model_provider(model_type, ann.provider),
+                accepts=accepts,
             )
         return list(best.values())
 
@@ -415,33 +483,40 @@ class ModelRegistry:
         if action is not None and key != "TEXT_EMBEDDING" and prompt is not None:
             action.add_prompt(key, prompt)  # as ElizaOS, embeddings are not collected
         failures: list[tuple[str, str, Exception]] = []
-        for candidate in self.candidates(key, provider):
-            started = time.perf_counter()
-            failure: Exception
-            try:
-                result = await self._attempt(candidate, call_params, run_id)
-            except _NoResponders as exc:
-                if candidate.fallback:
-                    continue  # nobody on the shared subject: there was no candidate, not a failure
-                error, failure = str(exc), exc
-            except ModelError as exc:
-                error, failure = str(exc), exc
-            except Exception as exc:
-                log.exception("model handler %s failed on %s", candidate.provider, key)
-                error, failure = f"{type(exc).__name__}: {exc}", exc
-            else:
-                await self._record_used(candidate, call_params, result, started, run_id)
-                return result
-            failures.append((candidate.provider, error, failure))
-            log.warning("model %s via %s failed, trying the next: %s", key, candidate.provider,
-                        error)  # fmt: skip
-            await self.sink.record(
-                ModelFailed(
-                    agent_id=self.agent_id, run_id=run_id, model_type=key,
-                    provider=candidate.provider, error=error,
-                    duration_ms=(time.perf_counter() - started) * 1000.0, at=now_ms(),
-                )
-            )  # fmt: skip
+        candidates = self.breakers.order(self.candidates(key, provider), lambda c: c.breaker_key)
+        for candidate in candidates:
+            sends = 1 + (self.policy.lost_retries if candidate.remote else 0)
+            for send in range(1, sends + 1):
+                started = time.perf_counter()
+                failure: Exception
+                try:
+                    result = await self._attempt_counted(candidate, call_params, run_id)
+                except _NoResponders as exc:
+                    if candidate.fallback:
+                        break  # nobody on the shared subject: there was no candidate, no failure
+                    error, failure = str(exc), exc
+                except ModelError as exc:
+                    error, failure = str(exc), exc
+                except Exception as exc:
+                    log.exception("model handler %s failed on %s", candidate.provider, key)
+                    error, failure = f"{type(exc).__name__}: {exc}", exc
+                else:
+                    await self._record_used(candidate, call_params, result, started, run_id)
+                    return result
+                failures.append((candidate.provider, error, failure))
+                again = isinstance(failure, ModelWorkerLostError) and send < sends
+                log.warning("model %s via %s failed, %s: %s", key, candidate.provider,
+                            "sending it again to the same provider" if again
+                            else "trying the next", error)  # fmt: skip
+                await self.sink.record(
+                    ModelFailed(
+                        agent_id=self.agent_id, run_id=run_id, model_type=key,
+                        provider=candidate.provider, error=error,
+                        duration_ms=(time.perf_counter() - started) * 1000.0, at=now_ms(),
+                    )
+                )  # fmt: skip
+                if not again:
+                    break
         if not failures:
             wanted = f" from provider {provider!r}" if provider else ""
             raise NoModelHandlerError(
@@ -465,6 +540,35 @@ class ModelRegistry:
             return dict(params or {})
         return merge_model_settings(model_type, params, get_setting, character.name)
 
+    async def _attempt_counted(
+        self, candidate: ModelCandidate, params: dict[str, Any], run_id: uuid.UUID | None
+    ) -> Any:
+        """`_attempt`, its outcome counted by the candidate's circuit breaker: an answer or a
+        failure of the candidate; not a refusal of the request itself, nor the loss of our own
+        connection, nor nobody on the shared fallback subject."""
+        key = candidate.breaker_key
+        self.breakers.start_attempt(key)
+        counted = False
+        try:
+            result = await self._attempt(candidate, params, run_id)
+            self.breakers.record(key, ok=True)
+            counted = True
+            return result
+        except (PermanentError, _ConnectionLost):
+            raise
+        except _NoResponders:
+            if not candidate.fallback:
+                self.breakers.record(key, ok=False)
+                counted = True
+            raise
+        except Exception:
+            self.breakers.record(key, ok=False)
+            counted = True
+            raise
+        finally:
+            if not counted:
+                self.breakers.abandon(key)
+
     async def _attempt(
         self, candidate: ModelCandidate, params: dict[str, Any], run_id: uuid.UUID | None
     ) -> Any:
@@ -477,7 +581,7 @@ class ModelRegistry:
                 raise ModelError(
                     f"in-process {candidate.model_type} handler of {candidate.provider} gave no "
                     f"result within {self.timeout:g}s: fix the handler or raise "
-                    "ELIZABUS_MODEL_TIMEOUT_SECONDS"
+                    "ELIZABUS_MODEL_ATTEMPT_TIMEOUT_SECONDS"
                 ) from exc
         return await self._request(candidate, params, run_id)
 
@@ -493,6 +597,7 @@ class ModelRegistry:
                     nc, subject, ModelType(candidate.model_type), self.scrubber.data(params),
                     timeout=self.timeout,
                     run_id=run_id, agent_id=self.agent_id, retries=2,
+                    inbox=self._inbox, liveness=self.policy.liveness(candidate),
                 ),
                 subject,
             )  # fmt: skip
@@ -520,7 +625,7 @@ class ModelRegistry:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-        raise ModelError(
+        raise _ConnectionLost(
             f"the request on {subject} was lost: the NATS connection dropped while it waited "
             "(it is tried again once NATS is back)"
         )

@@ -346,7 +346,9 @@ def requests_per_run_check(mode: str, limit: int) -> Check:
 
 
 async def check_hang(ctx: Context, observed: Observed, pool: asyncpg.Pool) -> None:
-    """The hung requests were cut by the model timeout and failed over to the normal worker."""
+    """The hung requests were cut by the attempt timeout and failed over to the normal worker
+    (the hung worker stays alive and keeps them alive: only the timeout can cut them; the circuit
+    breaker then sends later calls to the normal worker first)."""
     await requests_per_run_check("hang", 2)(ctx, observed, pool)
     row = await pool.fetchrow(
         "SELECT count(*) AS n, max((data->>'duration_ms')::float) AS longest FROM events "
@@ -361,7 +363,7 @@ async def check_hang(ctx: Context, observed: Observed, pool: asyncpg.Pool) -> No
         return
     ctx.notes.append(
         f"{row['n']} TEXT_LARGE calls to the hung worker failed after at most "
-        f"{row['longest'] / 1000:.1f} s (the model timeout), {used} were answered by the "
+        f"{row['longest'] / 1000:.1f} s (the attempt timeout), {used} were answered by the "
         "normal worker"
     )
 
@@ -442,10 +444,10 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("kill-up", "kill -9 of `elizabus up`, started again at once", kill_up),
         Scenario(
             "hanging-worker",
-            "a model worker that never answers half the requests (tried first; model timeout 3 s)",
+            "a model worker that never answers half the requests (tried first; attempt timeout 3s)",
             no_fault,
             continuous=True,
-            overrides={"ELIZABUS_MODEL_TIMEOUT_SECONDS": "3"},
+            overrides={"ELIZABUS_MODEL_ATTEMPT_TIMEOUT_SECONDS": "3"},
             prepare=lambda stack: start_faulty_worker(stack, "hang"),
             check=check_hang,
         ),

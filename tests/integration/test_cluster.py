@@ -83,7 +83,7 @@ class ClusterBus:
             "ELIZABUS_PARTITIONS": str(PARTITIONS),
             "ELIZABUS_ACK_WAIT_SECONDS": "2",
             # a model request whose reply died with the node fails fast and the run is retried
-            "ELIZABUS_MODEL_TIMEOUT_SECONDS": "10",
+            "ELIZABUS_MODEL_ATTEMPT_TIMEOUT_SECONDS": "10",
             "ELIZABUS_LOG_LEVEL": "WARNING",
         }
 

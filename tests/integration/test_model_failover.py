@@ -269,7 +269,7 @@ async def test_an_orchestrator_fails_over_from_a_slow_worker_to_the_next(
     await servers.start_worker(slow, name="slow", priority=10)
     await servers.start_worker(backup, name="backup", priority=1)
     # one delivery only: without failover the message is dead-lettered at once
-    await servers.start_orchestrator(model_timeout_seconds=2.0, max_deliver=1)
+    await servers.start_orchestrator(model_attempt_timeout_seconds=2.0, max_deliver=1)
 
     reply = await servers.client.send("are you there?", timeout=30)
 

@@ -168,3 +168,41 @@ async def test_one_worker_runs_requests_concurrently(nats_url: str, nc: NatsClie
         )
     assert [r.result for r in results] == [[1.0]] * 10
     assert handler.peak == 10  # all ten were being handled at the same time
+
+
+class Counting(OnlyEmbeddings):
+    """`OnlyEmbeddings` counting the requests it started."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay)
+        self.started = 0
+
+    async def handle(self, request: ModelRequest) -> Any:
+        self.started += 1
+        return await super().handle(request)
+
+
+async def test_a_stopping_worker_answers_the_requests_in_hand(
+    nats_url: str, nc: NatsClient
+) -> None:
+    handler = Counting(delay=1.0)
+    _, app = build_worker_app(Settings(nats_url=nats_url), handler)
+    await app.start()
+    stopped = False
+    try:
+        client = BusModels(nc, timeout=30.0)
+        calls = [
+            asyncio.create_task(client.call(ModelType.TEXT_EMBEDDING, {"text": t}))
+            for t in ("x", "y")
+        ]
+        deadline = asyncio.get_running_loop().time() + 10
+        while handler.started < 2:  # both taken by the worker (each takes 1 s to answer)
+            assert asyncio.get_running_loop().time() < deadline, "the worker took no request"
+            await asyncio.sleep(0.02)
+        await app.stop()  # withdraws, takes nothing new, lets both finish
+        stopped = True
+        results = await asyncio.gather(*calls)
+    finally:
+        if not stopped:
+            await app.stop()
+    assert [r.result for r in results] == [[1.0], [1.0]]

@@ -40,6 +40,10 @@ class Flaky:
         nats.js.errors.ServiceUnavailableError(),
         nats.errors.NoRespondersError(),
         nats.errors.TimeoutError(),
+        # right after a cluster starts: a replicated stream or bucket cannot be placed yet
+        nats.js.errors.ServerError(
+            code=500, err_code=10005, description="no suitable peers for placement"
+        ),
     ],
 )
 async def test_an_election_error_is_retried_until_the_operation_succeeds(error: Exception) -> None:
@@ -48,9 +52,16 @@ async def test_an_election_error_is_retried_until_the_operation_succeeds(error: 
     assert operation.calls == 4
 
 
-async def test_any_other_error_is_raised_at_once() -> None:
-    operation = Flaky(nats.js.errors.BadRequestError(), failures=3)
-    with pytest.raises(nats.js.errors.BadRequestError):
+@pytest.mark.parametrize(
+    "error",
+    [
+        nats.js.errors.BadRequestError(),
+        nats.js.errors.ServerError(code=500, err_code=10049, description="stream restore failed"),
+    ],
+)
+async def test_any_other_error_is_raised_at_once(error: Exception) -> None:
+    operation = Flaky(error, failures=3)
+    with pytest.raises(type(error)):
         await retry_while_unavailable(operation, "publishing", patience=10)
     assert operation.calls == 1
 
