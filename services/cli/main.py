@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from shared.bus.nats_connect import NatsAuth
 from shared.errors import ElizabusError
 from shared.messages import MessageSent
 from shared.settings import Settings
@@ -42,6 +43,13 @@ def _settings() -> Settings:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     return settings
+
+
+def _cli_login(settings: Settings) -> NatsAuth | None:
+    """The CLI's NATS login: the configured one, else the embedded stack's `cli` user."""
+    from shared.bus.nats_permissions import CLI
+
+    return settings.resolved_nats_auth(CLI)
 
 
 @app.command()
@@ -105,7 +113,7 @@ def send(
     settings = _settings()
 
     async def go() -> MessageSent:
-        client = await BusClient.connect(settings.resolved_nats_url())
+        client = await BusClient.connect(settings.resolved_nats_url(), auth=_cli_login(settings))
         try:
             return await client.send(text, room=room, user=user, agent_id=agent, timeout=timeout)
         finally:
@@ -126,7 +134,7 @@ def chat(room: str = "cli-chat", user: str = "cli-user", name: str = "You") -> N
     settings = _settings()
 
     async def go() -> None:
-        client = await BusClient.connect(settings.resolved_nats_url())
+        client = await BusClient.connect(settings.resolved_nats_url(), auth=_cli_login(settings))
         try:
             while True:
                 line = await asyncio.to_thread(_read_line, f"{name}> ")

@@ -16,6 +16,8 @@ import pytest
 from nats.js.client import JetStreamContext
 
 from shared import subjects
+from shared.bus.nats_permissions import ADMIN
+from shared.embedded.nats_auth import NatsCredentials
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +48,7 @@ async def serving(data_dir: Path, timeout: float = 60.0) -> None:
     the last partition consumer exist, and a model worker announced TEXT_LARGE. (A message sent
     before would wait in the stream.)"""
     url = json.loads((data_dir / "runtime.json").read_text())["nats_url"]
-    nc = await nats.connect(url)
+    nc = await nats.connect(url, **admin_login(data_dir))
     deadline = asyncio.get_running_loop().time() + timeout
     try:
         while not await _serving(nc.jetstream()):
@@ -54,6 +56,20 @@ async def serving(data_dir: Path, timeout: float = 60.0) -> None:
             await asyncio.sleep(0.1)
     finally:
         await nc.close()
+
+
+def admin_login(data_dir: Path) -> dict[str, str]:
+    """nats-py connect options of the stack's `admin` user (the operator's tools)."""
+    passwords = NatsCredentials.read(data_dir)
+    assert passwords is not None, "elizabus up wrote no NATS credentials"
+    return {"user": ADMIN, "password": passwords[ADMIN]}
+
+
+def permission_violations(data_dir: Path) -> list[str]:
+    """The lines of nats.log where the server refused a client something: a role missing a
+    grant its service uses."""
+    log = (data_dir / "nats.log").read_text(errors="replace")
+    return [line for line in log.splitlines() if "Violation" in line]
 
 
 async def _serving(js: JetStreamContext) -> bool:
@@ -106,3 +122,5 @@ async def test_up_send_events_stop_and_up_again_keeps_the_data(tmp_path: Path) -
     finally:
         up.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(up.wait(), 60) == 0
+    # every service had the grants it uses: nats-server refused none of them anything
+    assert permission_violations(tmp_path) == []
