@@ -7,10 +7,11 @@ permissions", says why each grant is there and what a stolen credential still al
   copies, runtime events and requests to models, remote actions and providers; sets up and pulls
   its streams, consumers and the `elizabus_models` bucket through the named JetStream API
   subjects only (no stream delete or purge).
-- `model-worker` (one per provider): answers `model.<TYPE>` and `model.<TYPE>.<provider>` only as a
-  member of the workers' queue groups (a plain subscription that would copy every prompt is
-  refused), replies only to the requests it was given (`allow_responses`, several messages each
-  for the keep-alives), and puts only its own provider's keys in `elizabus_models`.
+- `model-worker-<provider>`: answers `model.<TYPE>` and `model.<TYPE>.<provider>` only as a
+  member of the workers' queue groups (a plain subscription that would copy every prompt, or one
+  on another provider's subjects, is refused), replies only to the requests it was given
+  (`allow_responses`, several messages each for the keep-alives), and puts only its own
+  provider's keys in `elizabus_models`.
 - `adapter-<source>` (and `cli`, the adapter of `elizabus send`/`chat`): publishes
   `message.received`; reads only `message.sent.<source>`, as a core subscription or through its
   own JetStream consumer `sent-<source>` filtered to that subject.
@@ -36,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shared import subjects
+from shared.model_types import ModelType
 
 ORCHESTRATOR = "orchestrator"
 MODEL_WORKER = "model-worker"
@@ -192,19 +194,33 @@ def model_worker_user(provider: str) -> str:
     return f"{MODEL_WORKER}-{subjects.token(provider, ascii_only=True)}"
 
 
-def model_worker(provider: str, responses: ResponseWindow, user: str | None = None) -> Role:
-    """A model worker of `provider`: answers model requests in the workers' queue groups and
-    announces its own provider's keys in `elizabus_models`."""
+def model_worker(
+    provider: str,
+    responses: ResponseWindow,
+    user: str | None = None,
+    model_types: Iterable[str] | None = None,
+) -> Role:
+    """A model worker of `provider` serving `model_types` (default: every ElizaOS type): answers
+    their requests in the workers' queue groups and announces its own provider's keys in
+    `elizabus_models`.
+
+    The types are listed one by one, never as `model.*`: nats-server matches a subscription's
+    subject against the allowed ones token by token, so an allowed `model.*` would also let a
+    worker subscribe `model.>` (its `>` taken as one token), which receives every provider's
+    requests."""
     name = subjects.token(provider, ascii_only=True)
     user = user or model_worker_user(provider)
+    types = list(dict.fromkeys(model_types or [t.value for t in ModelType]))
+    provider_queue = subjects.model_provider_queue(name)
     publish = (
-        f"{KV_PREFIX}.*.{name}.*",  # <MODEL_TYPE>.<provider>.<worker_id>: its provider's only
+        # <MODEL_TYPE>.<provider>.<worker_id>: its own provider's keys only
+        *(f"{KV_PREFIX}.{subjects.token(t, ascii_only=True)}.{name}.*" for t in types),
         f"{JS_API}.STREAM.INFO.{KV_STREAM}",
         f"{JS_API}.STREAM.CREATE.{KV_STREAM}",  # when it starts before any orchestrator
     )
     subscribe = (
-        f"{subjects.MODEL_PREFIX}.* {subjects.MODEL_WORKERS_QUEUE}",
-        f"{subjects.MODEL_PREFIX}.*.{name} {subjects.model_provider_queue(name)}",
+        *(f"{subjects.model(t)} {subjects.MODEL_WORKERS_QUEUE}" for t in types),
+        *(f"{subjects.model_provider(t, name)} {provider_queue}" for t in types),
         _own_inbox(user),
     )
     return Role(user, Permissions(publish, subscribe, responses=responses))
