@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 
 import nats
+import nats.errors
 import nats.js.errors
 import pytest
 from nats.js.client import JetStreamContext
 
 from shared import subjects
-from shared.bus.nats_permissions import ADMIN
+from shared.bus.nats_permissions import ADMIN, ORCHESTRATOR, model_worker_user
 from shared.embedded.nats_auth import NatsCredentials
 
 pytestmark = pytest.mark.integration
@@ -83,6 +84,27 @@ async def _serving(js: JetStreamContext) -> bool:
     return any(k.startswith("TEXT_LARGE.") for k in keys)
 
 
+def child_environments(up_pid: int) -> dict[str, dict[str, str]]:
+    """The environment of each service `up` runs ("orchestrator", "worker model"), from /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if not entry.name.isdigit() or _parent(entry) != up_pid:
+                continue
+            argv = (entry / "cmdline").read_bytes().decode().split("\0")
+            environ = (entry / "environ").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        for service in ("orchestrator", "worker model"):
+            if " ".join(argv).rstrip().endswith(f"services.cli.main {service}"):
+                found[service] = dict(v.split("=", 1) for v in environ if "=" in v)
+    return found
+
+
+def _parent(proc: Path) -> int:
+    return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 async def send(env: dict[str, str], text: str) -> tuple[str, str]:
     """`elizabus send`, once: its reply and run id."""
     code, out, err = await run_cli(env, "send", text, "--timeout", "60")
@@ -99,6 +121,19 @@ async def test_up_send_events_stop_and_up_again_keeps_the_data(tmp_path: Path) -
     up = await start_up(env, tmp_path)
     try:
         await serving(tmp_path)
+        # NATS refuses a local client without credentials
+        url = json.loads((tmp_path / "runtime.json").read_text())["nats_url"]
+        with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+            await nats.connect(url, allow_reconnect=False, connect_timeout=5)
+        # each service was given its own role's login, and no other's
+        passwords = NatsCredentials.read(tmp_path)
+        assert passwords is not None
+        envs = child_environments(up.pid)
+        assert envs["orchestrator"]["ELIZABUS_NATS_USER"] == ORCHESTRATOR
+        assert envs["worker model"]["ELIZABUS_NATS_USER"] == model_worker_user("scripted")
+        for service, service_env in envs.items():
+            others = set(passwords.values()) - {service_env["ELIZABUS_NATS_PASSWORD"]}
+            assert not others & set(service_env.values()), f"the {service} has another's login"
         reply, run_id = await send(env, "hello")
         assert "hello" in reply
         code, out, _ = await run_cli(env, "events", "--run", run_id)
