@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shared import subjects
+from shared.errors import ConfigurationError
 from shared.model_types import ModelType
 
 ORCHESTRATOR = "orchestrator"
@@ -270,6 +271,16 @@ class RoleSet:
     """The roles of one deployment (an embedded stack, or what `elizabus nats config` writes)."""
 
     roles: tuple[Role, ...]
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for role in self.roles:
+            if role.user in seen:
+                raise ConfigurationError(
+                    f"two NATS users are named {role.user!r}: give each adapter source and each "
+                    "worker provider once"
+                )
+            seen.add(role.user)
 
     @classmethod
     def of(
