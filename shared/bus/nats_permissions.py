@@ -217,7 +217,9 @@ def model_worker(
         # <MODEL_TYPE>.<provider>.<worker_id>: its own provider's keys only
         *(f"{KV_PREFIX}.{subjects.token(t, ascii_only=True)}.{name}.*" for t in types),
         f"{JS_API}.STREAM.INFO.{KV_STREAM}",
-        f"{JS_API}.STREAM.CREATE.{KV_STREAM}",  # when it starts before any orchestrator
+        # when it starts before any orchestrator: nats-py reads the account's limits first
+        f"{JS_API}.STREAM.CREATE.{KV_STREAM}",
+        f"{JS_API}.INFO",
     )
     subscribe = (
         *(f"{subjects.model(t)} {subjects.MODEL_WORKERS_QUEUE}" for t in types),

@@ -26,6 +26,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig
 
+from services.model_worker.announce import Announcer
 from shared import subjects
 from shared.bus import nats_permissions as roles
 from shared.bus.models_bucket import announcement_key, open_models_bucket
@@ -325,3 +326,20 @@ async def test_an_old_data_dir_gets_users_at_its_next_start(tmp_path: Path) -> N
     # the passwords stay across starts (the services and the CLI keep theirs)
     async with EmbeddedNats(tmp_path, roles=role_set):
         assert NatsCredentials.read(tmp_path) == passwords
+
+
+async def test_a_worker_starting_before_any_orchestrator_creates_the_bucket(
+    tmp_path: Path,
+) -> None:
+    role_set = RoleSet.of(worker_providers=["scripted"], model_timeout_seconds=5)
+    async with EmbeddedNats(tmp_path, roles=role_set) as server:
+        worker = await login(server, WORKER)
+        announcer = Announcer(["TEXT_LARGE"], "scripted", worker_id="w1")
+        await announcer.start(worker.nc)
+        await announcer.stop()
+        assert worker.errors == []
+        admin = await login(server, roles.ADMIN)
+        info = await admin.nc.jetstream().stream_info(f"KV_{subjects.MODELS_BUCKET}")
+        assert info.config.name == f"KV_{subjects.MODELS_BUCKET}"
+        for conn in (worker, admin):
+            await conn.nc.close()
