@@ -33,6 +33,7 @@ from shared.bus.models_bucket import announcement_key, open_models_bucket
 from shared.bus.nats_bus import ensure_streams
 from shared.bus.nats_connect import NatsAuth, connect_nats
 from shared.bus.nats_permissions import RoleSet
+from shared.bus.request_server import Endpoint, RequestServer
 from shared.embedded import EmbeddedNats
 from shared.embedded.nats_auth import NatsCredentials
 from shared.errors import ConfigurationError
@@ -343,3 +344,27 @@ async def test_a_worker_starting_before_any_orchestrator_creates_the_bucket(
         assert info.config.name == f"KV_{subjects.MODELS_BUCKET}"
         for conn in (worker, admin):
             await conn.nc.close()
+
+
+async def test_an_action_server_answers_its_subjects_only(server: EmbeddedNats) -> None:
+    actions, orchestrator = await login(server, roles.ACTIONS), await login(server, "orchestrator")
+
+    async def answer(body: bytes) -> bytes:
+        return b"done: " + body
+
+    endpoint = Endpoint(subjects.action("WEATHER"), subjects.ACTIONS_QUEUE, answer, "weather")
+    async with await RequestServer(actions.nc, [endpoint]).start():
+        reply = await orchestrator.nc.request(subjects.action("WEATHER"), b"Oslo", timeout=5)
+        assert reply.data == b"done: Oslo"
+        assert actions.errors == []
+        for subject, queue in (
+            (subjects.action("WEATHER"), ""),  # a copy of every request
+            (subjects.model("TEXT_LARGE"), subjects.MODEL_WORKERS_QUEUE),
+            (subjects.MESSAGE_RECEIVED, ""),
+        ):
+            await actions.nc.subscribe(subject, queue=queue)
+            await until(actions.refused(f'"{subject}"'), f"subscribing {subject} refused")
+        await actions.nc.publish(subjects.message_sent("telegram"), b"spoofed")
+        await until(actions.refused("message.sent.telegram"), "publishing as the bot refused")
+    for conn in (actions, orchestrator):
+        await conn.nc.close()
