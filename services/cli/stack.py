@@ -68,11 +68,16 @@ def worker_provider(settings: Settings) -> str:
     return subjects.token(name.strip(), ascii_only=True)
 
 
+BUILT_IN_PROVIDERS = ("scripted", "openai")
+"""Model worker providers the embedded server always has a user for, so that a worker of the
+other kind (`elizabus worker model` with or without a key) can join a running stack."""
+
+
 def stack_roles(settings: Settings) -> RoleSet:
     """The NATS users of the embedded server of `up`: the services', the CLI's, remote
     action/provider servers' and the operator's."""
     return RoleSet.of(
-        worker_providers=[worker_provider(settings)],
+        worker_providers=[worker_provider(settings), *BUILT_IN_PROVIDERS],
         model_timeout_seconds=settings.model_timeout_seconds,
     )
 
