@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     nats_creds: Path | None = Field(
         default=None, description="a .creds file (JWT + nkey seed) to log in with instead"
     )
+    nats_nkey_seed: Path | None = Field(
+        default=None,
+        description="a file holding a user nkey's seed (SU...) to log in with instead "
+        "(`elizabus nats config --nkeys`)",
+    )
     nats_inbox_prefix: str | None = Field(
         default=None,
         description="inbox prefix of the connection's replies: the one the user may subscribe "
@@ -163,8 +168,13 @@ class Settings(BaseSettings):
         from shared.bus.nats_connect import NatsAuth
         from shared.bus.nats_permissions import INBOX_ROOT, inbox_prefix
 
+        named_inbox = inbox_prefix(self.nats_user) if self.nats_user else INBOX_ROOT
         if self.nats_creds is not None:
-            return NatsAuth(creds_file=self.nats_creds, inbox=self.nats_inbox_prefix or INBOX_ROOT)
+            return NatsAuth(creds_file=self.nats_creds, inbox=self.nats_inbox_prefix or named_inbox)
+        if self.nats_nkey_seed is not None:
+            return NatsAuth(
+                nkey_seed_file=self.nats_nkey_seed, inbox=self.nats_inbox_prefix or named_inbox
+            )
         if self.nats_user:
             password = self.nats_password.get_secret_value() if self.nats_password else ""
             inbox = self.nats_inbox_prefix or inbox_prefix(self.nats_user)

@@ -266,10 +266,16 @@ def nats_config(
     nsc: Annotated[
         bool, typer.Option("--nsc", help="print `nsc add user` commands (JWT accounts) instead")
     ] = False,
+    nkeys: Annotated[
+        bool,
+        typer.Option(
+            "--nkeys", help="users as nkeys (a seed file per role in --out) instead of passwords"
+        ),
+    ] = False,
 ) -> None:
     """The NATS users elizabus's roles need, with their permissions, for a NATS you run
     yourself: an `authorization` block to include in nats-server's config, or nsc commands."""
-    from services.cli.nats_config import write_nats_config
+    from services.cli.nats_config import write_nats_config, write_nkeys_config
     from services.cli.stack import worker_provider
     from shared.bus.nats_permissions import RoleSet
 
@@ -283,6 +289,11 @@ def nats_config(
     )
     if nsc:
         typer.echo("\n".join(roles.nsc_commands()))
+        return
+    if nkeys:
+        if out is None:
+            raise ElizabusError("--nkeys writes a seed file per role: give --out DIR")
+        typer.echo(write_nkeys_config(roles, out))
         return
     typer.echo(write_nats_config(roles, out))
 

@@ -56,21 +56,25 @@ so in the log in one line."""
 
 @dataclass(frozen=True)
 class NatsAuth:
-    """How a connection logs in: `user` and `password`, or a `creds_file` (JWT and nkey seed);
-    replies come under `inbox` (the prefix the user may subscribe to; nats-py's `_INBOX` when
-    empty). Its repr shows no secret."""
+    """How a connection logs in: `user` and `password`, an `nkey_seed_file` (a user nkey's seed,
+    `SU...`), or a `creds_file` (JWT and nkey seed); replies come under `inbox` (the prefix the
+    user may subscribe to; nats-py's `_INBOX` when empty). Its repr shows no secret."""
 
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     creds_file: Path | None = None
     inbox: str = ""
+    nkey_seed_file: Path | None = None
 
     def connect_options(self) -> dict[str, Any]:
         """nats-py `connect` keyword arguments for this login."""
         options: dict[str, Any] = {}
         if self.creds_file is not None:
-            _require_nkeys(self.creds_file)
+            _require_nkeys(self.creds_file, "ELIZABUS_NATS_CREDS")
             options["user_credentials"] = str(self.creds_file)
+        elif self.nkey_seed_file is not None:
+            _require_nkeys(self.nkey_seed_file, "ELIZABUS_NATS_NKEY_SEED")
+            options["nkeys_seed"] = str(self.nkey_seed_file)
         elif self.user is not None:
             options["user"] = self.user
             options["password"] = self.password or ""
@@ -80,14 +84,17 @@ class NatsAuth:
 
     def faststream_options(self) -> dict[str, Any]:
         """FastStream `NatsBroker` keyword arguments for this login."""
-        from faststream.nats.security import NatsCredentials, NatsUserPassword
+        from faststream.nats.security import NatsCredentials, NatsNKey, NatsUserPassword
         from faststream.security import BaseSecurity
 
         options: dict[str, Any] = {}
         security: BaseSecurity | None = None
         if self.creds_file is not None:
-            _require_nkeys(self.creds_file)
+            _require_nkeys(self.creds_file, "ELIZABUS_NATS_CREDS")
             security = NatsCredentials.from_file(self.creds_file)
+        elif self.nkey_seed_file is not None:
+            _require_nkeys(self.nkey_seed_file, "ELIZABUS_NATS_NKEY_SEED")
+            security = NatsNKey.from_file(self.nkey_seed_file)
         elif self.user is not None:
             security = NatsUserPassword(self.user, self.password or "")
         if security is not None:
@@ -97,16 +104,21 @@ class NatsAuth:
         return options
 
 
-def _require_nkeys(creds_file: Path) -> None:
+def _require_nkeys(path: Path, setting: str) -> None:
     if importlib.util.find_spec("nkeys") is None:
         raise ConfigurationError(
-            f"ELIZABUS_NATS_CREDS={creds_file} needs the nkeys package to sign in: "
-            "`pip install nkeys`, or log in with ELIZABUS_NATS_USER and ELIZABUS_NATS_PASSWORD"
+            f"{setting}={path} needs the nkeys package to sign in: `pip install nkeys` (or "
+            "`pip install elizabus[nkeys]`), or log in with ELIZABUS_NATS_USER and "
+            "ELIZABUS_NATS_PASSWORD"
         )
-    if not creds_file.is_file():
+    if not path.is_file():
         raise ConfigurationError(
-            f"ELIZABUS_NATS_CREDS names {creds_file}, which is not a file: give the path of the "
-            "user's .creds file (`nsc generate creds`)"
+            f"{setting} names {path}, which is not a file: give the path of the user's "
+            + (
+                "nkey seed file (`elizabus nats config --nkeys`)"
+                if "SEED" in setting
+                else ".creds file (`nsc generate creds`)"
+            )
         )
 
 
@@ -181,13 +193,22 @@ def _is_login_refused(exc: Exception) -> bool:
 
 def _login_advice(auth: NatsAuth | None) -> str:
     """What to check when the server refused a login (never the secret itself)."""
-    if auth is None or (auth.user is None and auth.creds_file is None):
+    if auth is None or (
+        auth.user is None and auth.creds_file is None and auth.nkey_seed_file is None
+    ):
         return (
             "the server requires a user: set ELIZABUS_NATS_USER and ELIZABUS_NATS_PASSWORD (or "
-            "ELIZABUS_NATS_CREDS); the embedded stack's are in <data dir>/nats-credentials"
+            "ELIZABUS_NATS_NKEY_SEED or ELIZABUS_NATS_CREDS); the embedded stack's are in "
+            "<data dir>/nats-credentials"
         )
-    who = f"credentials file {auth.creds_file}" if auth.creds_file else f"user {auth.user!r}"
+    if auth.creds_file:
+        who = f"credentials file {auth.creds_file}"
+    elif auth.nkey_seed_file:
+        who = f"nkey seed file {auth.nkey_seed_file}"
+    else:
+        who = f"user {auth.user!r}"
     return (
         f"{who} was not accepted: check ELIZABUS_NATS_USER / ELIZABUS_NATS_PASSWORD / "
-        "ELIZABUS_NATS_CREDS (the embedded stack's users are in <data dir>/nats-credentials)"
+        "ELIZABUS_NATS_NKEY_SEED / ELIZABUS_NATS_CREDS (the embedded stack's users are in "
+        "<data dir>/nats-credentials)"
     )

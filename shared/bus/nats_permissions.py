@@ -333,6 +333,15 @@ class RoleSet:
         ]
         return "authorization " + json.dumps({"users": users}, indent=2) + "\n"
 
+    def nkey_authorization(self, public_keys: dict[str, str]) -> str:
+        """The nats-server `authorization` block of an nkeys deployment: each role's user is the
+        public key (`U...`) in `public_keys`; the seed stays with the service."""
+        users = [
+            {"nkey": public_keys[role.user], "permissions": role.permissions.as_config()}
+            for role in self.roles
+        ]
+        return "authorization " + json.dumps({"users": users}, indent=2) + "\n"
+
     def nsc_commands(self, account: str = "ELIZABUS") -> list[str]:
         """`nsc add user` commands giving each role its permissions in a JWT account."""
         lines = []
