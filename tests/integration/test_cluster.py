@@ -35,7 +35,13 @@ from shared.bus.jetstream_retry import (
 )
 from shared.bus.nats_bus import ensure_streams
 from shared.bus.nats_connect import connect_nats
-from shared.bus.nats_permissions import ADMIN, ORCHESTRATOR, RoleSet, model_worker_user
+from shared.bus.nats_permissions import (
+    ADMIN,
+    ORCHESTRATOR,
+    RoleSet,
+    inbox_prefix,
+    model_worker_user,
+)
 from shared.embedded.nats_cluster import EmbeddedNatsCluster
 from shared.eventstore.postgres import create_pool
 from shared.messages import MessageReceived, MessageSent
@@ -240,10 +246,24 @@ async def test_a_nats_node_killed_mid_load_loses_and_duplicates_nothing(bus: Clu
     # the killed node comes back on its store and catches up with the stream
     await bus.cluster.restart(bus.cluster.index_of(victim))
     await wait_for(lambda: caught_up(bus, victim), timeout=30)
-    # every process had the grants it uses on every node
+    # every process had the grants it uses on every node. One refusal is expected: a worker that
+    # moved to another node answering a request it received through the killed one (a reply
+    # permission belongs to the connection the request came on; that request is lost, as it is
+    # when the requester's node dies, and the run retries it)
     for node in bus.cluster.nodes:
         log = node.log_file.read_text(errors="replace")
-        assert [line for line in log.splitlines() if "Violation" in line] == [], node.log_file
+        refused = [line for line in log.splitlines() if "Violation" in line]
+        assert [line for line in refused if not late_reply(line)] == [], node.log_file
+
+
+def late_reply(log_line: str) -> bool:
+    """Whether nats-server refused the model worker a reply to the orchestrator's inbox."""
+    worker = model_worker_user("scripted")
+    return (
+        f'user:{worker}"' in log_line
+        and "Publish Violation" in log_line
+        and f'Subject "{inbox_prefix(ORCHESTRATOR)}.' in log_line
+    )
 
 
 async def caught_up(bus: ClusterBus, node: str) -> bool:
