@@ -35,6 +35,15 @@ DELIVERY = "tests/integration/test_delivery_guarantees.py"
 EVENT_STORE = "tests/integration/test_event_store.py"
 SECRETS = "tests/integration/test_secrets.py"
 WORKER_LOST = "tests/integration/test_model_worker_lost.py"
+PERMS = "tests/integration/test_nats_permissions.py"
+ROLES = "shared/bus/nats_permissions.py"
+WORKER_SUBSCRIBE = (
+    '        *(f"{subjects.model(t)} {subjects.MODEL_WORKERS_QUEUE}" for t in types),'
+)
+WORKER_PUBLISH_END = (
+    '        f"{JS_API}.STREAM.CREATE.{KV_STREAM}",\n        f"{JS_API}.INFO",\n    )'
+)
+ADAPTER_SUBSCRIBE = "    return Role(user, Permissions(publish, (sent, _own_inbox(user))))"
 
 
 @dataclass(frozen=True)
@@ -234,6 +243,96 @@ MUTATIONS = [
         "            runtime.start_task_scheduler()",
         "            pass",
         ("tests/integration/test_orchestrator_app.py::test_the_app_runs_queued_tasks",),
+    ),
+    Mutation(
+        "nats-no-users",
+        "NATS: the embedded server starts without its users' config (anyone may do anything)",
+        "shared/embedded/nats_server.py",
+        '        config = ["-c", str(self.config_file)] if self.roles is not None else []',
+        "        config = []",
+        (f"{PERMS}::test_a_client_without_credentials_is_refused",),
+    ),
+    Mutation(
+        "nats-worker-reads-inbound",
+        "NATS: a model worker's user may subscribe message.received",
+        ROLES,
+        "        _own_inbox(user),\n    )\n    return Role(user, Permissions(publish, subscribe, "
+        "responses=responses))",
+        '        _own_inbox(user),\n        "message.received",\n    )\n'
+        "    return Role(user, Permissions(publish, subscribe, responses=responses))",
+        (f"{PERMS}::test_a_worker_cannot_read_inbound_messages_nor_speak_as_the_bot",),
+    ),
+    Mutation(
+        "nats-worker-speaks-as-bot",
+        "NATS: a model worker's user may publish message.sent.<source>",
+        ROLES,
+        WORKER_PUBLISH_END,
+        WORKER_PUBLISH_END[: -len("\n    )")] + '\n        "message.sent.>",\n    )',
+        (f"{PERMS}::test_a_worker_cannot_read_inbound_messages_nor_speak_as_the_bot",),
+    ),
+    Mutation(
+        "nats-worker-wildcard",
+        "NATS: a worker may subscribe model.* in its queue group (so model.>: every provider's)",
+        ROLES,
+        WORKER_SUBSCRIBE,
+        '        f"model.* {subjects.MODEL_WORKERS_QUEUE}",',
+        (f"{PERMS}::test_a_worker_cannot_copy_every_prompt",),
+    ),
+    Mutation(
+        "nats-worker-plain-subscription",
+        "NATS: a worker may subscribe model.<TYPE> outside its queue group (copying every prompt)",
+        ROLES,
+        WORKER_SUBSCRIBE,
+        "        *(subjects.model(t) for t in types),",
+        (f"{PERMS}::test_a_worker_cannot_copy_every_prompt",),
+    ),
+    Mutation(
+        "nats-shared-inbox",
+        "NATS: every role may subscribe _INBOX.> (every reply on the bus)",
+        ROLES,
+        '    return f"{inbox_prefix(user)}.>"',
+        '    return "_INBOX.>"',
+        (f"{PERMS}::test_a_worker_cannot_read_other_roles_replies",),
+    ),
+    Mutation(
+        "nats-worker-any-kv-key",
+        "NATS: a worker may put any key of elizabus_models (announce another provider)",
+        ROLES,
+        '        *(f"{KV_PREFIX}.{subjects.token(t, ascii_only=True)}.{name}.*" for t in types),',
+        '        f"{KV_PREFIX}.>",',
+        (f"{PERMS}::test_a_worker_announces_its_own_provider_only_and_cannot_drop_streams",),
+    ),
+    Mutation(
+        "nats-worker-js-api",
+        "NATS: a worker may use the whole JetStream API (delete the streams)",
+        ROLES,
+        WORKER_PUBLISH_END,
+        WORKER_PUBLISH_END[: -len("\n    )")] + '\n        "$JS.API.>",\n    )',
+        (f"{PERMS}::test_a_worker_announces_its_own_provider_only_and_cannot_drop_streams",),
+    ),
+    Mutation(
+        "nats-adapter-reads-prompts",
+        "NATS: an adapter's user may subscribe model.>",
+        ROLES,
+        ADAPTER_SUBSCRIBE,
+        '    return Role(user, Permissions(publish, (sent, _own_inbox(user), "model.>")))',
+        (f"{PERMS}::test_an_adapter_cannot_read_prompts_nor_other_sources_nor_speak_as_the_bot",),
+    ),
+    Mutation(
+        "nats-adapter-any-filter",
+        "NATS: an adapter may create its consumer with any filter (read other sources' replies)",
+        ROLES,
+        '        f"{JS_API}.CONSUMER.CREATE.{stream}.{consumer}.{sent}",',
+        '        f"{JS_API}.CONSUMER.CREATE.{stream}.{consumer}.>",',
+        (f"{PERMS}::test_an_adapter_cannot_read_prompts_nor_other_sources_nor_speak_as_the_bot",),
+    ),
+    Mutation(
+        "nats-one-login-for-all",
+        "NATS: elizabus up gives every service the orchestrator's login",
+        "services/cli/stack.py",
+        "        MODEL_WORKER_SERVICE: nats_permissions.model_worker_user(provider),",
+        "        MODEL_WORKER_SERVICE: nats_permissions.ORCHESTRATOR,",
+        ("tests/integration/test_cli_up.py",),
     ),
 ]
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from shared.bus.nats_connect import NatsAuth
 
 RUNTIME_FILE = "runtime.json"
 
@@ -29,6 +33,25 @@ class Settings(BaseSettings):
         default=None,
         description="NATS server URL, or several comma-separated (the nodes of a cluster); "
         "unset: the embedded server of `elizabus up`",
+    )
+    nats_user: str | None = Field(
+        default=None,
+        description="NATS user to log in as; unset with the embedded stack: the role's user from "
+        "<data_dir>/nats-credentials",
+    )
+    nats_password: SecretStr | None = Field(default=None, description="password of nats_user")
+    nats_creds: Path | None = Field(
+        default=None, description="a .creds file (JWT + nkey seed) to log in with instead"
+    )
+    nats_nkey_seed: Path | None = Field(
+        default=None,
+        description="a file holding a user nkey's seed (SU...) to log in with instead "
+        "(`elizabus nats config --nkeys`)",
+    )
+    nats_inbox_prefix: str | None = Field(
+        default=None,
+        description="inbox prefix of the connection's replies: the one the user may subscribe "
+        "to; default `_INBOX.<nats_user>` (`_INBOX` with no user)",
     )
     database_url: str | None = None
     data_dir: Path = Path(".elizabus")
@@ -189,6 +212,33 @@ class Settings(BaseSettings):
         """The NATS URL to use: the setting, else the running embedded stack's, else an error.
         It may list several servers, comma-separated (`shared.bus.nats_connect.server_urls`)."""
         return self.nats_url or self._from_runtime_file("nats_url")
+
+    def resolved_nats_auth(self, role_user: str) -> NatsAuth | None:
+        """How to log in to NATS as `role_user` (a user of `shared.bus.nats_permissions`): the
+        configured user or .creds file, else, when the URL is the embedded stack's (no
+        ELIZABUS_NATS_URL), that user's generated password from `<data_dir>/nats-credentials`,
+        else none (a server without users)."""
+        from shared.bus.nats_connect import NatsAuth
+        from shared.bus.nats_permissions import INBOX_ROOT, inbox_prefix
+
+        named_inbox = inbox_prefix(self.nats_user) if self.nats_user else INBOX_ROOT
+        if self.nats_creds is not None:
+            return NatsAuth(creds_file=self.nats_creds, inbox=self.nats_inbox_prefix or named_inbox)
+        if self.nats_nkey_seed is not None:
+            return NatsAuth(
+                nkey_seed_file=self.nats_nkey_seed, inbox=self.nats_inbox_prefix or named_inbox
+            )
+        if self.nats_user:
+            password = self.nats_password.get_secret_value() if self.nats_password else ""
+            inbox = self.nats_inbox_prefix or inbox_prefix(self.nats_user)
+            return NatsAuth(self.nats_user, password, inbox=inbox)
+        if self.nats_url is None:
+            from shared.embedded.nats_auth import NatsCredentials
+
+            passwords = NatsCredentials.read(self.data_dir)
+            if passwords is not None and role_user in passwords:
+                return NatsAuth(role_user, passwords[role_user], inbox=inbox_prefix(role_user))
+        return None
 
     def resolved_database_url(self) -> str:
         """The Postgres URL: the setting, else the running embedded stack's, else an error."""

@@ -10,7 +10,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from shared import subjects
-from shared.bus.nats_connect import connect_nats
+from shared.bus.nats_connect import NatsAuth, connect_nats
 from shared.errors import ElizabusError
 from shared.messages import (
     EntityRef,
@@ -42,11 +42,17 @@ class BusClient:
         self._sub: Subscription | None = None
 
     @classmethod
-    async def connect(cls, url: str, source: str = CLI_SOURCE) -> BusClient:
+    async def connect(
+        cls, url: str, source: str = CLI_SOURCE, auth: NatsAuth | None = None
+    ) -> BusClient:
         """Connect to the NATS server(s) in `url` (comma-separated for a cluster; reconnecting
-        forever once connected) and start listening for replies on this source's subject."""
+        forever once connected), logged in with `auth`, and start listening for replies on this
+        source's subject."""
         nc = await connect_nats(
-            url, "elizabus-client", first_connect_timeout=FIRST_CONNECT_TIMEOUT_SECONDS
+            url,
+            "elizabus-client",
+            first_connect_timeout=FIRST_CONNECT_TIMEOUT_SECONDS,
+            auth=auth,
         )
         client = cls(nc, source)
         client._sub = await client.nc.subscribe(subjects.message_sent(source), cb=client._on_reply)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from shared.bus.nats_connect import NatsAuth
 from shared.errors import ElizabusError
 from shared.messages import MessageSent
 from shared.settings import Settings
@@ -24,10 +25,12 @@ worker_app = typer.Typer(help="Run a worker process.", no_args_is_help=True)
 projections_app = typer.Typer(help="Manage the projections of the event log.", no_args_is_help=True)
 schemas_app = typer.Typer(help="Exported schemas.", no_args_is_help=True)
 ids_app = typer.Typer(help="Ids in the event log.", no_args_is_help=True)
+nats_app = typer.Typer(help="NATS users and permissions.", no_args_is_help=True)
 app.add_typer(worker_app, name="worker")
 app.add_typer(projections_app, name="projections")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(ids_app, name="ids")
+app.add_typer(nats_app, name="nats")
 
 CharacterOption = Annotated[
     list[Path] | None,
@@ -42,6 +45,13 @@ def _settings() -> Settings:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     return settings
+
+
+def _cli_login(settings: Settings) -> NatsAuth | None:
+    """The CLI's NATS login: the configured one, else the embedded stack's `cli` user."""
+    from shared.bus.nats_permissions import CLI
+
+    return settings.resolved_nats_auth(CLI)
 
 
 @app.command()
@@ -105,7 +115,7 @@ def send(
     settings = _settings()
 
     async def go() -> MessageSent:
-        client = await BusClient.connect(settings.resolved_nats_url())
+        client = await BusClient.connect(settings.resolved_nats_url(), auth=_cli_login(settings))
         try:
             return await client.send(text, room=room, user=user, agent_id=agent, timeout=timeout)
         finally:
@@ -126,7 +136,7 @@ def chat(room: str = "cli-chat", user: str = "cli-user", name: str = "You") -> N
     settings = _settings()
 
     async def go() -> None:
-        client = await BusClient.connect(settings.resolved_nats_url())
+        client = await BusClient.connect(settings.resolved_nats_url(), auth=_cli_login(settings))
         try:
             while True:
                 line = await asyncio.to_thread(_read_line, f"{name}> ")
@@ -228,6 +238,64 @@ def ids_migrate(
     typer.echo(f"{done} {ids} id(s) ({agents} agent id(s)) in {events} event(s)")
     if not dry_run:
         typer.echo("projections rebuilt from the rewritten log")
+
+
+@nats_app.command("config")
+def nats_config(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="a directory to write nats-auth.conf and nats-credentials to (mode 0600; "
+            "passwords already there are kept); default: print the config with new passwords"
+        ),
+    ] = None,
+    worker: Annotated[
+        list[str] | None,
+        typer.Option(help="a model worker provider (repeat); default: this machine's settings"),
+    ] = None,
+    adapter: Annotated[
+        list[str] | None, typer.Option(help="a platform adapter's source (repeat)")
+    ] = None,
+    action: Annotated[
+        list[str] | None, typer.Option(help="a remote action the action servers serve (repeat)")
+    ] = None,
+    provider: Annotated[
+        list[str] | None,
+        typer.Option(help="a remote provider the provider servers serve (repeat)"),
+    ] = None,
+    nsc: Annotated[
+        bool, typer.Option("--nsc", help="print `nsc add user` commands (JWT accounts) instead")
+    ] = False,
+    nkeys: Annotated[
+        bool,
+        typer.Option(
+            "--nkeys", help="users as nkeys (a seed file per role in --out) instead of passwords"
+        ),
+    ] = False,
+) -> None:
+    """The NATS users elizabus's roles need, with their permissions, for a NATS you run
+    yourself: an `authorization` block to include in nats-server's config, or nsc commands."""
+    from services.cli.nats_config import write_nats_config, write_nkeys_config
+    from services.cli.stack import worker_provider
+    from shared.bus.nats_permissions import RoleSet
+
+    settings = _settings()
+    roles = RoleSet.of(
+        worker_providers=worker or [worker_provider(settings)],
+        model_timeout_seconds=settings.model_timeout_seconds,
+        adapters=adapter or (),
+        actions=action or (),
+        providers=provider or (),
+    )
+    if nsc:
+        typer.echo("\n".join(roles.nsc_commands()))
+        return
+    if nkeys:
+        if out is None:
+            raise ElizabusError("--nkeys writes a seed file per role: give --out DIR")
+        typer.echo(write_nkeys_config(roles, out))
+        return
+    typer.echo(write_nats_config(roles, out))
 
 
 @schemas_app.command("export")

@@ -21,6 +21,10 @@ deadline for its runs in flight (10 s, STOP_DEADLINE_SECONDS) and the model work
 requests in flight (FastStream's graceful timeout, 15 s), plus closing their connections."""
 
 
+MODEL_WORKER_SERVICE = "model worker"
+ORCHESTRATOR_SERVICE = "orchestrator"
+
+
 def service_commands(character: Path | None) -> dict[str, list[str]]:
     """The service processes `up` runs, by name, in start order: the model worker first (the
     orchestrator's runs need it), so that a stop in reverse order stops the consumer first."""
@@ -28,7 +32,7 @@ def service_commands(character: Path | None) -> dict[str, list[str]]:
     orchestrator = [*cli, "orchestrator"]
     if character is not None:
         orchestrator += ["--character", str(character)]
-    return {"model worker": [*cli, "worker", "model"], "orchestrator": orchestrator}
+    return {MODEL_WORKER_SERVICE: [*cli, "worker", "model"], ORCHESTRATOR_SERVICE: orchestrator}
 
 
 class ServiceProcess:

@@ -21,8 +21,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from services.cli.services import SERVICE_STOP_TIMEOUT, ServiceProcess, service_commands
+from services.cli.services import (
+    MODEL_WORKER_SERVICE,
+    ORCHESTRATOR_SERVICE,
+    SERVICE_STOP_TIMEOUT,
+    ServiceProcess,
+    service_commands,
+)
 from services.cli.supervisor import Child, RestartPolicy, Supervisor
+from shared import subjects
+from shared.bus import nats_permissions
+from shared.bus.nats_permissions import RoleSet
 from shared.embedded import EmbeddedNats, EmbeddedPostgres
 from shared.embedded.ports import process_running
 from shared.errors import ConfigurationError
@@ -34,6 +43,68 @@ log = logging.getLogger(__name__)
 LOCK_FILE = "up.lock"
 LEFTOVER_STOP_TIMEOUT = SERVICE_STOP_TIMEOUT + 15.0
 """How long a new `up` waits for the children of a killed `up` to exit (they got SIGTERM)."""
+
+NATS_LOGIN_VARIABLES = (
+    "ELIZABUS_NATS_USER",
+    "ELIZABUS_NATS_PASSWORD",
+    "ELIZABUS_NATS_CREDS",
+    "ELIZABUS_NATS_INBOX_PREFIX",
+)
+"""The login settings `up` sets per child for the embedded NATS (never inherited)."""
+
+
+def worker_provider(settings: Settings) -> str:
+    """The provider name the model worker of `up` serves as (its NATS user is scoped to it):
+    ELIZABUS_MODEL_PROVIDER_NAME, else what its model is (`services.model_worker.app.build_model`
+    decides the same way: openai with a key, else the scripted double)."""
+    name = settings.model_provider_name
+    if not name:
+        provider = settings.model_provider.strip().lower()
+        has_key = bool(settings.openai_api_key and settings.openai_api_key.get_secret_value())
+        if provider == "scripted" or (provider == "auto" and not has_key):
+            name = "scripted"
+        else:
+            name = "openai" if provider == "auto" else provider
+    return subjects.token(name.strip(), ascii_only=True)
+
+
+BUILT_IN_PROVIDERS = ("scripted", "openai")
+"""Model worker providers the embedded server always has a user for, so that a worker of the
+other kind (`elizabus worker model` with or without a key) can join a running stack."""
+
+
+def stack_roles(settings: Settings) -> RoleSet:
+    """The NATS users of the embedded server of `up`: the services', the CLI's, remote
+    action/provider servers' and the operator's."""
+    return RoleSet.of(
+        worker_providers=[worker_provider(settings), *BUILT_IN_PROVIDERS],
+        model_timeout_seconds=settings.model_timeout_seconds,
+    )
+
+
+def child_environments(
+    base: dict[str, str], nats: EmbeddedNats | None, settings: Settings
+) -> dict[str, dict[str, str]]:
+    """Each service's environment: `base`, plus, with the embedded NATS, its own role's login
+    and nothing of the others'."""
+    if nats is None:  # an external NATS: the operator's settings, as given
+        return {name: dict(base) for name in (MODEL_WORKER_SERVICE, ORCHESTRATOR_SERVICE)}
+    clean = {k: v for k, v in base.items() if k not in NATS_LOGIN_VARIABLES}
+    provider = worker_provider(settings)
+    users = {
+        MODEL_WORKER_SERVICE: nats_permissions.model_worker_user(provider),
+        ORCHESTRATOR_SERVICE: nats_permissions.ORCHESTRATOR,
+    }
+    envs = {}
+    for name, user in users.items():
+        login = nats.login(user)
+        assert login is not None and login.user is not None  # the server has roles
+        envs[name] = clean | {
+            "ELIZABUS_NATS_USER": login.user,
+            "ELIZABUS_NATS_PASSWORD": login.password or "",
+        }
+    envs[MODEL_WORKER_SERVICE]["ELIZABUS_MODEL_PROVIDER_NAME"] = provider
+    return envs
 
 
 def child_commands(character: Path | None) -> dict[str, list[str]]:
@@ -63,8 +134,11 @@ async def run_stack(
         children: list[Child] = []  # in start order
         try:
             nats_url = settings.nats_url
+            nats: EmbeddedNats | None = None
             if nats_url is None:
-                nats = EmbeddedNats(data_dir, settings.nats_port, hold_fds=(lock_fd,))
+                nats = EmbeddedNats(
+                    data_dir, settings.nats_port, hold_fds=(lock_fd,), roles=stack_roles(settings)
+                )
                 children.append(nats)
                 nats_url = (await nats.start()).url
             database_url = settings.database_url
@@ -80,8 +154,9 @@ async def run_stack(
                 "ELIZABUS_DATABASE_URL": database_url,
                 "ELIZABUS_DATA_DIR": str(data_dir),
             }
+            envs = child_environments(env, nats, settings)
             for name, argv in child_commands(character).items():
-                service = ServiceProcess(name, argv, env, hold_fds=(lock_fd,))
+                service = ServiceProcess(name, argv, envs.get(name, env), hold_fds=(lock_fd,))
                 children.append(service)
                 await service.start()
             print(

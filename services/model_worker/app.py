@@ -29,6 +29,7 @@ from services.model_worker.openai_compat import OpenAICompatibleModel
 from services.model_worker.serving import HeldRequests
 from shared import subjects
 from shared.bus.nats_connect import RECONNECT_OPTIONS, server_urls
+from shared.bus.nats_permissions import model_worker_user
 from shared.errors import ConfigurationError
 from shared.messages import ModelRequest
 from shared.model_types import ModelType
@@ -191,10 +192,12 @@ def build_worker_app(
     if max_workers is None:
         max_workers = int(getattr(handler, "max_concurrency", DEFAULT_MAX_WORKERS))
     held = HeldRequests(handler, max_workers, keepalive)
+    auth = settings.resolved_nats_auth(model_worker_user(name))
     broker = NatsBroker(
         server_urls(nats_url or settings.resolved_nats_url()),
         name=f"elizabus-model-worker-{handler.provider}",
         **RECONNECT_OPTIONS,
+        **(auth.faststream_options() if auth is not None else {}),
         apply_types=False,
         log_level=logging.DEBUG,  # per-message access logs stay out of INFO on the hot path
     )

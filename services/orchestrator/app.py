@@ -31,6 +31,7 @@ from services.orchestrator.message_run import AgentHost, MessageRunner
 from services.orchestrator.pull_loops import RECEIVED_SEQUENCE_HEADER, PullLoops
 from services.orchestrator.router import RouterThread
 from shared import subjects
+from shared.bus import nats_permissions
 from shared.bus.jetstream_retry import retry_while_unavailable
 from shared.bus.models_bucket import open_models_bucket
 from shared.bus.nats_bus import NatsBus, ensure_streams
@@ -98,7 +99,9 @@ class OrchestratorApp:
         database_url = settings.resolved_database_url()
         await migrate(database_url)
         self.bus = bus = await NatsBus.connect(
-            settings.resolved_nats_url(), name="elizabus-orchestrator"
+            settings.resolved_nats_url(),
+            name="elizabus-orchestrator",
+            auth=settings.resolved_nats_auth(nats_permissions.ORCHESTRATOR),
         )
         replicas = settings.stream_replicas
 

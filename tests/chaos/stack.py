@@ -19,6 +19,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from shared.bus.nats_permissions import ADMIN
+from shared.embedded.nats_auth import NatsCredentials
 from shared.embedded.ports import free_port
 from shared.embedded.tether import tethered
 
@@ -138,10 +140,20 @@ class UpStack:
         """The stack's Postgres URL, as `up` wrote it."""
         return self.runtime()["database_url"]
 
+    def admin_login(self) -> dict[str, str]:
+        """nats-py connect options of the stack's `admin` NATS user (the harness is the
+        operator's tool: it reads every subject and runs workers of any provider)."""
+        passwords = NatsCredentials.read(self.data_dir) or {}
+        return {"user": ADMIN, "password": passwords[ADMIN]}
+
     def service_env(self, **overrides: str) -> dict[str, str]:
-        """The environment of a process run against this stack's servers."""
+        """The environment of a process run against this stack's servers (logged in to NATS as
+        `admin`)."""
+        login = self.admin_login()
         return self.env | {
             "ELIZABUS_NATS_URL": self.nats_url,
+            "ELIZABUS_NATS_USER": login["user"],
+            "ELIZABUS_NATS_PASSWORD": login["password"],
             "ELIZABUS_DATABASE_URL": self.database_url,
             **overrides,
         }

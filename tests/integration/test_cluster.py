@@ -7,7 +7,8 @@ here, the model worker, two orchestrator processes) is given all three URLs. Hal
 load, the node leading stream ELIZABUS_PARTITIONS gets SIGKILL: the streams and consumers it led
 have no leader for several seconds, connections to it move to the other nodes. Afterwards the
 log and the streams must show each message run once, answered once, each room in order. Then the
-killed node is restarted on its store and catches up.
+killed node is restarted on its store and catches up. The nodes have elizabus's users, as the
+embedded server of `elizabus up` has: each process logs in as its role (the test itself as admin).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import nats.js.errors
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.api import DeliverPolicy
+from pydantic import SecretStr
 
 from services.model_worker.app import build_worker_app
 from services.model_worker.latency import WithLatency
@@ -35,6 +37,13 @@ from shared.bus.jetstream_retry import (
 )
 from shared.bus.nats_bus import ensure_streams
 from shared.bus.nats_connect import connect_nats
+from shared.bus.nats_permissions import (
+    ADMIN,
+    ORCHESTRATOR,
+    RoleSet,
+    inbox_prefix,
+    model_worker_user,
+)
 from shared.embedded.nats_cluster import EmbeddedNatsCluster
 from shared.eventstore.postgres import create_pool
 from shared.messages import MessageReceived, MessageSent
@@ -76,8 +85,12 @@ class ClusterBus:
 
     def env(self) -> dict[str, str]:
         """The environment of an orchestrator process on this cluster."""
+        login = self.cluster.login(ORCHESTRATOR)
+        assert login is not None and login.user is not None
         return os.environ | {
             "ELIZABUS_NATS_URL": self.cluster.urls,
+            "ELIZABUS_NATS_USER": login.user,
+            "ELIZABUS_NATS_PASSWORD": login.password or "",
             "ELIZABUS_DATABASE_URL": str(self.settings.database_url),
             "ELIZABUS_STREAM_REPLICAS": str(REPLICAS),
             "ELIZABUS_PARTITIONS": str(PARTITIONS),
@@ -90,13 +103,14 @@ class ClusterBus:
 
 @pytest.fixture
 async def bus(tmp_path: Path, database_url: str) -> AsyncIterator[ClusterBus]:
-    cluster = await EmbeddedNatsCluster(tmp_path / "nats", size=3).start()
+    roles = RoleSet.of(worker_providers=["scripted"], model_timeout_seconds=10)
+    cluster = await EmbeddedNatsCluster(tmp_path / "nats", size=3, roles=roles).start()
     try:
         db_url = await fresh_database(database_url)
         settings = Settings(
             nats_url=cluster.urls, database_url=db_url, stream_replicas=REPLICAS, _env_file=None
         )
-        nc = await connect_nats(cluster.urls, "test-adapter")
+        nc = await connect_nats(cluster.urls, "test-adapter", auth=cluster.login(ADMIN))
         # the adapter can publish before any orchestrator runs; the first requests to a cluster
         # that has just elected its meta leader can time out, hence the retry
         await retry_while_unavailable(
@@ -107,7 +121,15 @@ async def bus(tmp_path: Path, database_url: str) -> AsyncIterator[ClusterBus]:
             60,
         )
         # text calls take a while, so runs overlap and the kill finds some in flight
-        _, worker = build_worker_app(settings, WithLatency(ScriptedModel(), 0.1))
+        worker_login = cluster.login(model_worker_user("scripted"))
+        assert worker_login is not None and worker_login.password is not None
+        worker_settings = settings.model_copy(
+            update={
+                "nats_user": worker_login.user,
+                "nats_password": SecretStr(worker_login.password),
+            }
+        )
+        _, worker = build_worker_app(worker_settings, WithLatency(ScriptedModel(), 0.1))
         await worker.start()
         pool = await create_pool(db_url, max_size=4)
         try:
@@ -236,6 +258,24 @@ async def test_a_nats_node_killed_mid_load_loses_and_duplicates_nothing(bus: Clu
     # the killed node comes back on its store and catches up with the stream
     await bus.cluster.restart(bus.cluster.index_of(victim))
     await wait_for(lambda: caught_up(bus, victim), timeout=30)
+    # every process had the grants it uses on every node. One refusal is expected: a worker that
+    # moved to another node answering a request it received through the killed one (a reply
+    # permission belongs to the connection the request came on; that request is lost, as it is
+    # when the requester's node dies, and the run retries it)
+    for node in bus.cluster.nodes:
+        log = node.log_file.read_text(errors="replace")
+        refused = [line for line in log.splitlines() if "Violation" in line]
+        assert [line for line in refused if not late_reply(line)] == [], node.log_file
+
+
+def late_reply(log_line: str) -> bool:
+    """Whether nats-server refused the model worker a reply to the orchestrator's inbox."""
+    worker = model_worker_user("scripted")
+    return (
+        f'user:{worker}"' in log_line
+        and "Publish Violation" in log_line
+        and f'Subject "{inbox_prefix(ORCHESTRATOR)}.' in log_line
+    )
 
 
 async def caught_up(bus: ClusterBus, node: str) -> bool:
