@@ -17,7 +17,7 @@ import pytest
 
 from shared.character import Character
 from shared.connection_events import ParticipantRemoved
-from shared.errors import ModelError
+from shared.errors import EmptyMemoryError, ModelError
 from shared.eventstore import EventStore
 from shared.model_types import ModelType
 from shared.plugin import Memory
@@ -118,6 +118,36 @@ async def write_everything(rt: AgentRuntime, s: Scenario) -> None:
                                               tags=["friend", "fan"]))  # fmt: skip
     await rt.remove_participant(s.carol, s.room)
     await rt.add_participant(s.carol, s.room)
+    await write_memories(rt, s)
+
+
+def axis(size: int, *hot: int) -> list[float]:
+    """A vector of `size` dimensions with 1.0 at the `hot` indexes."""
+    vector = [0.0] * size
+    for i in hot:
+        vector[i] = 1.0
+    return vector
+
+
+async def write_memories(rt: AgentRuntime, s: Scenario) -> None:
+    """The memory API's writes: embeddings of two indexed sizes (384 and 3072, a halfvec index),
+    a batch, an update, deletions by ids and of a room's table."""
+    for size in (384, 3072):
+        await rt.create_memories(
+            [note(rt, s.room, f"{size} first", 2000 + size, axis(size, 0)),
+             note(rt, s.room, f"{size} second", 2001 + size, axis(size, 0, 1)),
+             note(rt, s.gone, f"{size} elsewhere", 2002 + size, axis(size, 1))],
+            "documents",
+        )  # fmt: skip
+    scratch = await rt.create_memories(
+        [memory(rt, s.room, f"scratch {i}", 3000 + i) for i in range(4)], "scratch", embed=False
+    )
+    await rt.update_memory(scratch[0], content={"text": "edited"}, metadata={"edited": True},
+                           embed=False)  # fmt: skip
+    await rt.update_memory(scratch[1], embedding=axis(3, 2))
+    await rt.delete_many_memories(scratch[2:3])
+    await rt.create_memory(memory(rt, s.room, "cleared", 3100), "cleared", embed=False)
+    await rt.delete_all_memories(s.room, "cleared")
 
 
 async def all_reads(db: Any, s: Scenario) -> dict[str, Any]:
@@ -150,6 +180,28 @@ async def all_reads(db: Any, s: Scenario) -> dict[str, Any]:
         "gone_participants": await db.get_participants_for_room(s.gone),
         "carol_state": await db.get_participant_user_state(s.room, s.carol),
         "bob_state": await db.get_participant_user_state(s.room, s.bob),
+        "documents": await db.get_memories(table_name="documents"),
+        "scratch": await db.get_memories(table_name="scratch"),
+        "cleared": await db.get_memories(room_id=s.room, table_name="cleared"),
+        "unique_only": await db.get_memories(table_name="facts", unique=True, offset=1),
+        "by_ids": await db.get_memories_by_ids(
+            [m.id for m in await db.get_memories(table_name="scratch")] + [uuid.uuid4()]
+        ),
+        "by_rooms": await db.get_memories_by_room_ids([s.room, s.gone], "documents", 5),
+        "count": await db.count_memories(s.room, unique=False, table_name="facts"),
+        "count_unique": await db.count_memories(s.room, table_name="facts"),
+        "count_all": await db.count_memories(unique=False),
+        "search_384": await db.search_memories(
+            embedding=axis(384, 0), table_name="documents", match_threshold=0.1
+        ),
+        "search_3072": await db.search_memories(
+            embedding=axis(3072, 1), table_name="documents", match_threshold=0.1, room_id=s.room
+        ),
+        "search_unique": await db.search_memories(
+            embedding=[1.0, 0.0, 0.0], table_name="facts", match_threshold=0.6, unique=True
+        ),
+        "dims": await db.count_memories_by_dimension(),
+        "dimension": await db.get_embedding_dimension(),
         "relationship": await db.get_relationship(s.bob, s.carol),
         "friends_of_carol": await db.get_relationships(s.carol, ["friend"]),
         "fans": await db.get_relationships(s.carol, ["fan", "friend"]),
@@ -428,8 +480,12 @@ class AgentReadModelContract:
         await write_everything(ada, s)
         seen = await all_reads(bea.db, s)
         assert [w["id"] for w in seen.pop("worlds")] == [bea.agent_id]  # only its own
-        assert all(v in (None, []) for v in seen.values()), seen
+        assert all(v in (None, [], 0, {}) for v in seen.values()), seen
         assert await bea.get_memories(table_name="facts") == []
+        await bea.clear_all_agent_memories()  # clears Bea's, never Ada's
+        await bea.delete_many_memories([m.id for m in await ada.get_memories(table_name="facts")])
+        await bea.delete_all_memories(s.room, "facts")
+        assert await ada.count_memories(s.room, unique=False, table_name="facts") == 5
         await bea.ensure_connection(uuid.uuid4(), uuid.uuid4(), name="Zed", source="x")
         assert len(await bea.get_all_worlds()) == 2  # its own and the new one
         assert {w.id for w in await ada.get_all_worlds()} == {ada.agent_id, s.world}
@@ -471,7 +527,8 @@ class AgentReadModelContract:
         room = uuid.uuid4()
         lost = await rt.create_memory(memory(rt, room, "said while no model answered", 1))
         kept = await rt.create_memory(memory(rt, room, "embedded", 2))
-        await rt.create_memory(memory(rt, room, "", 3))  # nothing to embed
+        with pytest.raises(EmptyMemoryError, match="no content"):  # nothing to store or embed
+            await rt.create_memory(memory(rt, room, "", 3))
         await rt.create_memory(memory(rt, room, "a result", 4), embed=False)  # none on purpose
         db = backend.read_model(rt.agent_id)
         assert [m.id for m in await db.get_memories_without_embedding(10)] == [lost]
