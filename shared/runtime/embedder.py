@@ -27,12 +27,16 @@ UseModel = Callable[[str, dict[str, Any]], Awaitable[Any]]
 Embedding = list[float]
 
 
+_NUMBERS = frozenset({float, int})
+
+
 def _is_vector(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in value)
-    )
+    """A non-empty list of numbers (bools are not numbers here); `map(type)` keeps it quick."""
+    return isinstance(value, list) and bool(value) and _NUMBERS.issuperset(map(type, value))
+
+
+def _floats(vector: list[Any]) -> list[float]:
+    return vector if set(map(type, vector)) == {float} else [float(x) for x in vector]
 
 
 class Embedder:
@@ -55,7 +59,7 @@ class Embedder:
                 f"TEXT_EMBEDDING answered {type(vector).__name__}, not a vector: check the "
                 "embedding model (ELIZABUS_EMBEDDING_* settings, or the plugin serving it)"
             )
-        return [float(x) for x in vector]
+        return _floats(vector)
 
     async def embed_many(self, texts: Sequence[str]) -> list[Embedding | Exception]:
         """The embedding of each text, in order; a text whose embedding failed gets the error."""
@@ -78,7 +82,7 @@ class Embedder:
                 and all(_is_vector(v) for v in answer)
             ):
                 self.takes_lists = True
-                results += [[float(x) for x in v] for v in answer]
+                results += [_floats(v) for v in answer]
             else:
                 log.info("TEXT_EMBEDDING does not take a list of texts: embedding one by one")
                 self.takes_lists = False

@@ -141,7 +141,7 @@ class MemoryApi:
         ]  # fmt: skip
         for memory, flag in zip(memories, flags, strict=True):
             memory.unique = flag
-        await self._record_all(payloads)
+        await self.record_payloads(payloads)
         return [m.id for m in memories]
 
     async def _embed_missing(self, memories: list[Memory]) -> None:
@@ -184,8 +184,9 @@ class MemoryApi:
 
         return list(await asyncio.gather(*(flag(m) for m in memories)))
 
-    async def _record_all(self, payloads: list[tuple[EventData, str]]) -> None:
-        """Record events in one go: into the current run, or as one append now."""
+    async def record_payloads(self, payloads: list[tuple[EventData, str]]) -> None:
+        """Record (payload, stream) pairs in one go: into the current run, or as one append now
+        (fresh event ids)."""
         recorder = current_recorder()
         if recorder is not None and recorder.agent_id == self.agent_id:
             for payload, stream in payloads:

@@ -191,10 +191,11 @@ def redact_response(response: Any) -> Any:
     return loggable(response)
 
 
+_NUMBERS = frozenset({float, int})
+
+
 def _is_numbers(value: Any) -> bool:
-    return isinstance(value, list | tuple) and all(
-        isinstance(x, int | float) and not isinstance(x, bool) for x in value
-    )
+    return isinstance(value, list | tuple) and _NUMBERS.issuperset(map(type, value))
 
 
 def loggable(value: Any) -> Any:
