@@ -251,3 +251,11 @@ async def test_memories_reembed_command_reembeds_with_the_running_worker(
     code, out, err = await servers.run("memories", "reembed", timeout=120)
     assert code == 0, err
     assert "re-embedded 0 memories at 512 dimensions" in out  # nothing left: nothing done
+
+    code, out, err = await servers.run(  # no stack's NATS: the worker's model in process
+        "memories", "reembed", timeout=120, nats_url="", model_provider="scripted",
+        embedding_dimensions="768",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "re-embedded 3 memories at 768 dimensions" in out
+    assert await db.count_memories_by_dimension() == {768: 3}
