@@ -9,12 +9,14 @@ predicate in a generic plan), so the SQL is written per dimension here.
 
 Filters under the index: the agent, table, room, world, entity and `unique` conditions are
 checked on the rows the index walk yields. With pgvector's iterative scans
-(`hnsw.iterative_scan = strict_order`, pgvector >= 0.8) the walk goes on until `count` rows
-pass the filters, in exact distance order, or until `hnsw.max_scan_tuples` rows were visited.
-When fewer than `count` rows come back, the filtered set is small (or the walk gave up on a very
-selective filter): the caller then asks `exact_search_sql`, which the b-tree indexes on
-(agent, table, room...) make cheap for a small set, so a search never returns fewer than the k
-nearest that match.
+(`hnsw.iterative_scan = relaxed_order`, pgvector >= 0.8) the walk goes on until `count` rows
+pass the filters, or until `hnsw.max_scan_tuples` rows were visited; the rows may come slightly
+out of distance order (pgvector's relaxed mode, which finds more of the true nearest than
+`strict_order` under a filter), so the caller sorts them by distance. When fewer than `count`
+rows come back, the filtered set is small (or the walk gave up on a very selective filter): the
+caller then runs the same query by exact distance (`search_sql(..., indexed=False)`), which the
+b-tree indexes on (agent, table, room...) make cheap for a small set, so a search never returns
+fewer than the k nearest that match.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ INDEXED_DIMENSIONS: dict[int, str] = {
 }
 """Embedding sizes with an HNSW index, and the pgvector type their index is built on."""
 
-EF_SEARCH = 100
-"""HNSW candidate list size per search (pgvector's default is 40): recall@10 >= 0.95 at 100,000
-memories in `elizabus bench memory` (docs/benchmarks.md). Raised to `count` when more are asked."""
+EF_SEARCH = 64
+"""HNSW candidate list size per search (pgvector's default is 40). At 20,000 memories (`elizabus
+bench memory`'s data) 64 gave recall@10 0.99 unfiltered and by room at about 2 ms p95, 100 no
+better recall for 2-3x the time, 40 a room recall of 0.96 (docs/benchmarks.md). Raised to
+`count` when more are asked."""
 MAX_EF_SEARCH = 1000  # pgvector's upper bound
 
 MEMORY_COLUMNS = (
@@ -134,5 +138,6 @@ def iterative_scan_settings(count: int) -> str:
     """SET LOCAL statements (run inside the search's transaction) for a filtered index search."""
     ef_search = min(MAX_EF_SEARCH, max(EF_SEARCH, count))
     return (
-        f"SET LOCAL hnsw.iterative_scan = strict_order; SET LOCAL hnsw.ef_search = {int(ef_search)}"
+        "SET LOCAL hnsw.iterative_scan = relaxed_order; "
+        f"SET LOCAL hnsw.ef_search = {int(ef_search)}"
     )
