@@ -37,10 +37,10 @@ INDEXED_DIMENSIONS: dict[int, str] = {
 """Embedding sizes with an HNSW index, and the pgvector type their index is built on."""
 
 EF_SEARCH = 64
-"""HNSW candidate list size per search (pgvector's default is 40). At 20,000 memories (`elizabus
-bench memory`'s data) 64 gave recall@10 0.99 unfiltered and by room at about 2 ms p95, 100 no
-better recall for 2-3x the time, 40 a room recall of 0.96 (docs/benchmarks.md). Raised to
-`count` when more are asked."""
+"""HNSW candidate list size per search (pgvector's default is 40). At 20,000 memories of `elizabus
+bench memory`'s data, 64 (relaxed iterative scans) found 0.99 of the true 10 nearest, unfiltered
+and by room, at 2.4-3.6 ms p95 under load; 100 found a little more unfiltered (0.999) at 2-3x the
+p95, 40 less by room (0.96 strict) (docs/benchmarks.md). Raised to `count` when more are asked."""
 MAX_EF_SEARCH = 1000  # pgvector's upper bound
 
 MEMORY_COLUMNS = (
