@@ -29,9 +29,10 @@ lint: setup  ## ruff, mypy --strict on shared/, services/ and plugins/, and the 
 mutants: setup  ## break each guarantee on purpose and show a test failing (scripts/mutants.py)
 	$(BIN)/python scripts/mutants.py
 
-bench: setup  ## sequential (200 messages, 4 rooms, instant model), then 20 rooms in flight at 300 ms per text-model call
+bench: setup  ## sequential (200 messages, 4 rooms, instant model), then 20 rooms in flight at 300 ms per text-model call, then memory search at 5,000
 	$(BIN)/python -m tests.benchmarks.pipeline
 	LATENCY_MS=300 CONCURRENCY=20 ROOMS=20 ENTITIES=20 MESSAGES=100 $(BIN)/python -m tests.benchmarks.pipeline
+	$(BIN)/elizabus bench memory --memories 5000 --json
 
 bench-appends: setup  ## appends/s of run-sized batches from 1 and 64 writers, and the append lock's share
 	$(BIN)/python -m tests.benchmarks.appends

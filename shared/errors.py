@@ -31,6 +31,17 @@ class PluginConfigurationError(ConfigurationError):
     starts without that plugin and logs this message. Raise it from `Plugin.init`."""
 
 
+class EmbeddingDimensionMismatchError(ConfigurationError):
+    """The embedding model answers vectors of another dimension than the agent's stored memories
+    (the model was changed): re-embed them with `elizabus memories reembed`, or go back to the
+    previous model. Raised at start, so no memory of the new size is mixed in."""
+
+
+class EmptyMemoryError(PermanentError):
+    """A memory has no text to embed (or nothing at all to store): give `content.text`, or an
+    embedding of your own."""
+
+
 class EventStoreError(ElizabusError):
     """The event log refused or failed an operation."""
 

@@ -214,6 +214,55 @@ class MemoryCreated(EventData):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class MemoryUpdated(EventData):
+    """A memory's content, metadata or embedding changed (ElizaOS's updateMemory): each field
+    that is set replaces the stored one; None leaves it as it is."""
+
+    event_type: ClassVar[str] = "memory.updated"
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    content: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    embedding: list[float] | None = None
+
+
+class MemoriesDeleted(EventData):
+    """Several memories were removed at once (ElizaOS's deleteManyMemories)."""
+
+    event_type: ClassVar[str] = "memory.many_deleted"
+    ids: list[uuid.UUID]
+    agent_id: uuid.UUID
+
+
+class RoomMemoriesDeleted(EventData):
+    """Every memory of one table in one room was removed (ElizaOS's deleteAllMemories)."""
+
+    event_type: ClassVar[str] = "memory.room_cleared"
+    room_id: uuid.UUID
+    table_name: str
+    agent_id: uuid.UUID
+
+
+class AgentMemoriesCleared(EventData):
+    """Every memory of the agent was removed (ElizaOS's clearAllAgentMemories)."""
+
+    event_type: ClassVar[str] = "memory.agent_cleared"
+    agent_id: uuid.UUID
+
+
+class EmbeddingDimensionSet(EventData):
+    """The dimension of the agent's embedding model, as its TEXT_EMBEDDING probe answered at
+    start (ElizaOS's ensureEmbeddingDimension), or after `elizabus memories reembed` moved
+    every memory to a new model's dimension. A later start with a model of another dimension
+    is refused until the memories are re-embedded."""
+
+    event_type: ClassVar[str] = "embedding.dimension_set"
+    agent_id: uuid.UUID
+    dimension: int = Field(gt=0)
+    previous: int | None = None
+    at: int
+
+
 class MessageSentEvent(EventData):
     """The agent published a reply; `message` is the exact body sent, kept for re-sending."""
 
@@ -395,6 +444,11 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         RoomCreated,
         ParticipantAdded,
         MemoryCreated,
+        MemoryUpdated,
+        MemoriesDeleted,
+        RoomMemoriesDeleted,
+        AgentMemoriesCleared,
+        EmbeddingDimensionSet,
         MessageSentEvent,
         MessageRejected,
         ModelUsed,

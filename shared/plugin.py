@@ -441,7 +441,22 @@ class Runtime(Protocol):
 
     # --- memories ------------------------------------------------------------------------------
 
-    async def create_memory(self, memory: Memory, table_name: str = "messages") -> uuid.UUID: ...
+    async def create_memory(
+        self, memory: Memory, table_name: str = "messages", unique: bool | None = None
+    ) -> uuid.UUID:
+        """Store a memory, embedding its text first when it has no embedding; `unique` None
+        computes it as ElizaOS (no memory of its table/room/world/entity 0.95 similar)."""
+        ...
+
+    async def create_memories(
+        self, memories: Sequence[Memory], table_name: str = "messages", unique: bool | None = None
+    ) -> list[uuid.UUID]:
+        """Store many memories in one append, their embeddings asked in batches."""
+        ...
+
+    async def add_embedding_to_memory(self, memory: Memory) -> Memory:
+        """The memory with the embedding of its text (recorded too when it is stored)."""
+        ...
 
     async def get_memories(
         self,
@@ -453,9 +468,19 @@ class Runtime(Protocol):
         world_id: uuid.UUID | None = None,
         start: int | None = None,
         end: int | None = None,
+        unique: bool = False,
+        offset: int | None = None,
     ) -> list[Memory]: ...
 
     async def get_memory_by_id(self, memory_id: uuid.UUID) -> Memory | None: ...
+
+    async def get_memories_by_ids(
+        self, memory_ids: list[uuid.UUID], table_name: str | None = None
+    ) -> list[Memory]: ...
+
+    async def get_memories_by_room_ids(
+        self, room_ids: list[uuid.UUID], table_name: str = "messages", limit: int | None = None
+    ) -> list[Memory]: ...
 
     async def search_memories(
         self,
@@ -468,11 +493,45 @@ class Runtime(Protocol):
         room_id: uuid.UUID | None = None,
         world_id: uuid.UUID | None = None,
         entity_id: uuid.UUID | None = None,
+        unique: bool = False,
     ) -> list[Memory]: ...
+
+    async def get_relevant_memories(
+        self,
+        query: str,
+        room_id: uuid.UUID | None = None,
+        count: int = 10,
+        table_name: str = "messages",
+        match_threshold: float = 0.5,
+    ) -> list[Memory]:
+        """The memories nearest the query's embedding, re-ranked by BM25 relevance to it."""
+        ...
 
     async def rerank_memories(self, query: str, memories: list[Memory]) -> list[Memory]: ...
 
+    async def count_memories(
+        self, room_id: uuid.UUID | None = None, unique: bool = True, table_name: str | None = None
+    ) -> int: ...
+
+    async def update_memory(
+        self,
+        memory_id: uuid.UUID,
+        *,
+        content: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        embedding: list[float] | None = None,
+        embed: bool = True,
+    ) -> bool:
+        """Replace what is given of a memory; False when the agent has no such memory."""
+        ...
+
     async def delete_memory(self, memory_id: uuid.UUID) -> None: ...
+
+    async def delete_many_memories(self, memory_ids: Sequence[uuid.UUID]) -> None: ...
+
+    async def delete_all_memories(self, room_id: uuid.UUID, table_name: str) -> None: ...
+
+    async def clear_all_agent_memories(self) -> None: ...
 
     # --- entities and components ---------------------------------------------------------------
 

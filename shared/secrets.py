@@ -125,6 +125,9 @@ def remember_world_secrets(metadata: Any) -> None:
         remember_secrets(secret_setting_values(metadata.get("settings")))
 
 
+_NUMBERS = frozenset({float, int})
+
+
 class Scrubber:
     """Replaces known secret values and URL credentials in strings, nested JSON data, bytes and
     log records."""
@@ -176,6 +179,8 @@ class Scrubber:
         if isinstance(value, dict):
             return {k: self.data(v) for k, v in value.items()}
         if isinstance(value, list):
+            if _NUMBERS.issuperset(map(type, value)):  # an embedding: nothing to scrub, fast
+                return list(value)
             return [self.data(v) for v in value]
         return value
 

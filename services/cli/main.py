@@ -12,6 +12,8 @@ from typing import Annotated
 import typer
 
 from shared.bus.nats_connect import NatsAuth
+from services.cli.bench_memory import bench_app
+from services.cli.memories import memories_app
 from shared.errors import ElizabusError
 from shared.messages import MessageSent
 from shared.settings import Settings
@@ -31,6 +33,8 @@ app.add_typer(projections_app, name="projections")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(ids_app, name="ids")
 app.add_typer(nats_app, name="nats")
+app.add_typer(memories_app, name="memories")
+app.add_typer(bench_app, name="bench")
 
 CharacterOption = Annotated[
     list[Path] | None,

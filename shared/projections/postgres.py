@@ -16,6 +16,7 @@ from typing import Any
 from shared.events import RecordedEvent
 from shared.eventstore.protocol import ProjectionStep
 from shared.projections.connections import CONNECTION_ROUTES, CONNECTION_TABLES
+from shared.projections.memories import MEMORY_ROUTES, MEMORY_TABLES
 from shared.projections.tasks import TASK_ROUTES
 
 Row = tuple[Any, ...]
@@ -74,6 +75,7 @@ PROJECTION_TABLES: tuple[str, ...] = (
     "runs",
     "tasks",
     *CONNECTION_TABLES,
+    *MEMORY_TABLES,
 )
 _SQL = {
     "entities": _ENTITY_UPSERT,
@@ -236,6 +238,7 @@ ROUTES: dict[str, list[ProjectionRoute]] = {
     **TASK_ROUTES,
     "task.executed": _routes("logs", _task_log),
     **CONNECTION_ROUTES,
+    **MEMORY_ROUTES,
 }
 
 

@@ -36,6 +36,7 @@ class _Tables:
     rooms: dict[str, Row] = field(default_factory=dict)
     participants: dict[tuple[str, str], Row] = field(default_factory=dict)
     memories: dict[str, Row] = field(default_factory=dict)
+    embedding_dimension: int | None = None
     components: dict[str, Row] = field(default_factory=dict)
     relationships: dict[tuple[str, str], Row] = field(default_factory=dict)
 
@@ -73,6 +74,24 @@ class _Tables:
         elif kind == "memory.embedding_added":
             if d["id"] in self.memories:
                 self.memories[d["id"]] = {**self.memories[d["id"]], "embedding": d["embedding"]}
+        elif kind == "memory.updated":
+            if d["id"] in self.memories:
+                changed = {k: d[k] for k in ("content", "metadata", "embedding")
+                           if d.get(k) is not None}  # fmt: skip
+                self.memories[d["id"]] = {**self.memories[d["id"]], **changed}
+        elif kind == "memory.many_deleted":
+            for memory_id in d["ids"]:
+                self.memories.pop(memory_id, None)
+        elif kind == "memory.room_cleared":
+            self.memories = {
+                k: v for k, v in self.memories.items()
+                if not (v["room_id"] == d["room_id"]
+                        and v.get("table_name", "messages") == d["table_name"])
+            }  # fmt: skip
+        elif kind == "memory.agent_cleared":
+            self.memories = {}
+        elif kind == "embedding.dimension_set":
+            self.embedding_dimension = int(d["dimension"])
         elif kind == "component.created":
             self.components.setdefault(d["id"], d)
         elif kind == "component.updated":
@@ -136,18 +155,24 @@ class InMemoryAgentReadModel:
 
     def _matching(
         self,
-        table_name: str,
+        table_name: str | None,
         room_id: uuid.UUID | None,
         entity_id: uuid.UUID | None,
         world_id: uuid.UUID | None,
+        unique: bool = False,
     ) -> list[Row]:
         want = {"room_id": room_id, "entity_id": entity_id, "world_id": world_id}
         return [
             d
             for d in self._tables().memories.values()
-            if d.get("table_name", "messages") == table_name
+            if (table_name is None or d.get("table_name", "messages") == table_name)
             and all(v is None or d.get(k) == str(v) for k, v in want.items())
+            and (not unique or d.get("unique", True))
         ]
+
+    @staticmethod
+    def _newest_first(rows: list[Row]) -> list[Row]:
+        return sorted(rows, key=lambda d: (d["created_at"], d["id"]), reverse=True)
 
     async def get_memories(
         self,
@@ -159,16 +184,64 @@ class InMemoryAgentReadModel:
         world_id: uuid.UUID | None = None,
         start: int | None = None,
         end: int | None = None,
+        unique: bool = False,
+        offset: int | None = None,
     ) -> list[Memory]:
         """Memories of a table, newest first, at most `count` (see AgentReadModel)."""
-        rows = [
+        rows = self._newest_first([
             d
-            for d in self._matching(table_name, room_id, entity_id, world_id)
+            for d in self._matching(table_name, room_id, entity_id, world_id, unique)
             if (start is None or d["created_at"] >= start)
             and (end is None or d["created_at"] <= end)
-        ]
-        rows.sort(key=lambda d: (d["created_at"], d["id"]), reverse=True)
+        ])  # fmt: skip
+        rows = rows[offset or 0 :]
         return [_memory(d) for d in (rows if count is None else rows[:count])]
+
+    async def get_memories_by_ids(
+        self, memory_ids: list[uuid.UUID], table_name: str | None = None
+    ) -> list[Memory]:
+        """The agent's memories among `memory_ids`, newest first (see AgentReadModel)."""
+        wanted = {str(i) for i in memory_ids}
+        rows = [d for d in self._matching(table_name, None, None, None) if d["id"] in wanted]
+        return [_memory(d) for d in self._newest_first(rows)]
+
+    async def get_memories_by_room_ids(
+        self, room_ids: list[uuid.UUID], table_name: str = "messages", limit: int | None = None
+    ) -> list[Memory]:
+        """Memories of a table in any of the rooms, newest first, at most `limit`."""
+        rooms = {str(r) for r in room_ids}
+        rows = [d for d in self._matching(table_name, None, None, None) if d["room_id"] in rooms]
+        rows = self._newest_first(rows)
+        return [_memory(d) for d in (rows if limit is None else rows[:limit])]
+
+    async def count_memories(
+        self, room_id: uuid.UUID | None = None, unique: bool = True, table_name: str | None = None
+    ) -> int:
+        """How many memories (see AgentReadModel)."""
+        return len(self._matching(table_name, room_id, None, None, unique))
+
+    async def get_embedding_dimension(self) -> int | None:
+        """The embedding dimension recorded for this agent, or None."""
+        return self._tables().embedding_dimension
+
+    async def count_memories_by_dimension(self) -> dict[int, int]:
+        """How many of the agent's memories have an embedding, by its dimension."""
+        counts: dict[int, int] = {}
+        for d in self._tables().memories.values():
+            if d.get("embedding") is not None:
+                counts[len(d["embedding"])] = counts.get(len(d["embedding"]), 0) + 1
+        return counts
+
+    async def get_memories_to_reembed(self, dimension: int, count: int) -> list[Memory]:
+        """Memories with text whose embedding is not of `dimension`, oldest first."""
+        rows = [
+            d
+            for d in self._tables().memories.values()
+            if d.get("embedding") is not None and len(d["embedding"]) != dimension
+            and str((d.get("content") or {}).get("text") or "")
+        ]  # fmt: skip
+        rows.sort(key=lambda d: (d["created_at"], d["id"]))
+        return [_memory(d) for d in rows[:count]]
 
     async def get_memories_without_embedding(self, count: int) -> list[Memory]:
         """Up to `count` memories with text but no embedding, oldest first."""
@@ -197,10 +270,13 @@ class InMemoryAgentReadModel:
         room_id: uuid.UUID | None = None,
         world_id: uuid.UUID | None = None,
         entity_id: uuid.UUID | None = None,
+        unique: bool = False,
     ) -> list[Memory]:
         """Most similar memories first, similarity >= match_threshold (see AgentReadModel)."""
+        if count <= 0:
+            return []
         scored: list[tuple[float, Row]] = []
-        for d in self._matching(table_name, room_id, entity_id, world_id):
+        for d in self._matching(table_name, room_id, entity_id, world_id, unique):
             vector = d.get("embedding")
             if not vector or len(vector) != len(embedding):
                 continue

@@ -1,8 +1,9 @@
 """The Postgres AgentReadModel: agent-scoped queries of the projection tables.
 
 Every query filters on the agent's id, so two agents sharing a database never see each other's
-rows. Vector search uses pgvector's cosine distance on the untyped `memories.embedding` column,
-comparing only embeddings of the query's dimension. Needs a pool from
+rows. Vector search uses pgvector's cosine distance on `memories.embedding`, through the HNSW index
+of the query's dimension (shared/readmodel/vector_search.py), comparing only embeddings of the
+query's dimension. Needs a pool from
 `shared.eventstore.postgres.create_pool` (jsonb decoded, vector codec registered); embeddings
 come back as float32 values, as pgvector stores them.
 """
@@ -16,33 +17,16 @@ import asyncpg
 
 from shared.plugin import Memory
 from shared.readmodel.protocol import ConnectionState
+from shared.readmodel.vector_search import (
+    MEMORY_COLUMNS,
+    MEMORY_COLUMNS_WITH_EMBEDDING,
+    is_indexed,
+    iterative_scan_settings,
+    memory_filter,
+    search_sql,
+)
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
 
-_MEMORY_COLUMNS = (
-    'id, agent_id, entity_id, room_id, world_id, content, NULL::vector AS embedding, "unique", '
-    "created_at, metadata"
-)
-"""Lists and searches leave embeddings out (384+ floats a row to decode); by id includes it."""
-_MEMORY_COLUMNS_WITH_EMBEDDING = _MEMORY_COLUMNS.replace("NULL::vector AS embedding", "embedding")
-_MEMORIES = f"""
-SELECT {_MEMORY_COLUMNS} FROM memories
-WHERE agent_id = $1 AND table_name = $2
-  AND ($3::uuid IS NULL OR room_id = $3) AND ($4::uuid IS NULL OR entity_id = $4)
-  AND ($5::uuid IS NULL OR world_id = $5)
-  AND ($6::bigint IS NULL OR created_at >= $6) AND ($7::bigint IS NULL OR created_at <= $7)
-ORDER BY created_at DESC, id DESC LIMIT $8
-"""
-_SEARCH = f"""
-SELECT * FROM (
-  SELECT {_MEMORY_COLUMNS}, 1 - (embedding <=> $2::vector) AS similarity FROM memories
-  WHERE agent_id = $1 AND table_name = $3 AND embedding IS NOT NULL
-    AND vector_dims(embedding) = $4
-    AND ($5::uuid IS NULL OR room_id = $5) AND ($6::uuid IS NULL OR entity_id = $6)
-    AND ($7::uuid IS NULL OR world_id = $7)
-) hits
-WHERE similarity >= $8 AND similarity <> 'NaN'::float8
-ORDER BY similarity DESC, created_at DESC, id DESC LIMIT $9
-"""
 _COMPONENT_COLUMNS = (
     "id, agent_id, entity_id, room_id, world_id, source_entity_id, type, data, created_at"
 )
@@ -58,7 +42,7 @@ _WORLD_COLUMNS = "id, agent_id, name, server_id, metadata"
 _REL_COLUMNS = "id, agent_id, source_entity_id, target_entity_id, tags, metadata, created_at"
 
 
-def _memory(r: asyncpg.Record, scored: bool = False) -> Memory:
+def _memory(r: asyncpg.Record, similarity: float | None = None) -> Memory:
     """A row as a Memory, unvalidated: the projector wrote it from a validated event."""
     embedding = r["embedding"]
     memory = Memory.model_construct(
@@ -67,8 +51,8 @@ def _memory(r: asyncpg.Record, scored: bool = False) -> Memory:
         embedding=[float(x) for x in embedding.to_list()] if embedding is not None else None,
         unique=r["unique"], metadata=r["metadata"],
     )  # fmt: skip
-    if scored:
-        memory.similarity = float(r["similarity"])  # type: ignore[attr-defined]  # an extra
+    if similarity is not None:
+        memory.similarity = similarity  # type: ignore[attr-defined]  # an extra
     return memory
 
 
@@ -100,17 +84,66 @@ class PostgresAgentReadModel:
         world_id: uuid.UUID | None = None,
         start: int | None = None,
         end: int | None = None,
+        unique: bool = False,
+        offset: int | None = None,
     ) -> list[Memory]:
         """Memories of a table, newest first (as ElizaOS's getMemories), at most `count`."""
+        where = memory_filter(
+            self._agent_id, table_name=table_name, room_id=room_id, entity_id=entity_id,
+            world_id=world_id, start=start, end=end, unique=unique,
+        )  # fmt: skip
+        sql = f"SELECT {MEMORY_COLUMNS} FROM memories WHERE {where.sql()} "
+        sql += "ORDER BY created_at DESC, id DESC"
+        if count is not None:
+            sql += f" LIMIT {where.param(count)}"
+        if offset:
+            sql += f" OFFSET {where.param(offset)}"
+        return [_memory(r) for r in await self.pool.fetch(sql, *where.args)]
+
+    async def get_memories_by_ids(
+        self, memory_ids: list[uuid.UUID], table_name: str | None = None
+    ) -> list[Memory]:
+        """This agent's memories among `memory_ids` (unknown ids are left out), newest first."""
+        if not memory_ids:
+            return []
+        where = memory_filter(self._agent_id, table_name=table_name)
+        where.add("id = any({}::uuid[])", list(memory_ids))
         rows = await self.pool.fetch(
-            _MEMORIES, self._agent_id, table_name, room_id, entity_id, world_id, start, end, count
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE {where.sql()} "
+            "ORDER BY created_at DESC, id DESC",
+            *where.args,
         )
         return [_memory(r) for r in rows]
+
+    async def get_memories_by_room_ids(
+        self, room_ids: list[uuid.UUID], table_name: str = "messages", limit: int | None = None
+    ) -> list[Memory]:
+        """Memories of a table in any of the rooms, newest first, at most `limit`."""
+        if not room_ids:
+            return []
+        where = memory_filter(self._agent_id, table_name=table_name, room_ids=room_ids)
+        sql = f"SELECT {MEMORY_COLUMNS} FROM memories WHERE {where.sql()} "
+        sql += "ORDER BY created_at DESC, id DESC"
+        if limit is not None:
+            sql += f" LIMIT {where.param(limit)}"
+        return [_memory(r) for r in await self.pool.fetch(sql, *where.args)]
+
+    async def count_memories(
+        self, room_id: uuid.UUID | None = None, unique: bool = True, table_name: str | None = None
+    ) -> int:
+        """How many memories (of a room, of a table, only unique ones), as ElizaOS's
+        countMemories."""
+        where = memory_filter(self._agent_id, table_name=table_name, room_id=room_id,
+                              unique=unique)  # fmt: skip
+        value = await self.pool.fetchval(
+            f"SELECT count(*) FROM memories WHERE {where.sql()}", *where.args
+        )
+        return int(value)
 
     async def get_memories_without_embedding(self, count: int) -> list[Memory]:
         """Up to `count` memories with text but no embedding, oldest first."""
         rows = await self.pool.fetch(
-            f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE agent_id = $1 AND embedding IS NULL "
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE agent_id = $1 AND embedding IS NULL "
             "AND metadata @> '{\"embeddingPending\": true}' "
             "AND coalesce(content->>'text', '') <> '' ORDER BY created_at, id LIMIT $2",
             self._agent_id,
@@ -121,8 +154,7 @@ class PostgresAgentReadModel:
     async def get_memory_by_id(self, memory_id: uuid.UUID) -> Memory | None:
         """One memory of this agent, or None."""
         row = await self.pool.fetchrow(
-            f"SELECT {_MEMORY_COLUMNS_WITH_EMBEDDING} FROM memories "
-            "WHERE id = $1 AND agent_id = $2",
+            f"SELECT {MEMORY_COLUMNS_WITH_EMBEDDING} FROM memories WHERE id = $1 AND agent_id = $2",
             memory_id,
             self._agent_id,
         )
@@ -138,15 +170,67 @@ class PostgresAgentReadModel:
         room_id: uuid.UUID | None = None,
         world_id: uuid.UUID | None = None,
         entity_id: uuid.UUID | None = None,
+        unique: bool = False,
+        exact: bool = False,
     ) -> list[Memory]:
-        """Most similar first, similarity (1 - cosine distance) >= match_threshold."""
-        if not embedding:
+        """Most similar first, similarity (1 - cosine distance) >= match_threshold.
+
+        Through the HNSW index of the query's dimension with an iterative scan; when it yields
+        fewer than `count` rows, by exact distance (see vector_search). `exact` skips the index
+        (what the benchmark compares the index's recall against)."""
+        if not embedding or count <= 0:
             return []
+
+        def where() -> Any:
+            return memory_filter(
+                self._agent_id, table_name=table_name, room_id=room_id, entity_id=entity_id,
+                world_id=world_id, unique=unique,
+            )  # fmt: skip
+
+        rows: list[asyncpg.Record] = []
+        async with self.pool.acquire() as conn:
+            if not exact and is_indexed(len(embedding)):
+                w = where()
+                sql = search_sql(w, embedding, count, indexed=True)
+                async with conn.transaction():
+                    await conn.execute(iterative_scan_settings(count))
+                    rows = await conn.fetch(sql, *w.args)
+            if len(rows) < count:
+                w = where()
+                rows = await conn.fetch(search_sql(w, embedding, count, indexed=False), *w.args)
+        scored = [(1.0 - float(r["distance"]), r) for r in rows]
+        hits = [(s, r) for s, r in scored if s >= match_threshold]  # NaN never passes
+        hits.sort(key=lambda h: (h[0], h[1]["created_at"], h[1]["id"]), reverse=True)
+        return [_memory(r, similarity=s) for s, r in hits]
+
+    async def get_embedding_dimension(self) -> int | None:
+        """The embedding dimension recorded for this agent (embedding.dimension_set), or None."""
+        value = await self.pool.fetchval(
+            "SELECT dimension FROM agent_embedding_dimensions WHERE agent_id = $1", self._agent_id
+        )
+        return int(value) if value is not None else None
+
+    async def count_memories_by_dimension(self) -> dict[int, int]:
+        """How many of this agent's memories have an embedding, by its dimension."""
         rows = await self.pool.fetch(
-            _SEARCH, self._agent_id, embedding, table_name, len(embedding), room_id, entity_id,
-            world_id, match_threshold, count,
-        )  # fmt: skip
-        return [_memory(r, scored=True) for r in rows]
+            "SELECT vector_dims(embedding) AS dims, count(*) AS n FROM memories "
+            "WHERE agent_id = $1 AND embedding IS NOT NULL GROUP BY 1",
+            self._agent_id,
+        )
+        return {int(r["dims"]): int(r["n"]) for r in rows}
+
+    async def get_memories_to_reembed(self, dimension: int, count: int) -> list[Memory]:
+        """Up to `count` memories with text whose embedding is not of `dimension`, oldest first
+        (what `elizabus memories reembed` works through)."""
+        rows = await self.pool.fetch(
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE agent_id = $1 "
+            "AND embedding IS NOT NULL AND vector_dims(embedding) <> $2 "
+            "AND coalesce(content->>'text', '') <> '' ORDER BY created_at, id LIMIT $3",
+            self._agent_id,
+            dimension,
+            count,
+        )
+        return [_memory(r) for r in rows]
 
     # --- entities and components -------------------------------------------------------------
 

@@ -50,10 +50,46 @@ class AgentReadModel(Protocol):
         world_id: uuid.UUID | None = None,
         start: int | None = None,
         end: int | None = None,
+        unique: bool = False,
+        offset: int | None = None,
     ) -> list[Memory]:
         """Memories of a table, newest first (created_at descending, as ElizaOS's getMemories),
-        at most `count`; `start`/`end` bound created_at inclusively. Without their embeddings
-        (decoding hundreds of floats a row is most of a list's cost): use get_memory_by_id."""
+        at most `count` after skipping `offset`; `start`/`end` bound created_at inclusively;
+        `unique` keeps only memories marked unique. Without their embeddings (decoding hundreds
+        of floats a row is most of a list's cost): use get_memory_by_id."""
+        ...
+
+    async def get_memories_by_ids(
+        self, memory_ids: list[uuid.UUID], table_name: str | None = None
+    ) -> list[Memory]:
+        """The agent's memories among `memory_ids` (of one table when given; unknown ids and
+        other agents' memories are left out), newest first, without embeddings."""
+        ...
+
+    async def get_memories_by_room_ids(
+        self, room_ids: list[uuid.UUID], table_name: str = "messages", limit: int | None = None
+    ) -> list[Memory]:
+        """Memories of a table in any of the rooms, newest first, at most `limit`."""
+        ...
+
+    async def count_memories(
+        self, room_id: uuid.UUID | None = None, unique: bool = True, table_name: str | None = None
+    ) -> int:
+        """How many memories the agent has (in a room, of a table when given; only those marked
+        unique when `unique`, as ElizaOS's countMemories defaults to)."""
+        ...
+
+    async def get_embedding_dimension(self) -> int | None:
+        """The agent's embedding dimension as last recorded (embedding.dimension_set), or None."""
+        ...
+
+    async def count_memories_by_dimension(self) -> dict[int, int]:
+        """How many of the agent's memories have an embedding, by the embedding's dimension."""
+        ...
+
+    async def get_memories_to_reembed(self, dimension: int, count: int) -> list[Memory]:
+        """Up to `count` memories that have text and an embedding not of `dimension`, oldest
+        first: what `elizabus memories reembed` works through."""
         ...
 
     async def get_memories_without_embedding(self, count: int) -> list[Memory]:
@@ -76,10 +112,13 @@ class AgentReadModel(Protocol):
         room_id: uuid.UUID | None = None,
         world_id: uuid.UUID | None = None,
         entity_id: uuid.UUID | None = None,
+        unique: bool = False,
     ) -> list[Memory]:
         """Memories whose cosine similarity to `embedding` is at least `match_threshold`, most
-        similar first, at most `count`; only embeddings of the query's dimension are compared.
-        Each memory carries its score as the extra field `similarity`, and no embedding."""
+        similar first, at most `count`; only embeddings of the query's dimension are compared;
+        `unique` keeps only memories marked unique. Each memory carries its score as the extra
+        field `similarity`, and no embedding. The filters are exact: the k nearest matching
+        memories are returned however few of the agent's memories match them."""
         ...
 
     async def get_entity_by_id(self, entity_id: uuid.UUID) -> Entity | None: ...

@@ -17,8 +17,8 @@ from typing import Any
 from shared.bus import Bus
 from shared.bus.nats_bus import NatsBus
 from shared.character import Character
-from shared.errors import ConfigurationError
-from shared.events import EventData, EventMetadata, MemoryCreated, NewEvent
+from shared.errors import ConfigurationError, EmbeddingDimensionMismatchError
+from shared.events import EmbeddingDimensionSet, EventData, EventMetadata, NewEvent, now_ms
 from shared.eventstore import EventStore
 from shared.eventstore.migrations import apply_plugin_schema
 from shared.ids import derived_id
@@ -48,9 +48,10 @@ from shared.runtime.connections import (
     world_fact,
 )
 from shared.runtime.database_api import DatabaseApi
-from shared.runtime.embedding_repair import EMBEDDING_PENDING, EmbeddingRepair
+from shared.runtime.embedding_repair import EmbeddingRepair
 from shared.runtime.evaluators import EvaluatorRunner
 from shared.runtime.event_bus import EventBus, EventType
+from shared.runtime.memory_api import MemoryApi
 from shared.runtime.model_registry import ModelCallPolicy, ModelRegistry
 from shared.runtime.plugin_loader import load_plugin, order_plugins, resolve_plugins
 from shared.runtime.run_scope import RunRecorder, current_recorder, current_run_id, in_recorder
@@ -65,7 +66,7 @@ from shared.secrets import Scrubber
 log = logging.getLogger(__name__)
 
 
-class AgentRuntime(DatabaseApi, TaskApi):
+class AgentRuntime(MemoryApi, DatabaseApi, TaskApi):
     """One agent: its character, plugins and everything they registered."""
 
     def __init__(
@@ -177,9 +178,12 @@ class AgentRuntime(DatabaseApi, TaskApi):
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    async def initialize(self) -> None:
+    async def initialize(self, *, check_embedding_dimension: bool = True) -> None:
         """Start the agent, in ElizaOS's order: plugins, store, plugin migrations, agent entity,
-        its own room, the embedding dimension, then the queued services. Twice is a no-op."""
+        its own room, the embedding dimension, then the queued services. Twice is a no-op.
+        A model of another dimension than the stored memories' raises
+        EmbeddingDimensionMismatchError, unless `check_embedding_dimension` is false (what
+        `elizabus memories reembed` starts the agent with)."""
         if self._initialized:
             log.warning("agent %s already initialized", self._character.name)
             return
@@ -194,7 +198,7 @@ class AgentRuntime(DatabaseApi, TaskApi):
         if self.nc is not None:
             await self.models.start(self.nc)
         await self._ensure_agent()
-        await self._ensure_embedding_dimension()
+        await self._ensure_embedding_dimension(check_embedding_dimension)
         await self.services.start_queued(self)
         self._initialized = True
 
@@ -223,9 +227,12 @@ class AgentRuntime(DatabaseApi, TaskApi):
             ]
         )  # fmt: skip
 
-    async def _ensure_embedding_dimension(self) -> None:
-        """Probe the embedding model. The call is logged as the agent's start-up run, recorded by
-        the first start only: restarts add nothing to the log."""
+    async def _ensure_embedding_dimension(self, check: bool = True) -> None:
+        """Probe the embedding model once for its dimension (ElizaOS's ensureEmbeddingDimension).
+        The call is logged as the agent's start-up run, recorded by the first start only. The
+        dimension is recorded (`embedding.dimension_set`) when it is new; with `check`, a
+        dimension other than the one the agent's memories were embedded at is refused
+        (EmbeddingDimensionMismatchError: run `elizabus memories reembed`)."""
         startup = RunRecorder(derived_id(self._agent_id, "startup"), self._agent_id, self._agent_id)
         with in_recorder(startup):  # its MODEL_USED fan-out is dropped: nobody follows a probe
             try:
@@ -236,8 +243,41 @@ class AgentRuntime(DatabaseApi, TaskApi):
         if startup.events and not await self.store.read_run(startup.run_id):
             startup.scrub(self.scrubber)
             await self.store.append(startup.events)
-        if isinstance(probe, list):
-            self.embedding_dimension = len(probe)
+        if not isinstance(probe, list) or not probe:
+            return
+        self.embedding_dimension = len(probe)
+        if self.db is None:
+            return
+        recorded = await self.db.get_embedding_dimension()
+        if recorded == self.embedding_dimension:
+            return
+        if check:
+            await self._refuse_other_dimension(recorded)
+        if recorded is None:
+            await self.record(
+                EmbeddingDimensionSet(agent_id=self._agent_id,
+                                      dimension=self.embedding_dimension, at=now_ms())
+            )  # fmt: skip
+
+    async def _refuse_other_dimension(self, recorded: int | None) -> None:
+        """Raise when the agent's memories were embedded at another dimension than the model's."""
+        assert self.db is not None and self.embedding_dimension is not None
+        if recorded is None:  # a log from before the dimension was recorded: look at the rows
+            others = {
+                d: n
+                for d, n in (await self.db.count_memories_by_dimension()).items()
+                if d != self.embedding_dimension
+            }
+            if not others:
+                return
+            recorded = max(others, key=lambda d: others[d])
+        raise EmbeddingDimensionMismatchError(
+            f"agent {self._character.name}: the embedding model answers {self.embedding_dimension}"
+            f"-dimension vectors but its memories were embedded at {recorded} dimensions (the "
+            "embedding model was changed). Run `elizabus memories reembed` to re-embed them "
+            "with the new model (restartable; progress on stderr), or set the previous model "
+            "back"
+        )
 
     # --- plugins ----------------------------------------------------------------------------
 
@@ -478,30 +518,7 @@ class AgentRuntime(DatabaseApi, TaskApi):
         if scheduler is not None:
             await scheduler.stop()
 
-    # --- memory -----------------------------------------------------------------------------
-
-    async def create_memory(
-        self, memory: Memory, table_name: str = "messages", *, embed: bool = True
-    ) -> uuid.UUID:
-        """Store a memory (ElizaOS's createMemory), embedding its text first when it has none
-        and `embed` is true (`action_result` memories are stored without)."""
-        if embed and memory.embedding is None and memory.text:
-            try:
-                memory.embedding = await self.use_model("TEXT_EMBEDDING", {"text": memory.text})
-            except Exception as exc:
-                log.warning("memory %s stored without embedding, the repair embeds it later: %s",
-                            memory.id, exc)  # fmt: skip
-                memory.metadata = {**memory.metadata, EMBEDDING_PENDING: True}
-        await self.record(
-            MemoryCreated(
-                id=memory.id, agent_id=self._agent_id, entity_id=memory.entity_id,
-                room_id=memory.room_id, world_id=memory.world_id, table_name=table_name,
-                content=memory.content, embedding=memory.embedding, unique=memory.unique,
-                created_at=memory.created_at, metadata=memory.metadata,
-            ),
-            f"memory-{memory.id}",
-        )  # fmt: skip
-        return memory.id
+    # --- memory (the rest is in memory_api) -------------------------------------------
 
     async def _store_memory(self, memory: Memory) -> None:
         await self.create_memory(memory, embed=False)

@@ -47,19 +47,41 @@ class DatabaseReads:
         world_id: uuid.UUID | None = None,
         start: int | None = None,
         end: int | None = None,
+        unique: bool = False,
+        offset: int | None = None,
     ) -> list[Memory]:
-        """Memories of a table, newest first (as ElizaOS), at most `count`; `start`/`end` bound
-        created_at (epoch ms, inclusive)."""
+        """Memories of a table, newest first (as ElizaOS), at most `count` after `offset`;
+        `start`/`end` bound created_at (epoch ms, inclusive); `unique`: only unique ones."""
         db = self._db()
-        key = ("get_memories", room_id, table_name, count, entity_id, world_id, start, end)
+        key = ("get_memories", room_id, table_name, count, entity_id, world_id, start, end,
+               unique, offset)  # fmt: skip
         return await cached_read(self.agent_id, key, lambda: db.get_memories(
             room_id=room_id, table_name=table_name, count=count, entity_id=entity_id,
-            world_id=world_id, start=start, end=end,
+            world_id=world_id, start=start, end=end, unique=unique, offset=offset,
         ))  # fmt: skip
 
     async def get_memory_by_id(self, memory_id: uuid.UUID) -> Memory | None:
-        """One memory of this agent, or None."""
+        """One memory of this agent, with its embedding, or None."""
         return await self._db().get_memory_by_id(memory_id)
+
+    async def get_memories_by_ids(
+        self, memory_ids: list[uuid.UUID], table_name: str | None = None
+    ) -> list[Memory]:
+        """This agent's memories among the ids (of one table when given), newest first."""
+        return await self._db().get_memories_by_ids(list(memory_ids), table_name)
+
+    async def get_memories_by_room_ids(
+        self, room_ids: list[uuid.UUID], table_name: str = "messages", limit: int | None = None
+    ) -> list[Memory]:
+        """Memories of a table in any of the rooms, newest first, at most `limit`."""
+        return await self._db().get_memories_by_room_ids(list(room_ids), table_name, limit)
+
+    async def count_memories(
+        self, room_id: uuid.UUID | None = None, unique: bool = True, table_name: str | None = None
+    ) -> int:
+        """How many memories (in a room, of a table; only unique ones unless `unique=False`),
+        as ElizaOS's countMemories."""
+        return await self._db().count_memories(room_id, unique, table_name)
 
     async def search_memories(
         self,
@@ -72,13 +94,14 @@ class DatabaseReads:
         room_id: uuid.UUID | None = None,
         world_id: uuid.UUID | None = None,
         entity_id: uuid.UUID | None = None,
+        unique: bool = False,
     ) -> list[Memory]:
-        """Memories by cosine similarity to `embedding` (>= match_threshold, at most `count`);
-        when `query` is given the hits are re-ranked by BM25 relevance to it (ElizaOS's
-        searchMemories + rerankMemories)."""
+        """Memories by cosine similarity to `embedding` (>= match_threshold, at most `count`;
+        `unique`: only unique ones); when `query` is given the hits are re-ranked by BM25
+        relevance to it (ElizaOS's searchMemories + rerankMemories)."""
         hits = await self._db().search_memories(
             embedding=embedding, table_name=table_name, match_threshold=match_threshold,
-            count=count, room_id=room_id, world_id=world_id, entity_id=entity_id,
+            count=count, room_id=room_id, world_id=world_id, entity_id=entity_id, unique=unique,
         )  # fmt: skip
         return rerank_memories(query, hits) if query else hits
 

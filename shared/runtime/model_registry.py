@@ -235,12 +235,20 @@ def _prompt_of(params: Mapping[str, Any]) -> str | None:
 
 
 def redact_response(response: Any) -> Any:
-    """The response as `model.used` logs it: a list of numbers (an embedding) is "[array]"."""
-    if isinstance(response, list | tuple) and all(
-        isinstance(x, int | float) and not isinstance(x, bool) for x in response
-    ):
+    """The response as `model.used` logs it: a list of numbers (an embedding) is "[array]", a
+    list of embeddings (a batch) one "[array]" per embedding."""
+    if _is_numbers(response):
         return "[array]"
+    if isinstance(response, list | tuple) and response and all(_is_numbers(v) for v in response):
+        return ["[array]"] * len(response)
     return loggable(response)
+
+
+_NUMBERS = frozenset({float, int})
+
+
+def _is_numbers(value: Any) -> bool:
+    return isinstance(value, list | tuple) and _NUMBERS.issuperset(map(type, value))
 
 
 def loggable(value: Any) -> Any:

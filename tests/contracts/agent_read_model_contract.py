@@ -8,6 +8,7 @@ yields a `ReadModelBackend` on a fresh, empty log (see tests/contracts/test_agen
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,14 +18,16 @@ import pytest
 
 from shared.character import Character
 from shared.connection_events import ParticipantRemoved
-from shared.errors import ModelError
+from shared.errors import EmptyMemoryError, ModelError
 from shared.eventstore import EventStore
+from shared.hashed_embedding import hashed_embedding
 from shared.model_types import ModelType
-from shared.plugin import Memory
+from shared.plugin import Memory, Plugin
 from shared.readmodel import AgentReadModel
 from shared.readmodel.protocol import ConnectionState
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
 from shared.runtime.agent_runtime import AgentRuntime
+from shared.runtime.embedder import EMBED_CONCURRENCY
 from shared.runtime.embedding_repair import repair_embeddings
 from shared.runtime.run_scope import RunRecorder, in_recorder
 from shared.testing import ScriptedModel
@@ -118,6 +121,36 @@ async def write_everything(rt: AgentRuntime, s: Scenario) -> None:
                                               tags=["friend", "fan"]))  # fmt: skip
     await rt.remove_participant(s.carol, s.room)
     await rt.add_participant(s.carol, s.room)
+    await write_memories(rt, s)
+
+
+def axis(size: int, *hot: int) -> list[float]:
+    """A vector of `size` dimensions with 1.0 at the `hot` indexes."""
+    vector = [0.0] * size
+    for i in hot:
+        vector[i] = 1.0
+    return vector
+
+
+async def write_memories(rt: AgentRuntime, s: Scenario) -> None:
+    """The memory API's writes: embeddings of two indexed sizes (384 and 3072, a halfvec index),
+    a batch, an update, deletions by ids and of a room's table."""
+    for size in (384, 3072):
+        await rt.create_memories(
+            [note(rt, s.room, f"{size} first", 2000 + size, axis(size, 0)),
+             note(rt, s.room, f"{size} second", 2001 + size, axis(size, 0, 1)),
+             note(rt, s.gone, f"{size} elsewhere", 2002 + size, axis(size, 1))],
+            "documents",
+        )  # fmt: skip
+    scratch = await rt.create_memories(
+        [memory(rt, s.room, f"scratch {i}", 3000 + i) for i in range(4)], "scratch", embed=False
+    )
+    await rt.update_memory(scratch[0], content={"text": "edited"}, metadata={"edited": True},
+                           embed=False)  # fmt: skip
+    await rt.update_memory(scratch[1], embedding=axis(3, 2))
+    await rt.delete_many_memories(scratch[2:3])
+    await rt.create_memory(memory(rt, s.room, "cleared", 3100), "cleared", embed=False)
+    await rt.delete_all_memories(s.room, "cleared")
 
 
 async def all_reads(db: Any, s: Scenario) -> dict[str, Any]:
@@ -150,6 +183,28 @@ async def all_reads(db: Any, s: Scenario) -> dict[str, Any]:
         "gone_participants": await db.get_participants_for_room(s.gone),
         "carol_state": await db.get_participant_user_state(s.room, s.carol),
         "bob_state": await db.get_participant_user_state(s.room, s.bob),
+        "documents": await db.get_memories(table_name="documents"),
+        "scratch": await db.get_memories(table_name="scratch"),
+        "cleared": await db.get_memories(room_id=s.room, table_name="cleared"),
+        "unique_only": await db.get_memories(table_name="facts", unique=True, offset=1),
+        "by_ids": await db.get_memories_by_ids(
+            [m.id for m in await db.get_memories(table_name="scratch")] + [uuid.uuid4()]
+        ),
+        "by_rooms": await db.get_memories_by_room_ids([s.room, s.gone], "documents", 5),
+        "count": await db.count_memories(s.room, unique=False, table_name="facts"),
+        "count_unique": await db.count_memories(s.room, table_name="facts"),
+        "count_all": await db.count_memories(unique=False),
+        "search_384": await db.search_memories(
+            embedding=axis(384, 0), table_name="documents", match_threshold=0.1
+        ),
+        "search_3072": await db.search_memories(
+            embedding=axis(3072, 1), table_name="documents", match_threshold=0.1, room_id=s.room
+        ),
+        "search_unique": await db.search_memories(
+            embedding=[1.0, 0.0, 0.0], table_name="facts", match_threshold=0.6, unique=True
+        ),
+        "dims": await db.count_memories_by_dimension(),
+        "dimension": await db.get_embedding_dimension(),
         "relationship": await db.get_relationship(s.bob, s.carol),
         "friends_of_carol": await db.get_relationships(s.carol, ["friend"]),
         "fans": await db.get_relationships(s.carol, ["fan", "friend"]),
@@ -206,6 +261,115 @@ class AgentReadModelContract:
         await rt.delete_memory(ids[0])
         assert await rt.get_memory_by_id(ids[0]) is None
         assert len(await rt.get_memories(room_id=room)) == 5
+
+    async def test_the_memory_api_as_events(self, backend: ReadModelBackend) -> None:
+        model = ScriptedModel()
+        character = Character(name="Ada")
+        rt = AgentRuntime(character, backend.store, db=backend.read_model(character.agent_id),
+                          plugins=[model.as_plugin()])  # fmt: skip
+        await rt.initialize()
+        room, other = uuid.uuid4(), uuid.uuid4()
+        calls = len(model.calls)
+        batch = await rt.create_memories(
+            [memory(rt, room, t, i) for i, t in enumerate(["tea", "green tea", "coffee"])], "facts"
+        )
+        embeds = [c.params for c in model.calls[calls:] if c.model_type is ModelType.TEXT_EMBEDDING]
+        assert embeds == [{"texts": ["tea", "green tea", "coffee"]}]  # one call for the batch
+        first = await rt.create_memory(memory(rt, room, "the kettle is on", 10), "facts")
+        again = await rt.create_memory(memory(rt, room, "the kettle is on", 11), "facts")
+        elsewhere = await rt.create_memory(memory(rt, other, "the kettle is on", 12), "facts")
+        forced = await rt.create_memory(memory(rt, room, "the kettle is on", 13), "facts", True)
+        flags = {m.id: m.unique for m in await rt.get_memories_by_ids(
+            [first, again, elsewhere, forced, uuid.uuid4()])}  # fmt: skip
+        assert flags == {first: True, again: False, elsewhere: True, forced: True}  # as ElizaOS
+        assert await rt.count_memories(room, table_name="facts") == 5  # unique ones (default)
+        assert await rt.count_memories(room, unique=False, table_name="facts") == 6
+        assert await rt.count_memories(unique=False) == 7
+        assert [m.id for m in await rt.get_memories_by_room_ids([room, other], "facts", 2)] == [
+            forced, elsewhere]  # fmt: skip
+
+        assert await rt.update_memory(first, content={"text": "the kettle boiled"}) is True
+        updated = await rt.get_memory_by_id(first)
+        assert updated is not None and updated.text == "the kettle boiled"
+        kettle = await rt.use_model("TEXT_EMBEDDING", {"text": "the kettle boiled"})
+        assert list(updated.embedding or []) == pytest.approx(kettle, abs=1e-6)  # re-embedded
+        assert await rt.update_memory(first, metadata={"checked": True}) is True
+        kept = await rt.get_memory_by_id(first)
+        assert kept is not None and kept.metadata == {"checked": True}
+        assert kept.text == "the kettle boiled"  # what is not given stays
+        assert await rt.update_memory(uuid.uuid4(), content={"text": "x"}) is False
+
+        await rt.delete_many_memories([again, forced])
+        assert {m.id for m in await rt.get_memories_by_ids([first, again, forced])} == {first}
+        await rt.create_memory(memory(rt, room, "a note", 30), "notes", embed=False)
+        await rt.delete_all_memories(room, "facts")
+        assert await rt.get_memories(room_id=room, table_name="facts") == []
+        assert [m.text for m in await rt.get_memories(room_id=room, table_name="notes")] == [
+            "a note"]  # fmt: skip
+        assert [m.id for m in await rt.get_memories(table_name="facts")] == [elsewhere]
+        assert len(batch) == 3
+
+        note_id = await rt.create_memory(memory(rt, room, "plain note", 40), "notes", embed=False)
+        plain = await rt.get_memory_by_id(note_id)
+        assert plain is not None and plain.embedding is None
+        assert (await rt.add_embedding_to_memory(plain)).embedding is not None
+        stored = await rt.get_memory_by_id(note_id)
+        assert stored is not None and stored.embedding is not None  # recorded for it too
+        with pytest.raises(EmptyMemoryError, match="no text to embed"):
+            await rt.add_embedding_to_memory(memory(rt, room, "", 41))
+        await rt.clear_all_agent_memories()
+        assert await rt.count_memories(unique=False) == 0
+
+    async def test_a_model_taking_one_text_embeds_a_batch_concurrently_within_a_bound(
+        self, backend: ReadModelBackend
+    ) -> None:
+        in_flight, most = 0, 0
+
+        async def one_text(_runtime: Any, params: dict[str, Any]) -> list[float]:
+            nonlocal in_flight, most
+            in_flight += 1
+            most = max(most, in_flight)
+            await asyncio.sleep(0.01)
+            in_flight -= 1
+            text = params.get("text")
+            return hashed_embedding(text if isinstance(text, str) else None)
+
+        character = Character(name="Ada")
+        plugin = Plugin(name="one-text", models={"TEXT_EMBEDDING": one_text})
+        rt = AgentRuntime(character, backend.store, db=backend.read_model(character.agent_id),
+                          plugins=[plugin])  # fmt: skip
+        await rt.initialize()
+        room = uuid.uuid4()
+        texts = [f"note number {i}" for i in range(20)]
+        ids = await rt.create_memories([memory(rt, room, t, i) for i, t in enumerate(texts)])
+        for memory_id, text in zip(ids, texts, strict=True):
+            stored = await rt.get_memory_by_id(memory_id)
+            assert stored is not None and list(stored.embedding or []) == pytest.approx(
+                hashed_embedding(text), abs=1e-6)  # fmt: skip
+        assert 1 < most <= EMBED_CONCURRENCY
+        assert rt.embedder.takes_lists is False
+
+    async def test_relevant_memories_are_reranked_by_bm25_over_vector_order(
+        self, backend: ReadModelBackend
+    ) -> None:
+        rt = backend.runtime("Ada")
+        await rt.initialize()
+        room = uuid.uuid4()
+        query = "kettle whistle"
+        q = hashed_embedding(query)
+        side = hashed_embedding("zebra elephant giraffe")
+        dot = sum(a * b for a, b in zip(q, side, strict=True))
+        orth = [b - dot * a for a, b in zip(q, side, strict=True)]
+        norm = sum(x * x for x in orth) ** 0.5
+        sixty = [0.6 * a + 0.8 * b / norm for a, b in zip(q, orth, strict=True)]  # cosine 0.6
+        await rt.create_memory(memory(rt, room, "the kettle whistle sang", 1, embedding=sixty))
+        await rt.create_memory(memory(rt, room, "zebras at noon", 2, embedding=q))  # cosine 1.0
+        by_vector = await rt.search_memories(embedding=q, table_name="messages")
+        assert [m.text for m in by_vector] == ["zebras at noon", "the kettle whistle sang"]
+        relevant = await rt.get_relevant_memories(query, room)
+        assert [m.text for m in relevant] == ["the kettle whistle sang", "zebras at noon"]
+        assert await rt.get_relevant_memories(query, uuid.uuid4()) == []  # room-scoped
+        assert await rt.get_relevant_memories("   ", room) == []
 
     async def test_search_by_cosine_similarity_then_bm25_rerank(
         self, backend: ReadModelBackend
@@ -428,8 +592,12 @@ class AgentReadModelContract:
         await write_everything(ada, s)
         seen = await all_reads(bea.db, s)
         assert [w["id"] for w in seen.pop("worlds")] == [bea.agent_id]  # only its own
-        assert all(v in (None, []) for v in seen.values()), seen
+        assert all(v in (None, [], 0, {}) for v in seen.values()), seen
         assert await bea.get_memories(table_name="facts") == []
+        await bea.clear_all_agent_memories()  # clears Bea's, never Ada's
+        await bea.delete_many_memories([m.id for m in await ada.get_memories(table_name="facts")])
+        await bea.delete_all_memories(s.room, "facts")
+        assert await ada.count_memories(s.room, unique=False, table_name="facts") == 5
         await bea.ensure_connection(uuid.uuid4(), uuid.uuid4(), name="Zed", source="x")
         assert len(await bea.get_all_worlds()) == 2  # its own and the new one
         assert {w.id for w in await ada.get_all_worlds()} == {ada.agent_id, s.world}
@@ -471,7 +639,8 @@ class AgentReadModelContract:
         room = uuid.uuid4()
         lost = await rt.create_memory(memory(rt, room, "said while no model answered", 1))
         kept = await rt.create_memory(memory(rt, room, "embedded", 2))
-        await rt.create_memory(memory(rt, room, "", 3))  # nothing to embed
+        with pytest.raises(EmptyMemoryError, match="no content"):  # nothing to store or embed
+            await rt.create_memory(memory(rt, room, "", 3))
         await rt.create_memory(memory(rt, room, "a result", 4), embed=False)  # none on purpose
         db = backend.read_model(rt.agent_id)
         assert [m.id for m in await db.get_memories_without_embedding(10)] == [lost]

@@ -17,7 +17,7 @@ from shared.projections import PROJECTION_TABLES, PostgresProjector, rebuild_pro
 from shared.readmodel.postgres import PostgresAgentReadModel
 from shared.records import ParticipantState
 from shared.runtime.agent_runtime import AgentRuntime
-from shared.testing import InMemoryAgentReadModel, InMemoryEventStore
+from shared.testing import InMemoryAgentReadModel, InMemoryEventStore, ScriptedModel
 from tests.contracts.agent_read_model_contract import Scenario, all_reads, write_everything
 from tests.integration.support import fresh_database
 
@@ -31,11 +31,12 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-async def runtime(pool: asyncpg.Pool, name: str) -> AgentRuntime:
+async def runtime(pool: asyncpg.Pool, name: str, with_model: bool = False) -> AgentRuntime:
     character = Character(name=name)
     store = PostgresEventStore(pool, PostgresProjector())
-    rt = AgentRuntime(character, store, db=PostgresAgentReadModel(pool, character.agent_id))
-    await rt.initialize()  # the agent's own entity, world and room
+    rt = AgentRuntime(character, store, db=PostgresAgentReadModel(pool, character.agent_id),
+                      plugins=[ScriptedModel().as_plugin()] if with_model else [])  # fmt: skip
+    await rt.initialize()  # the agent's own entity, world and room (and embedding dimension)
     return rt
 
 
@@ -62,13 +63,25 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, list[str]]:
 
 
 async def test_a_rebuild_gives_identical_rows_in_every_table(pool: asyncpg.Pool) -> None:
-    ada, bea, s = await runtime(pool, "Ada"), await runtime(pool, "Bea"), Scenario()
+    ada, bea, s = (
+        await runtime(pool, "Ada", with_model=True),
+        await runtime(pool, "Bea"),
+        Scenario(),
+    )
     await write_everything(ada, s)
     await write_everything(bea, Scenario())
+    cleo = await runtime(pool, "Cleo")
+    await write_everything(cleo, Scenario())
+    await cleo.clear_all_agent_memories()
     before = await snapshot(pool)
-    assert {"components", "relationships"} <= set(before)
+    assert {"components", "relationships", "agent_embedding_dimensions"} <= set(before)
     for table in ("entities", "worlds", "rooms", "participants", "memories", "components",
-                  "relationships"):  # fmt: skip
+                  "relationships", "agent_embedding_dimensions"):  # fmt: skip
         assert before[table], f"{table} is empty: the scenario should have written to it"
+    dims = await pool.fetch("SELECT DISTINCT vector_dims(embedding) AS d FROM memories "
+                            "WHERE embedding IS NOT NULL")  # fmt: skip
+    assert {384, 3072} <= {r["d"] for r in dims}  # two indexed sizes go through the rebuild
+    assert not await pool.fetchval("SELECT count(*) FROM memories WHERE agent_id = $1",
+                                   cleo.agent_id)  # fmt: skip
     assert await rebuild_projections(pool) > 0
     assert await snapshot(pool) == before

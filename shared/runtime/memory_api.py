@@ -1,0 +1,302 @@
+"""The runtime's memory writes and embeddings (ElizaOS's createMemory, updateMemory,
+deleteManyMemories, ..., addEmbeddingToMemory), each write an event.
+
+Reads of memories are in database_reads (they go to the agent's read model). Writes go through
+`record`: inside a message's run they join the run's single append; outside one they are
+appended at once, a batch of N memories as one append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from shared.connection_events import MemoryEmbeddingAdded
+from shared.errors import ConfigurationError, ElizabusError, EmptyMemoryError
+from shared.events import (
+    AgentMemoriesCleared,
+    EventData,
+    EventMetadata,
+    MemoriesDeleted,
+    MemoryCreated,
+    MemoryUpdated,
+    NewEvent,
+    RoomMemoriesDeleted,
+)
+from shared.eventstore import EventStore
+from shared.plugin import Memory
+from shared.readmodel.protocol import AgentReadModel
+from shared.readmodel.rerank import rerank_memories
+from shared.runtime.embedder import Embedder
+from shared.runtime.embedding_repair import EMBEDDING_PENDING
+from shared.runtime.run_scope import current_recorder, current_run_id
+from shared.secrets import Scrubber
+
+log = logging.getLogger(__name__)
+
+UNIQUE_SIMILARITY = 0.95
+"""A new memory is `unique` unless one of its table, room, world and entity is at least this
+similar (ElizaOS's createMemory: searchMemoriesByEmbedding with match_threshold 0.95, count 1)."""
+UNIQUE_CHECKS_IN_FLIGHT = 8
+
+
+def _has_content(memory: Memory) -> bool:
+    """Whether there is anything to store: a text that is not blank, or any other content."""
+    return any(
+        (v.strip() if isinstance(v, str) else v) not in (None, "", [], {})
+        for v in memory.content.values()
+    )
+
+
+class MemoryApi:
+    """Memory writes of AgentRuntime. Expects on self: `agent_id`, `db` (AgentReadModel or
+    None), `store`, `scrubber`, `record`, `record_events` and `use_model`."""
+
+    db: AgentReadModel | None
+    store: EventStore
+    scrubber: Scrubber
+
+    @property
+    def agent_id(self) -> uuid.UUID:
+        raise NotImplementedError
+
+    async def record(
+        self, payload: EventData, stream_id: str | None = None, event_id: uuid.UUID | None = None
+    ) -> None:
+        raise NotImplementedError
+
+    async def record_events(self, events: list[NewEvent]) -> None:
+        raise NotImplementedError
+
+    async def use_model(
+        self, model_type: str, params: dict[str, Any], provider: str | None = None
+    ) -> Any:
+        raise NotImplementedError
+
+    @property
+    def embedder(self) -> Embedder:
+        """This runtime's TEXT_EMBEDDING caller (remembers whether the model takes lists)."""
+        found: Embedder | None = getattr(self, "_embedder", None)
+        if found is None:
+            found = Embedder(lambda t, p: self.use_model(t, p))
+            self._embedder = found
+        return found
+
+    # --- creation ---------------------------------------------------------------------------
+
+    async def create_memory(
+        self,
+        memory: Memory,
+        table_name: str = "messages",
+        unique: bool | None = None,
+        *,
+        embed: bool = True,
+    ) -> uuid.UUID:
+        """Store a memory (ElizaOS's createMemory); returns its id.
+
+        Without an embedding, its text is embedded with TEXT_EMBEDDING first (unless `embed` is
+        false, as for `action_result` memories); if the model fails, the memory is stored
+        without one and the embedding repair adds it later. A memory without text (a reflection
+        marker, an attachment) is stored without an embedding; one with no content at all is
+        refused (EmptyMemoryError). `unique`: True or False sets it; None (ElizaOS's undefined)
+        keeps a value set on the memory, else computes it as ElizaOS: unique unless a memory of
+        the same table, room, world and entity is at least 0.95 similar."""
+        return (await self.create_memories([memory], table_name, unique, embed=embed))[0]
+
+    async def create_memories(
+        self,
+        memories: Sequence[Memory],
+        table_name: str = "messages",
+        unique: bool | None = None,
+        *,
+        embed: bool = True,
+    ) -> list[uuid.UUID]:
+        """Store many memories as `create_memory` does each, recorded in one append (inside a
+        run, with the run's). The missing embeddings are asked in batches when the model takes
+        a list of texts, else one text per call with a bound on calls in flight."""
+        memories = list(memories)
+        for memory in memories:
+            if memory.embedding is None and not _has_content(memory):
+                raise EmptyMemoryError(
+                    f"memory {memory.id} has no content to store: give it content.text (or "
+                    "other content) or an embedding"
+                )
+        if embed:
+            await self._embed_missing(memories)
+        flags = await self._unique_flags(memories, table_name, unique)
+        payloads: list[tuple[EventData, str]] = [
+            (
+                MemoryCreated(
+                    id=m.id, agent_id=self.agent_id, entity_id=m.entity_id, room_id=m.room_id,
+                    world_id=m.world_id, table_name=table_name, content=m.content,
+                    embedding=m.embedding, unique=flag, created_at=m.created_at,
+                    metadata=m.metadata,
+                ),
+                f"memory-{m.id}",
+            )
+            for m, flag in zip(memories, flags, strict=True)
+        ]  # fmt: skip
+        for memory, flag in zip(memories, flags, strict=True):
+            memory.unique = flag
+        await self.record_payloads(payloads)
+        return [m.id for m in memories]
+
+    async def _embed_missing(self, memories: list[Memory]) -> None:
+        todo = [m for m in memories if m.embedding is None and m.text]
+        if not todo:
+            return
+        if len(todo) == 1:
+            results: list[list[float] | Exception] = []
+            try:
+                results.append(await self.embedder.embed(todo[0].text))
+            except Exception as exc:
+                results.append(exc)
+        else:
+            results = await self.embedder.embed_many([m.text for m in todo])
+        for memory, result in zip(todo, results, strict=True):
+            if isinstance(result, Exception):
+                log.warning("memory %s stored without embedding, the repair embeds it later: %s",
+                            memory.id, result)  # fmt: skip
+                memory.metadata = {**memory.metadata, EMBEDDING_PENDING: True}
+            else:
+                memory.embedding = result
+
+    async def _unique_flags(
+        self, memories: list[Memory], table_name: str, unique: bool | None
+    ) -> list[bool]:
+        if unique is not None:
+            return [unique] * len(memories)
+        limit = asyncio.Semaphore(UNIQUE_CHECKS_IN_FLIGHT)
+
+        async def flag(memory: Memory) -> bool:
+            if "unique" in memory.model_fields_set or not memory.embedding or self.db is None:
+                return memory.unique
+            async with limit:
+                similar = await self.db.search_memories(
+                    embedding=memory.embedding, table_name=table_name,
+                    match_threshold=UNIQUE_SIMILARITY, count=1, room_id=memory.room_id,
+                    world_id=memory.world_id, entity_id=memory.entity_id,
+                )  # fmt: skip
+            return not similar
+
+        return list(await asyncio.gather(*(flag(m) for m in memories)))
+
+    async def record_payloads(self, payloads: list[tuple[EventData, str]]) -> None:
+        """Record (payload, stream) pairs in one go: into the current run, or as one append now
+        (fresh event ids)."""
+        recorder = current_recorder()
+        if recorder is not None and recorder.agent_id == self.agent_id:
+            for payload, stream in payloads:
+                recorder.add(payload, stream)
+            return
+        metadata = EventMetadata(agent_id=self.agent_id, run_id=current_run_id())
+        await self.record_events(
+            [
+                NewEvent.of(payload, event_id=uuid.uuid4(), stream_id=stream, metadata=metadata)
+                for payload, stream in payloads
+            ]
+        )
+
+    # --- embeddings -------------------------------------------------------------------------
+
+    async def add_embedding_to_memory(self, memory: Memory) -> Memory:
+        """Give the memory the embedding of its text (ElizaOS's addEmbeddingToMemory); one that
+        has an embedding is returned as it is. When the memory is stored (this agent's read
+        model knows it), `memory.embedding_added` records the embedding for it too. Raises
+        EmptyMemoryError when it has no text, ModelError when the model fails."""
+        if memory.embedding is not None:
+            return memory
+        if not memory.text:
+            raise EmptyMemoryError(
+                f"memory {memory.id} has no text to embed: give it content.text, or an embedding"
+            )
+        memory.embedding = await self.embedder.embed(memory.text)
+        if self.db is not None and await self.db.get_memory_by_id(memory.id) is not None:
+            await self.record(
+                MemoryEmbeddingAdded(id=memory.id, agent_id=self.agent_id,
+                                     embedding=memory.embedding),
+                f"memory-{memory.id}",
+            )  # fmt: skip
+        return memory
+
+    async def get_relevant_memories(
+        self,
+        query: str,
+        room_id: uuid.UUID | None = None,
+        count: int = 10,
+        table_name: str = "messages",
+        match_threshold: float = 0.5,
+    ) -> list[Memory]:
+        """The memories of a table (in a room, when given) most relevant to `query`: its
+        embedding's nearest, re-ranked by BM25 relevance to it. An empty query finds nothing."""
+        if not query.strip():
+            return []
+        embedding = await self.embedder.embed(query)
+        db = self._reads()
+        hits = await db.search_memories(
+            embedding=embedding, table_name=table_name, match_threshold=match_threshold,
+            count=count, room_id=room_id,
+        )  # fmt: skip
+        return rerank_memories(query, hits)
+
+    # --- updates and deletes ----------------------------------------------------------------
+
+    async def update_memory(
+        self,
+        memory_id: uuid.UUID,
+        *,
+        content: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        embedding: list[float] | None = None,
+        embed: bool = True,
+    ) -> bool:
+        """Replace a memory's content, metadata and/or embedding (ElizaOS's updateMemory); what
+        is None stays. A new text without a new embedding is embedded again (unless `embed` is
+        false), so vector search keeps finding the memory by what it says. False (nothing
+        recorded) when the agent has no such memory."""
+        if self.db is not None:
+            stored = await self.db.get_memory_by_id(memory_id)
+            if stored is None:
+                return False
+            new_text = str((content or {}).get("text") or "")
+            changed = new_text and (new_text != stored.text or stored.embedding is None)
+            if embed and embedding is None and changed:
+                try:
+                    embedding = await self.embedder.embed(new_text)
+                except ElizabusError as exc:
+                    log.warning("memory %s updated, its embedding kept: %s", memory_id, exc)
+        if content is None and metadata is None and embedding is None:
+            return True
+        await self.record(
+            MemoryUpdated(id=memory_id, agent_id=self.agent_id, content=content,
+                          metadata=metadata, embedding=embedding),
+            f"memory-{memory_id}",
+        )  # fmt: skip
+        return True
+
+    async def delete_many_memories(self, memory_ids: Sequence[uuid.UUID]) -> None:
+        """Remove several memories in one event (ElizaOS's deleteManyMemories)."""
+        if memory_ids:
+            await self.record(MemoriesDeleted(ids=list(memory_ids), agent_id=self.agent_id))
+
+    async def delete_all_memories(self, room_id: uuid.UUID, table_name: str) -> None:
+        """Remove every memory of a table in a room (ElizaOS's deleteAllMemories)."""
+        await self.record(
+            RoomMemoriesDeleted(room_id=room_id, table_name=table_name, agent_id=self.agent_id),
+            f"room-{room_id}",
+        )
+
+    async def clear_all_agent_memories(self) -> None:
+        """Remove every memory of this agent, of every table and room (ElizaOS's
+        clearAllAgentMemories). Other agents' memories are untouched."""
+        await self.record(AgentMemoriesCleared(agent_id=self.agent_id))
+
+    def _reads(self) -> AgentReadModel:
+        if self.db is None:
+            raise ConfigurationError(
+                "this runtime has no read model: build the AgentRuntime with db=<AgentReadModel>"
+            )
+        return self.db
