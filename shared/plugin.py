@@ -441,7 +441,12 @@ class Runtime(Protocol):
 
     # --- memories ------------------------------------------------------------------------------
 
-    async def create_memory(self, memory: Memory, table_name: str = "messages") -> uuid.UUID: ...
+    async def create_memory(
+        self, memory: Memory, table_name: str = "messages", *, embed: bool = True
+    ) -> uuid.UUID:
+        """Store a memory; its text is embedded first (TEXT_EMBEDDING) when it has no embedding
+        and `embed` is true."""
+        ...
 
     async def get_memories(
         self,

@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     openai_large_model: str = "gpt-4o"
     openai_embedding_model: str = "text-embedding-3-small"
     embedding_dimensions: int = 384
+    embedding_provider: str = Field(
+        default="auto",
+        description="who answers TEXT_EMBEDDING in a model worker: auto (the local model "
+        "multilingual-e5-small when the `embeddings` extra is installed and the text model is "
+        "the scripted double, else the worker's model), local (always the local model), model "
+        "(the worker's model: hashed features for the scripted double)",
+    )
     scripted_latency_ms: float = Field(
         default=0.0,
         ge=0.0,

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from services.cli.knowledge import knowledge_app
 from shared.errors import ElizabusError
 from shared.messages import MessageSent
 from shared.settings import Settings
@@ -28,6 +29,7 @@ app.add_typer(worker_app, name="worker")
 app.add_typer(projections_app, name="projections")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(ids_app, name="ids")
+app.add_typer(knowledge_app, name="knowledge")
 
 CharacterOption = Annotated[
     list[Path] | None,

@@ -182,12 +182,19 @@ def _prompt_of(params: Mapping[str, Any]) -> str | None:
 
 
 def redact_response(response: Any) -> Any:
-    """The response as `model.used` logs it: a list of numbers (an embedding) is "[array]"."""
-    if isinstance(response, list | tuple) and all(
-        isinstance(x, int | float) and not isinstance(x, bool) for x in response
-    ):
+    """The response as `model.used` logs it: a list of numbers (an embedding) is "[array]", a
+    list of them (a batch of embeddings) "[array]" each."""
+    if _numbers(response):
         return "[array]"
+    if isinstance(response, list | tuple) and response and all(_numbers(v) for v in response):
+        return ["[array]"] * len(response)
     return loggable(response)
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list | tuple) and all(
+        isinstance(x, int | float) and not isinstance(x, bool) for x in value
+    )
 
 
 def loggable(value: Any) -> Any:

@@ -150,6 +150,11 @@ class ScriptedModel:
         """The double's default, deterministic result for one model type and its params."""
         if model_type is ModelType.TEXT_EMBEDDING:
             text = params.get("text")
+            if isinstance(text, list):  # a batch: one vector per text
+                return [
+                    hashed_embedding(t if isinstance(t, str) else None, self.dimensions)
+                    for t in text
+                ]
             return hashed_embedding(text if isinstance(text, str) else None, self.dimensions)
         if model_type in TEXT_TYPES:
             return scripted_text(_prompt(params))
