@@ -6,7 +6,9 @@ ElizaOS's shape with Python names; `Runtime`, the Protocol of everything a plugi
 agent runtime (`shared.runtime.agent_runtime.AgentRuntime` implements it, checked by mypy), so
 plugins never import the runtime itself; and, re-exported from their home modules, the records the
 runtime reads and writes (Entity, Room, World, ...), the vocabularies (EventType, ModelType,
-ChannelType), the Character and the errors a plugin raises. Test doubles are in `shared.testing`.
+ChannelType), the Character and the errors a plugin raises, and the knowledge (RAG) functions of
+`shared.knowledge` (add a document, find the fragments for a message). Test doubles are in
+`shared.testing`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ from shared.errors import (
 )
 from shared.events import now_ms
 from shared.ids import create_unique_uuid, string_to_uuid
+from shared.knowledge import (  # knowledge (RAG) for plugins: it imports shared.plugin lazily
+    IngestResult,
+    KnowledgeSource,
+    add_knowledge,
+    get_knowledge,
+    knowledge_text,
+    source_from_file,
+    source_from_text,
+    sync_character_knowledge,
+)
 from shared.model_types import ModelType
 from shared.records import (
     ChannelType,
@@ -65,6 +77,8 @@ __all__ = [
     "EventHandler",
     "EventType",
     "HandlerCallback",
+    "IngestResult",
+    "KnowledgeSource",
     "Memory",
     "ModelError",
     "ModelHandlerFn",
@@ -92,10 +106,16 @@ __all__ = [
     "Validator",
     "World",
     "WorldSpec",
+    "add_knowledge",
     "always_valid",
     "create_unique_uuid",
+    "get_knowledge",
+    "knowledge_text",
     "now_ms",
+    "source_from_file",
+    "source_from_text",
     "string_to_uuid",
+    "sync_character_knowledge",
 ]
 
 Content = dict[str, Any]

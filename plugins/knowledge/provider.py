@@ -1,22 +1,28 @@
 """KNOWLEDGE: the agent's knowledge fragments most relevant to the message, in ElizaOS's format.
 
 As plugin-knowledge's provider: "# Knowledge" and one "- <fragment>" line each for the first
-five fragments found (`shared.knowledge.retrieval`), as the provider text and as the
-`knowledge` value; `knowledgeUsed` says whether any was found. ElizaOS marks it dynamic (run
-only when the model names it among its <providers>); here it runs for every composed state, so
-the fact is in the first prompt: the REPLY action sends the text the message handler already
-wrote rather than writing a second one with the providers the model named (ElizaOS does). An
-agent with no knowledge pays one indexed read and no model call; within a run the search is
-made once per message, however many times the state is composed.
+five fragments found (`get_knowledge`), as the provider text and as the `knowledge` value;
+`knowledgeUsed` says whether any was found. ElizaOS marks it dynamic (run only when the model
+names it among its <providers>); here it runs for every composed state, so the fact is in the
+first prompt: the REPLY action sends the text the message handler already wrote rather than
+writing a second one with the providers the model named (as ElizaOS does). An agent with no
+knowledge pays one indexed read and no model call; within a run the search is made once per
+message, however many times the state is composed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.knowledge import get_knowledge, knowledge_text
-from shared.plugin import Memory, Provider, ProviderResult, Runtime, State
-from shared.runtime.read_cache import cached_read
+from shared.plugin import (
+    Memory,
+    Provider,
+    ProviderResult,
+    Runtime,
+    State,
+    get_knowledge,
+    knowledge_text,
+)
 
 
 def _fragment_data(fragment: Memory) -> dict[str, Any]:
@@ -33,9 +39,7 @@ def _fragment_data(fragment: Memory) -> dict[str, Any]:
 
 async def get_knowledge_state(runtime: Runtime, message: Memory, state: State) -> ProviderResult:
     """The KNOWLEDGE provider's result for a message (see the module docstring)."""
-    fragments = await cached_read(
-        runtime.agent_id, ("knowledge", message.id), lambda: get_knowledge(runtime, message)
-    )
+    fragments = await get_knowledge(runtime, message)
     text = knowledge_text(fragments)
     used = bool(text)
     return ProviderResult(

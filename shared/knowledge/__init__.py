@@ -6,7 +6,8 @@ to a message into its prompt, and a rebuild of the projections restores them wit
 `KnowledgeSource`s; `chunking` splits text as ElizaOS's knowledge plugin does; `ingest` embeds
 the fragments in batches and records the document and its fragments; `retrieval` finds the
 fragments for a message. Both the knowledge plugin (at agent start) and `elizabus knowledge add`
-run this same code on an AgentRuntime.
+run this same code on an AgentRuntime. Plugins reach it through `shared.plugin`, which
+re-exports it.
 """
 
 from shared.knowledge.chunking import split_chunks
@@ -26,6 +27,8 @@ from shared.knowledge.ingest import (
     embed_texts,
     fragment_id,
     remove_documents,
+    stored_documents,
+    sync_character_knowledge,
 )
 from shared.knowledge.retrieval import get_knowledge, knowledge_text
 
@@ -46,4 +49,6 @@ __all__ = [
     "source_from_text",
     "sources_from_paths",
     "split_chunks",
+    "stored_documents",
+    "sync_character_knowledge",
 ]

@@ -25,13 +25,16 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.errors import KnowledgeError, ModelError
+from shared.errors import ElizabusError, KnowledgeError, ModelError
+from shared.events import now_ms
 from shared.ids import derived_id
 from shared.knowledge.chunking import split_chunks
-from shared.knowledge.documents import KnowledgeSource
-from shared.plugin import Memory, Runtime, now_ms
+from shared.knowledge.documents import CHARACTER_ORIGIN, KnowledgeSource, character_sources
+
+if TYPE_CHECKING:  # shared.plugin re-exports this module's API: no import of it at load time
+    from shared.plugin import Memory, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +127,33 @@ async def remove_documents(runtime: Runtime, documents: Sequence[Memory]) -> int
     return len(documents)
 
 
+async def sync_character_knowledge(runtime: Runtime) -> list[IngestResult]:
+    """Store every entry of the character's `knowledge` (an unchanged one records nothing) and
+    remove the documents that came from the character but that it no longer lists; documents
+    added otherwise (`elizabus knowledge add`) are left alone. An entry that cannot be read, or
+    whose embedding fails, is logged and skipped (the next start tries it again)."""
+    sources = character_sources(runtime.character)
+    wanted = {document_id(runtime.agent_id, s) for s in sources}
+    results = []
+    for source in sources:
+        try:
+            results.append(await add_knowledge(runtime, source))
+        except ElizabusError as exc:
+            log.error("agent %s: knowledge %s not stored: %s", runtime.character.name,
+                      source.path or source.text[:40], exc)  # fmt: skip
+    gone = [
+        d
+        for d in await stored_documents(runtime)
+        if d.metadata.get("source") == CHARACTER_ORIGIN and d.id not in wanted
+    ]
+    removed = await remove_documents(runtime, gone)
+    stored = sum(r.status != "unchanged" for r in results)
+    if stored or removed:
+        log.info("agent %s: knowledge: %d documents stored, %d removed",
+                 runtime.character.name, stored, removed)  # fmt: skip
+    return results
+
+
 async def stored_documents(runtime: Runtime) -> list[Memory]:
     """Every knowledge document of the agent, newest first."""
     return await runtime.get_memories(table_name=DOCUMENTS_TABLE, count=None)
@@ -201,6 +231,8 @@ def _memory(
     metadata: dict[str, Any],
     embedding: list[float] | None,
 ) -> Memory:
+    from shared.plugin import Memory
+
     agent = runtime.agent_id
     return Memory(
         id=memory_id, entity_id=agent, agent_id=agent, room_id=agent, world_id=agent,

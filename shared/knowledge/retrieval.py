@@ -7,17 +7,21 @@ line each, cut at 4,000 tokens of 3.5 characters. One difference: ElizaOS orders
 their BM25 score alone (similarity only breaks ties), which with a real embedding model lets a
 fragment full of "the" and "what" outrank the one that answers a paraphrased question; here the
 similarity order and the BM25 order are merged by reciprocal rank fusion, so both count, and
-BM25 is given the message's content words only (English function words left out). The search is the agent's own (the read model
-is scoped to it) and covers every room, as ElizaOS's does. An agent with no knowledge makes no
-model call.
+BM25 is given the message's content words only (English function words left out). The search
+is the agent's own (the read model is scoped to it) and covers every room, as ElizaOS's does.
+An agent with no knowledge makes no model call.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from shared.knowledge.ingest import FRAGMENTS_TABLE, QUERY
-from shared.plugin import Memory, Runtime
+from shared.runtime.read_cache import cached_read
+
+if TYPE_CHECKING:  # shared.plugin re-exports this module's API: no import of it at load time
+    from shared.plugin import Memory, Runtime
 
 SEARCH_COUNT = 20
 MATCH_THRESHOLD = 0.1
@@ -25,14 +29,14 @@ SHOWN_FRAGMENTS = 5
 MAX_CHARS = int(4000 * 3.5)
 HEADER = "# Knowledge"
 _WORD = re.compile(r"\w+")
-STOPWORDS = frozenset(
-    """a about after again all am an and any are as at be because been before being both but by
-    can could did do does doing down during each few for from further had has have having he her
+_FUNCTION_WORDS = """
+    a about after again all am an and any are as at be because been before being both but by can
+    could did do does doing down during each few for from further had has have having he her
     here hers him his how i if in into is it its just me more most my no nor not now of off on
     once only or other our ours out over own same she should so some such than that the their
     them then there these they this those through to too under until up very was we were what
-    when where which while who whom why will with would you your yours""".split()
-)
+    when where which while who whom why will with would you your yours"""
+STOPWORDS = frozenset(_FUNCTION_WORDS.split())
 """English function words, left out of the BM25 query (see `content_words`)."""
 RRF_K = 60
 """The usual constant of reciprocal rank fusion: a hit's rank counts, its raw score does not."""
@@ -42,7 +46,14 @@ async def get_knowledge(
     runtime: Runtime, message: Memory, count: int = SEARCH_COUNT
 ) -> list[Memory]:
     """The agent's fragments most relevant to the message's text, best first; [] when the
-    message has no text or the agent no knowledge (then no model is called)."""
+    message has no text or the agent no knowledge (then no model is called). Within a run it is
+    searched once per message, however often the state is composed."""
+    return await cached_read(
+        runtime.agent_id, ("knowledge", message.id, count), lambda: _search(runtime, message, count)
+    )
+
+
+async def _search(runtime: Runtime, message: Memory, count: int) -> list[Memory]:
     text = message.text.strip()
     if not text:
         return []

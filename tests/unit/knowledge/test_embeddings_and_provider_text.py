@@ -18,6 +18,7 @@ from services.model_worker.local_embedding import (
 from shared.errors import ConfigurationError
 from shared.hashed_embedding import hashed_embedding
 from shared.knowledge import embed_texts, knowledge_text
+from shared.knowledge.retrieval import content_words, fuse_rankings
 from shared.messages import ModelRequest
 from shared.model_types import ModelType
 from shared.plugin import Memory
@@ -140,3 +141,18 @@ async def test_the_local_model_serves_only_embeddings_beside_the_workers_model()
         ModelRequest(model_type=ModelType.TEXT_SMALL, params={"prompt": "say hi"})
     )
     assert isinstance(text, str)
+
+
+def test_similarity_and_word_rankings_are_fused_by_reciprocal_rank() -> None:
+    a, b, c, d = (_fragment(t) for t in "abcd")
+    # b is second by meaning and first by words: it wins; d, last by both, stays last
+    assert [m.text for m in fuse_rankings([a, b, c, d], [b, c, a, d])] == ["b", "a", "c", "d"]
+    assert fuse_rankings([a, b], [a, b]) == [a, b]  # agreeing rankings keep their order
+    assert fuse_rankings([], []) == []
+
+
+def test_bm25_sees_the_content_words_of_a_question_only() -> None:
+    assert content_words("What time does the boat depart for the island?") == (
+        "time boat depart island"
+    )
+    assert content_words("the of and") == ""
