@@ -35,6 +35,7 @@ from shared.ids import create_unique_uuid, string_to_uuid
 from shared.knowledge import (  # knowledge (RAG) for plugins: it imports shared.plugin lazily
     IngestResult,
     KnowledgeSource,
+    SyncReport,
     add_knowledge,
     get_knowledge,
     knowledge_text,
@@ -99,6 +100,7 @@ __all__ = [
     "Runtime",
     "Service",
     "State",
+    "SyncReport",
     "Task",
     "TaskExecute",
     "TaskValidator",

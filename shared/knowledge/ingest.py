@@ -127,31 +127,50 @@ async def remove_documents(runtime: Runtime, documents: Sequence[Memory]) -> int
     return len(documents)
 
 
-async def sync_character_knowledge(runtime: Runtime) -> list[IngestResult]:
+@dataclass(frozen=True)
+class SyncReport:
+    """What `sync_character_knowledge` did: a result per entry stored or found unchanged, how
+    many older documents it removed, and the entries it could not store because no embedding
+    model answered (`waiting`: worth trying again later; unreadable entries are only logged)."""
+
+    results: list[IngestResult]
+    removed: int
+    waiting: int
+
+
+async def sync_character_knowledge(runtime: Runtime) -> SyncReport:
     """Store every entry of the character's `knowledge` (an unchanged one records nothing) and
     remove the documents that came from the character but that it no longer lists; documents
-    added otherwise (`elizabus knowledge add`) are left alone. An entry that cannot be read, or
-    whose embedding fails, is logged and skipped (the next start tries it again)."""
+    added otherwise (`elizabus knowledge add`) are left alone. An entry that cannot be stored is
+    logged and skipped; when the reason is the embedding model, it counts in `waiting` (and the
+    documents removed are only those no longer listed, so nothing is lost meanwhile)."""
     sources = character_sources(runtime.character)
     wanted = {document_id(runtime.agent_id, s) for s in sources}
     results = []
+    waiting = 0
     for source in sources:
         try:
             results.append(await add_knowledge(runtime, source))
+        except ModelError as exc:
+            waiting += 1
+            log.warning("agent %s: knowledge %s waits for an embedding model: %s",
+                        runtime.character.name, source.path or source.text[:40], exc)  # fmt: skip
         except ElizabusError as exc:
             log.error("agent %s: knowledge %s not stored: %s", runtime.character.name,
                       source.path or source.text[:40], exc)  # fmt: skip
     gone = [
         d
         for d in await stored_documents(runtime)
-        if d.metadata.get("source") == CHARACTER_ORIGIN and d.id not in wanted
+        if d.metadata.get("source") == CHARACTER_ORIGIN
+        and d.id not in wanted
+        and not (waiting and d.metadata.get("path") in {s.path for s in sources})
     ]
     removed = await remove_documents(runtime, gone)
     stored = sum(r.status != "unchanged" for r in results)
     if stored or removed:
         log.info("agent %s: knowledge: %d documents stored, %d removed",
                  runtime.character.name, stored, removed)  # fmt: skip
-    return results
+    return SyncReport(results, removed, waiting)
 
 
 async def stored_documents(runtime: Runtime) -> list[Memory]:

@@ -45,6 +45,10 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         await p.close()
 
 
+def uuid_of(name: str) -> Any:
+    return Character(name=name).agent_id
+
+
 def embedding_calls(model: ScriptedModel) -> list[Any]:
     """The texts TEXT_EMBEDDING was asked for (the dimension probe's None left out)."""
     return [
@@ -350,3 +354,38 @@ async def test_with_the_real_embedding_model_a_paraphrased_question_finds_the_fa
     )
     assert "# Knowledge" not in before
     assert first_fragment(after) == f"- {FERRY}"
+
+
+async def test_character_knowledge_waits_for_an_embedding_model_then_is_stored(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import plugins.knowledge.service as service_module
+    from shared.errors import ModelError
+    from shared.plugin import Plugin
+    from tests.integration.support import wait_for
+
+    monkeypatch.setattr(service_module, "FIRST_RETRY_SECONDS", 0.05)
+    model = ScriptedModel()
+    worker_up = False
+
+    async def embedding(runtime: Any, params: dict[str, Any]) -> Any:
+        if not worker_up:
+            raise ModelError("no model worker yet")
+        return model.answer(ModelType.TEXT_EMBEDDING, params)
+
+    rt = AgentRuntime(
+        Character(name="Keeper", knowledge=[CAT]), PostgresEventStore(pool, PostgresProjector()),
+        db=PostgresAgentReadModel(pool, uuid_of("Keeper")), pool=pool,
+        plugins=[Plugin(name="late-embedder", models={"TEXT_EMBEDDING": embedding}), "knowledge"],
+    )  # fmt: skip
+    await rt.initialize()  # starts although nothing can be embedded
+    try:
+        assert await memories(pool, "documents") == []
+        worker_up = True
+
+        async def stored() -> bool:
+            return [text_of(r) for r in await memories(pool, "knowledge")] == [CAT]
+
+        await wait_for(stored, timeout=15)
+    finally:
+        await rt.stop()
