@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         "the scripted double, else the worker's model), local (always the local model), model "
         "(the worker's model: hashed features for the scripted double)",
     )
+    embedding_threads: int = Field(
+        default=1,
+        ge=1,
+        description="OpenMP threads of the local embedding model; more only for a worker with "
+        "cores to itself (spinning threads slow everything down on a busy machine)",
+    )
     scripted_latency_ms: float = Field(
         default=0.0,
         ge=0.0,

