@@ -275,6 +275,8 @@ async def test_another_agents_knowledge_is_not_searched(pool: asyncpg.Pool, tmp_
     # and the same file added by the other agent is its own document
     theirs = await add_knowledge(stranger, source_from_file(tmp_path / "cat.md"))
     assert theirs.status == "added"
+    found = await stranger.search_memories(embedding=query, table_name="knowledge")
+    assert [h.text for h in found] == [CAT] and found[0].agent_id == stranger.agent_id
 
 
 SHORT_FACTS = {
@@ -389,3 +391,30 @@ async def test_character_knowledge_waits_for_an_embedding_model_then_is_stored(
         await wait_for(stored, timeout=15)
     finally:
         await rt.stop()
+
+
+async def test_the_knowledge_commands_add_list_and_remove(servers: Servers, tmp_path: Path) -> None:
+    await servers.start_worker()
+    (tmp_path / "cat.md").write_text(CAT, encoding="utf-8")
+    (tmp_path / "notes.docx").write_bytes(b"not a supported type")
+
+    code, out, err = await servers.run("knowledge", "add", str(tmp_path / "notes.docx"))
+    assert code == 2 and ".docx files are not ingested" in err
+    code, out, err = await servers.run("knowledge", "add", str(tmp_path / "cat.md"))
+    assert code == 0, err
+    assert out.splitlines()[-1] == "1 document(s) stored, 0 unchanged"
+    code, out, err = await servers.run("knowledge", "add", str(tmp_path))  # the folder: .md only
+    assert out.splitlines()[-1] == "0 document(s) stored, 1 unchanged"
+
+    code, out, err = await servers.run("knowledge", "list")
+    assert code == 0, err
+    [line] = out.splitlines()
+    document, fragments, origin, where = line.split()
+    assert (fragments, origin, where) == ("1", "knowledge-add", str(tmp_path / "cat.md"))
+
+    code, out, err = await servers.run("knowledge", "remove", document)
+    assert code == 0, err
+    assert await memories(servers.pool, "documents") == []
+    assert await memories(servers.pool, "knowledge") == []
+    code, out, err = await servers.run("knowledge", "remove", document)
+    assert code == 2 and "has no document" in err
