@@ -41,8 +41,13 @@ log = logging.getLogger(__name__)
 DOCUMENTS_TABLE = "documents"
 FRAGMENTS_TABLE = "knowledge"
 EMBEDDING_BATCH = 32
-"""Fragments per TEXT_EMBEDDING request (a list `text`): 32 fragments of 1,750 characters and
-their 32 vectors stay far below NATS's 1 MB message limit."""
+"""Fragments per TEXT_EMBEDDING request (a list `text`) at most: 32 fragments of 1,750
+characters are 56 KB, and their 32 vectors of 384 numbers about 250 KB of JSON."""
+FIRST_BATCH = 8
+ANSWER_BYTES = 600_000
+BYTES_PER_NUMBER = 22
+"""An answer is kept under 600 KB of JSON (a number takes up to 22 characters), well below
+NATS's default 1 MB message limit, whatever the vectors' dimension."""
 
 PASSAGE = "passage"
 QUERY = "query"
@@ -186,12 +191,17 @@ async def embed_texts(
     input_type: str = PASSAGE,
 ) -> list[list[float]]:
     """One embedding per text, asked `batch_size` texts at a time (TEXT_EMBEDDING with a list
-    `text`). A model that answers a list with anything but one vector per text (it does not
-    take lists) is asked one text at a time instead."""
+    `text`). The first request holds at most `FIRST_BATCH` texts; the next ones are sized so
+    their answer stays under `ANSWER_BYTES` for the vectors' dimension (32 vectors of 384, 9 of
+    3,072). A model that answers a list with anything but one vector per text (it does not take
+    lists) is asked one text at a time instead."""
     vectors: list[list[float]] = []
     batched = True
-    for start in range(0, len(texts), max(1, batch_size)):
-        batch = list(texts[start : start + batch_size])
+    size = max(1, min(batch_size, FIRST_BATCH))
+    start = 0
+    while start < len(texts):
+        batch = list(texts[start : start + size])
+        start += len(batch)
         answer: Any = None
         if batched:
             answer = await runtime.use_model(
@@ -210,6 +220,8 @@ async def embed_texts(
                     "TEXT_EMBEDDING answered with no vector: check the embedding model worker"
                 )
         vectors += [[float(x) for x in v] for v in answer]
+        fitting = ANSWER_BYTES // (BYTES_PER_NUMBER * max(1, len(vectors[-1])))
+        size = max(1, min(batch_size, fitting))
     dimensions = {len(v) for v in vectors}
     if len(dimensions) > 1:
         raise ModelError(

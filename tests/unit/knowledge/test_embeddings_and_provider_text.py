@@ -45,8 +45,19 @@ async def test_fragments_are_embedded_in_batches_of_a_list_each() -> None:
     model = Embedder(takes_lists=True)
     texts = [f"fragment {i}" for i in range(70)]
     vectors = await embed_texts(model, texts, batch_size=32)  # type: ignore[arg-type]
-    assert [len(c) for c in model.calls] == [32, 32, 6]
+    assert [len(c) for c in model.calls] == [8, 32, 30]  # a small first request, then full ones
     assert vectors == [hashed_embedding(t) for t in texts]
+
+
+async def test_batches_of_large_vectors_are_smaller_so_their_answer_fits_a_nats_message() -> None:
+    class Large(Embedder):
+        async def use_model(self, model_type: str, params: dict[str, Any]) -> Any:
+            self.calls.append(params["text"])
+            return [hashed_embedding(t, 3072) for t in params["text"]]
+
+    model = Large(takes_lists=True)
+    await embed_texts(model, [f"f{i}" for i in range(30)], batch_size=32)  # type: ignore[arg-type]
+    assert [len(c) for c in model.calls] == [8, 8, 8, 6]  # 8 x 3,072 numbers: under 600 KB
 
 
 async def test_a_model_that_takes_no_lists_is_asked_one_text_at_a_time() -> None:
