@@ -6,8 +6,8 @@ five fragments found (`get_knowledge`), as the provider text and as the `knowled
 names it among its <providers>); here it runs for every composed state, so the fact is in the
 first prompt: the REPLY action sends the text the message handler already wrote rather than
 writing a second one with the providers the model named (as ElizaOS does). An agent with no
-knowledge pays one indexed read and no model call; within a run the search is made once per
-message, however many times the state is composed.
+knowledge pays no model call and at most one indexed read every 2 s; within a run the search is
+made once per message, however many times the state is composed.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from shared.events import now_ms
 from shared.ids import derived_id
 from shared.knowledge.chunking import split_chunks
 from shared.knowledge.documents import CHARACTER_ORIGIN, KnowledgeSource, character_sources
+from shared.knowledge.presence import knowledge_added
 
 if TYPE_CHECKING:  # shared.plugin re-exports this module's API: no import of it at load time
     from shared.plugin import Memory, Runtime
@@ -116,6 +117,7 @@ async def add_knowledge(
         None,
     )  # fmt: skip
     await runtime.create_memory(document, DOCUMENTS_TABLE, embed=False)
+    knowledge_added(runtime.agent_id)
     removed = await remove_documents(runtime, stale)
     log.info("knowledge: %s stored as %d fragments (document %s)", title, len(chunks), doc_id)
     return IngestResult(doc_id, "replaced" if removed else "added", len(chunks), removed, title)

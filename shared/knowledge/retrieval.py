@@ -18,6 +18,7 @@ import re
 from typing import TYPE_CHECKING
 
 from shared.knowledge.ingest import FRAGMENTS_TABLE, QUERY
+from shared.knowledge.presence import found_empty, known_empty
 from shared.runtime.read_cache import cached_read
 
 if TYPE_CHECKING:  # shared.plugin re-exports this module's API: no import of it at load time
@@ -46,8 +47,9 @@ async def get_knowledge(
     runtime: Runtime, message: Memory, count: int = SEARCH_COUNT
 ) -> list[Memory]:
     """The agent's fragments most relevant to the message's text, best first; [] when the
-    message has no text or the agent no knowledge (then no model is called). Within a run it is
-    searched once per message, however often the state is composed."""
+    message has no text or the agent no knowledge (then no model is called, and for a moment no
+    database read either: `presence`). Within a run it is searched once per
+    message, however often the state is composed."""
     return await cached_read(
         runtime.agent_id, ("knowledge", message.id, count), lambda: _search(runtime, message, count)
     )
@@ -55,9 +57,10 @@ async def get_knowledge(
 
 async def _search(runtime: Runtime, message: Memory, count: int) -> list[Memory]:
     text = message.text.strip()
-    if not text:
+    if not text or known_empty(runtime.agent_id):
         return []
     if not await runtime.get_memories(table_name=FRAGMENTS_TABLE, count=1):
+        found_empty(runtime.agent_id)
         return []
     embedding = await runtime.use_model("TEXT_EMBEDDING", {"text": text, "input_type": QUERY})
     if not isinstance(embedding, list) or not embedding:

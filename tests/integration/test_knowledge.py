@@ -290,6 +290,15 @@ SHORT_FACTS = {
 }
 
 
+@pytest.fixture
+def no_presence_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The orchestrator re-checks at every message whether its agent has knowledge (it would
+    otherwise take the agent it found empty before `knowledge add` to be empty for 2 s)."""
+    import shared.knowledge.presence
+
+    monkeypatch.setattr(shared.knowledge.presence, "EMPTY_RECHECK_SECONDS", 0.0)
+
+
 async def _ask_after_adding(
     servers: Servers, model: ScriptedModel, worker_model: Any, kb: Path, question: str
 ) -> tuple[str, str]:
@@ -322,7 +331,7 @@ def first_fragment(prompt: str) -> str:
 
 
 async def test_a_question_about_an_added_document_gets_its_fact_into_the_prompt(
-    servers: Servers, tmp_path: Path
+    servers: Servers, tmp_path: Path, no_presence_memory: None
 ) -> None:
     kb = tmp_path / "kb"
     three_files(kb)
@@ -342,7 +351,7 @@ async def test_a_question_about_an_added_document_gets_its_fact_into_the_prompt(
     "(make setup and CI install it)",
 )
 async def test_with_the_real_embedding_model_a_paraphrased_question_finds_the_fact(
-    servers: Servers, tmp_path: Path
+    servers: Servers, tmp_path: Path, no_presence_memory: None
 ) -> None:
     kb = tmp_path / "kb"
     kb.mkdir()

@@ -17,7 +17,7 @@ from services.model_worker.local_embedding import (
 )
 from shared.errors import ConfigurationError
 from shared.hashed_embedding import hashed_embedding
-from shared.knowledge import embed_texts, knowledge_text
+from shared.knowledge import embed_texts, get_knowledge, knowledge_text
 from shared.knowledge.retrieval import content_words, fuse_rankings
 from shared.messages import ModelRequest
 from shared.model_types import ModelType
@@ -167,3 +167,49 @@ def test_bm25_sees_the_content_words_of_a_question_only() -> None:
         "time boat depart island"
     )
     assert content_words("the of and") == ""
+
+
+class Reads:
+    """`get_memories` on a knowledge table (empty or not) and `use_model`, counted."""
+
+    def __init__(self) -> None:
+        self.agent_id = uuid.uuid4()
+        self.fragments: list[Memory] = []
+        self.reads = 0
+        self.models = 0
+
+    async def get_memories(self, **kwargs: Any) -> list[Memory]:
+        self.reads += 1
+        return self.fragments[:1]
+
+    async def use_model(self, model_type: str, params: dict[str, Any]) -> Any:
+        self.models += 1
+        return hashed_embedding(params["text"])
+
+    async def search_memories(self, **kwargs: Any) -> list[Memory]:
+        return list(self.fragments)
+
+    async def rerank_memories(self, query: str, memories: list[Memory]) -> list[Memory]:
+        return memories
+
+
+async def test_an_agent_without_knowledge_costs_one_read_now_and_then_and_no_model_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shared.knowledge.presence as presence
+
+    now = [1000.0]
+    monkeypatch.setattr(presence.time, "monotonic", lambda: now[0])
+    runtime = Reads()
+    message = _fragment("what do you know?")
+    for _ in range(5):
+        assert await get_knowledge(runtime, message) == []  # type: ignore[arg-type]
+    assert (runtime.reads, runtime.models) == (1, 0)
+    now[0] += presence.EMPTY_RECHECK_SECONDS + 0.1  # after a while it looks again
+    runtime.fragments = [_fragment("a fact")]
+    assert [m.text for m in await get_knowledge(runtime, message)] == ["a fact"]  # type: ignore[arg-type]
+    assert (runtime.reads, runtime.models) == (2, 1)
+    presence.found_empty(runtime.agent_id)
+    presence.knowledge_added(runtime.agent_id)  # this process stored some: it looks at once
+    assert await get_knowledge(runtime, message)  # type: ignore[arg-type]
+    assert runtime.reads == 3
