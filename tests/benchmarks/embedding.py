@@ -92,7 +92,7 @@ async def main() -> None:
                 )
 
             try:
-                for chars, label in ((250, "message ~45 tokens"), (1750, "fragment 1750 chars")):
+                for chars, label in ((250, "message 250 chars"), (1750, "fragment 1750 chars")):
                     texts = passages(chars)
                     for name, embed in (("e5-small in process", direct(local)),
                                         ("e5-small via worker", over_nats),
