@@ -44,6 +44,8 @@ WORKER_PUBLISH_END = (
     '        f"{JS_API}.STREAM.CREATE.{KV_STREAM}",\n        f"{JS_API}.INFO",\n    )'
 )
 ADAPTER_SUBSCRIBE = "    return Role(user, Permissions(publish, (sent, _own_inbox(user))))"
+KNOWLEDGE = "tests/integration/test_knowledge.py"
+KNOWLEDGE_UNIT = "tests/unit/knowledge/test_embeddings_and_provider_text.py"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,53 @@ class Mutation:
 
 
 MUTATIONS = [
+    Mutation(
+        "knowledge-no-embedding",
+        "knowledge: fragments are stored without their embeddings (nothing to search, a rebuild "
+        "has none to restore)",
+        "shared/knowledge/ingest.py",
+        '{**shared_meta, "type": "fragment", "position": position}, vector,',
+        '{**shared_meta, "type": "fragment", "position": position}, None,',
+        (
+            f"{KNOWLEDGE}::test_md_txt_and_pdf_become_documents_and_embedded_fragments",
+            f"{KNOWLEDGE}::test_a_rebuild_restores_the_knowledge_and_the_agent_calls_no_model_for_it",
+        ),
+    ),
+    Mutation(
+        "knowledge-readd",
+        "knowledge: an unchanged file added again is embedded and recorded again",
+        "shared/knowledge/ingest.py",
+        "    if await runtime.get_memory_by_id(doc_id) is not None:",
+        "    if False:",
+        (
+            f"{KNOWLEDGE}::test_adding_an_unchanged_file_again_records_nothing_and_calls_no_model",
+            f"{KNOWLEDGE}::test_a_rebuild_restores_the_knowledge_and_the_agent_calls_no_model_for_it",
+        ),
+    ),
+    Mutation(
+        "knowledge-stale-kept",
+        "knowledge: a changed file's older version and its fragments are kept",
+        "shared/knowledge/ingest.py",
+        "    removed = await remove_documents(runtime, stale)\n    log.info",
+        "    removed = 0\n    log.info",
+        (f"{KNOWLEDGE}::test_a_changed_file_replaces_its_fragments",),
+    ),
+    Mutation(
+        "knowledge-dynamic",
+        "knowledge: KNOWLEDGE runs only when the model names it, too late for the first prompt",
+        "plugins/knowledge/provider.py",
+        "    get=get_knowledge_state,",
+        "    get=get_knowledge_state,\n    dynamic=True,",
+        (f"{KNOWLEDGE}::test_a_question_about_an_added_document_gets_its_fact_into_the_prompt",),
+    ),
+    Mutation(
+        "knowledge-one-by-one",
+        "knowledge: fragments are embedded one request each instead of in batches",
+        "shared/knowledge/ingest.py",
+        "    batched = True",
+        "    batched = False",
+        (f"{KNOWLEDGE_UNIT}::test_fragments_are_embedded_in_batches_of_a_list_each",),
+    ),
     Mutation(
         "ack-first",
         "at-least-once: the message is acked when it is pulled, before it is processed",

@@ -9,7 +9,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shared.errors import ConfigurationError
 from shared.ids import string_to_uuid
@@ -55,6 +63,13 @@ class Character(BaseModel):
     secrets: dict[str, Any] = Field(default_factory=dict)
     style: CharacterStyle = Field(default_factory=CharacterStyle)
     templates: dict[str, Any] = Field(default_factory=dict)
+    _source_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_dir(self) -> Path | None:
+        """The folder of the file the character was loaded from (relative `knowledge` paths are
+        read from there); None for a character built in code."""
+        return self._source_dir
 
     @field_validator("bio", mode="before")
     @classmethod
@@ -149,4 +164,5 @@ def load_character(path: Path | None = None) -> Character:
         ]
     if problems or character is None:
         raise ConfigurationError(f"character file {path} is invalid: {'; '.join(problems)}")
+    character._source_dir = path.resolve().parent
     return character

@@ -102,3 +102,8 @@ class ActionError(ElizabusError):
 
 class ProviderError(ElizabusError):
     """A provider failed or is not served: read the serving process's log, or start it."""
+
+
+class KnowledgeError(ElizabusError):
+    """A knowledge document could not be read or ingested (a missing file, an unsupported type,
+    a PDF with no text layer): the message names the file and what to change."""

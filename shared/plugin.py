@@ -6,7 +6,9 @@ ElizaOS's shape with Python names; `Runtime`, the Protocol of everything a plugi
 agent runtime (`shared.runtime.agent_runtime.AgentRuntime` implements it, checked by mypy), so
 plugins never import the runtime itself; and, re-exported from their home modules, the records the
 runtime reads and writes (Entity, Room, World, ...), the vocabularies (EventType, ModelType,
-ChannelType), the Character and the errors a plugin raises. Test doubles are in `shared.testing`.
+ChannelType), the Character and the errors a plugin raises, and the knowledge (RAG) functions of
+`shared.knowledge` (add a document, find the fragments for a message). Test doubles are in
+`shared.testing`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,17 @@ from shared.errors import (
 )
 from shared.events import now_ms
 from shared.ids import create_unique_uuid, string_to_uuid
+from shared.knowledge import (  # knowledge (RAG) for plugins: it imports shared.plugin lazily
+    IngestResult,
+    KnowledgeSource,
+    SyncReport,
+    add_knowledge,
+    get_knowledge,
+    knowledge_text,
+    source_from_file,
+    source_from_text,
+    sync_character_knowledge,
+)
 from shared.model_types import ModelType
 from shared.records import (
     ChannelType,
@@ -65,6 +78,8 @@ __all__ = [
     "EventHandler",
     "EventType",
     "HandlerCallback",
+    "IngestResult",
+    "KnowledgeSource",
     "Memory",
     "ModelError",
     "ModelHandlerFn",
@@ -85,6 +100,7 @@ __all__ = [
     "Runtime",
     "Service",
     "State",
+    "SyncReport",
     "Task",
     "TaskExecute",
     "TaskValidator",
@@ -92,10 +108,16 @@ __all__ = [
     "Validator",
     "World",
     "WorldSpec",
+    "add_knowledge",
     "always_valid",
     "create_unique_uuid",
+    "get_knowledge",
+    "knowledge_text",
     "now_ms",
+    "source_from_file",
+    "source_from_text",
     "string_to_uuid",
+    "sync_character_knowledge",
 ]
 
 Content = dict[str, Any]
@@ -442,10 +464,16 @@ class Runtime(Protocol):
     # --- memories ------------------------------------------------------------------------------
 
     async def create_memory(
-        self, memory: Memory, table_name: str = "messages", unique: bool | None = None
+        self,
+        memory: Memory,
+        table_name: str = "messages",
+        unique: bool | None = None,
+        *,
+        embed: bool = True,
     ) -> uuid.UUID:
-        """Store a memory, embedding its text first when it has no embedding; `unique` None
-        computes it as ElizaOS (no memory of its table/room/world/entity 0.95 similar)."""
+        """Store a memory, embedding its text first (TEXT_EMBEDDING) when it has no embedding
+        and `embed` is true; `unique` None computes it as ElizaOS (no memory of its
+        table/room/world/entity 0.95 similar)."""
         ...
 
     async def create_memories(

@@ -195,6 +195,19 @@ class Settings(BaseSettings):
     openai_large_model: str = "gpt-4o"
     openai_embedding_model: str = "text-embedding-3-small"
     embedding_dimensions: int = 384
+    embedding_provider: str = Field(
+        default="auto",
+        description="who answers TEXT_EMBEDDING in a model worker: auto (the local model "
+        "multilingual-e5-small when the `embeddings` extra is installed and the text model is "
+        "the scripted double, else the worker's model), local (always the local model), model "
+        "(the worker's model: hashed features for the scripted double)",
+    )
+    embedding_threads: int = Field(
+        default=1,
+        ge=1,
+        description="OpenMP threads of the local embedding model; more only for a worker with "
+        "cores to itself (spinning threads slow everything down on a busy machine)",
+    )
     scripted_latency_ms: float = Field(
         default=0.0,
         ge=0.0,

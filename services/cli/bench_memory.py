@@ -135,10 +135,9 @@ def _embedding_plugin(dimensions: int) -> Plugin:
     from shared.plugin import Plugin
 
     async def embed(_runtime: Any, params: dict[str, Any]) -> Any:
-        texts = params.get("texts")
-        if isinstance(texts, list):
-            return [hashed_embedding(t, dimensions) for t in texts]
         text = params.get("text")
+        if isinstance(text, list):  # a batch: one vector per text
+            return [hashed_embedding(t, dimensions) for t in text]
         return hashed_embedding(text if isinstance(text, str) else None, dimensions)
 
     return Plugin(name="bench-embedding", models={"TEXT_EMBEDDING": embed})

@@ -14,6 +14,7 @@ import typer
 from shared.bus.nats_connect import NatsAuth
 from services.cli.bench_memory import bench_app
 from services.cli.memories import memories_app
+from services.cli.knowledge import knowledge_app
 from shared.errors import ElizabusError
 from shared.messages import MessageSent
 from shared.settings import Settings
@@ -35,6 +36,7 @@ app.add_typer(ids_app, name="ids")
 app.add_typer(nats_app, name="nats")
 app.add_typer(memories_app, name="memories")
 app.add_typer(bench_app, name="bench")
+app.add_typer(knowledge_app, name="knowledge")
 
 CharacterOption = Annotated[
     list[Path] | None,

@@ -25,6 +25,7 @@ from nats.aio.msg import Msg
 
 from services.model_worker.announce import Announcer
 from services.model_worker.latency import WithLatency
+from services.model_worker.local_embedding import with_local_embeddings
 from services.model_worker.openai_compat import OpenAICompatibleModel
 from services.model_worker.serving import HeldRequests
 from shared import subjects
@@ -62,22 +63,25 @@ def build_model(settings: Settings) -> ModelHandler:
 
     "auto" is the OpenAI-compatible client when ELIZABUS_OPENAI_API_KEY is set, else the
     offline ScriptedModel double; "openai" requires the key; "scripted" is always the double,
-    its text generation delayed by ELIZABUS_SCRIPTED_LATENCY_MS when that is set.
+    its text generation delayed by ELIZABUS_SCRIPTED_LATENCY_MS when that is set. TEXT_EMBEDDING
+    may be answered by the local model instead (ELIZABUS_EMBEDDING_PROVIDER, local_embedding).
     """
     provider = settings.model_provider.strip().lower()
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
     if provider == "scripted" or (provider == "auto" and not key):
         scripted = ScriptedModel(dimensions=settings.embedding_dimensions, record_calls=False)
+        model: ModelHandler = scripted
         if settings.scripted_latency_ms > 0:
-            return WithLatency(scripted, settings.scripted_latency_ms / 1000.0)
-        return scripted
+            model = WithLatency(scripted, settings.scripted_latency_ms / 1000.0)
+        return with_local_embeddings(settings, model, scripted=True)
     if provider in ("auto", "openai"):
         if not key:
             raise ConfigurationError(
                 "ELIZABUS_MODEL_PROVIDER=openai needs ELIZABUS_OPENAI_API_KEY: set it (any "
                 "non-empty value for Ollama or vLLM), or use ELIZABUS_MODEL_PROVIDER=scripted"
             )
-        return OpenAICompatibleModel.from_settings(settings)
+        openai = OpenAICompatibleModel.from_settings(settings)
+        return with_local_embeddings(settings, openai, scripted=False)
     raise ConfigurationError(
         f"unknown ELIZABUS_MODEL_PROVIDER {settings.model_provider!r}: "
         f"use one of {', '.join(PROVIDERS)}"

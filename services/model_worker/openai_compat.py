@@ -160,7 +160,8 @@ class OpenAICompatibleModel:
         model_type = request.model_type
         params = request.params
         if model_type is ModelType.TEXT_EMBEDDING:
-            return await self.embed(params.get("text"))
+            text = params.get("text")
+            return await (self.embed_many(text) if isinstance(text, list) else self.embed(text))
         if model_type in OBJECT_TYPES:
             model = self.small_model if model_type is ModelType.OBJECT_SMALL else self.large_model
             return await self.generate_object(model, params)
@@ -209,6 +210,40 @@ class OpenAICompatibleModel:
                 f"{self.embedding_model} sent an embeddings reply without data[0].embedding "
                 f"({str(data)[:_EXCERPT_CHARS]}): check ELIZABUS_OPENAI_EMBEDDING_MODEL"
             ) from exc
+        return self._sized(vector)
+
+    async def embed_many(self, texts: list[Any]) -> list[list[float]]:
+        """One embedding per text, in one request (the API takes a list `input`); a zero
+        vector for each None/empty text."""
+        vectors = [[0.0] * self.dimensions for _ in texts]
+        wanted = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
+        if not wanted:
+            return vectors
+        payload: dict[str, Any] = {
+            "model": self.embedding_model,
+            "input": [texts[i] for i in wanted],
+        }
+        if self.send_dimensions:
+            payload["dimensions"] = self.dimensions
+        data = await self._post("embeddings", payload)
+        try:
+            rows = sorted(data["data"], key=lambda row: int(row["index"]))
+            got = [[float(v) for v in row["embedding"]] for row in rows]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(
+                f"{self.embedding_model} sent an embeddings reply without data[].embedding "
+                f"({str(data)[:_EXCERPT_CHARS]}): check ELIZABUS_OPENAI_EMBEDDING_MODEL"
+            ) from exc
+        if len(got) != len(wanted):
+            raise ModelError(
+                f"{self.embedding_model} answered {len(got)} embeddings for {len(wanted)} texts: "
+                "check that the server takes a list input"
+            )
+        for i, vector in zip(wanted, got, strict=True):
+            vectors[i] = self._sized(vector)
+        return vectors
+
+    def _sized(self, vector: list[float]) -> list[float]:
         if len(vector) != self.dimensions:
             raise ModelError(
                 f"{self.embedding_model} returned {len(vector)} dimensions, expected "

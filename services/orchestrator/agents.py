@@ -19,11 +19,22 @@ BOOTSTRAP_PLUGIN = "bootstrap"
 any other plugin, by name, and never imports a plugin package."""
 
 
+KNOWLEDGE_PLUGIN = "knowledge"
+"""The knowledge plugin's entry point name: every agent gets it (its character's `knowledge`
+ingested at start, `elizabus knowledge add` documents searched for each message)."""
+
+_NAMES_OF_KNOWLEDGE = frozenset({KNOWLEDGE_PLUGIN, "@elizaos/plugin-knowledge"})
+
+
 def default_plugins(character: Character) -> list[str]:
     """The bootstrap plugin, unless setting IGNORE_BOOTSTRAP is set (as ElizaOS), looked up as
-    `get_setting` does: the character's settings, its secrets, then the environment."""
+    `get_setting` does: the character's settings, its secrets, then the environment; and the
+    knowledge plugin, unless the character lists it itself (then it is loaded from there)."""
     ignore = str(get_setting(character, "IGNORE_BOOTSTRAP")).lower() in ("1", "true", "yes")
-    return [] if ignore else [BOOTSTRAP_PLUGIN]
+    plugins = [] if ignore else [BOOTSTRAP_PLUGIN]
+    if not _NAMES_OF_KNOWLEDGE & set(character.plugins):
+        plugins.append(KNOWLEDGE_PLUGIN)
+    return plugins
 
 
 def model_call_policy(settings: Settings) -> ModelCallPolicy:

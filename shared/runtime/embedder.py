@@ -1,7 +1,8 @@
 """Embeds texts through the runtime's TEXT_EMBEDDING model, one text or many at once.
 
-Many texts go to the model in batches when it takes a list: params `{"texts": [...]}` answered
-with one vector per text (the scripted model and the model worker do). The first batch finds out:
+Many texts go to the model in batches when it takes a list: params `{"text": [...]}` (a list, as
+OpenAI's `input`) answered with one vector per text (the scripted model, the local e5 model and
+the OpenAI-compatible worker do). The first batch finds out:
 an answer that is not one vector per text (a model that only reads `text` answers a single
 vector, or fails) turns batching off for this runtime, and the texts are then embedded one call
 each, at most `concurrency` at a time.
@@ -68,7 +69,7 @@ class Embedder:
         while pending and self.takes_lists is not False:
             chunk, pending = pending[: self.batch], pending[self.batch :]
             try:
-                answer = await self._use_model("TEXT_EMBEDDING", {"texts": chunk})
+                answer = await self._use_model("TEXT_EMBEDDING", {"text": chunk})
             except Exception as exc:
                 if self.takes_lists is None:  # maybe it cannot read a list: try one by one
                     self.takes_lists = False

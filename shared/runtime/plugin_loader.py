@@ -9,7 +9,8 @@ may always pass dotted paths. Even then the attribute must be a `Plugin`, or a f
 that very module (never `os:abort`). Every plugin loaded is logged with the module it came from.
 
 ElizaOS package names are understood too, so an ElizaOS character file loads unchanged:
-`@elizaos/plugin-bootstrap` is our bootstrap plugin, `@elizaos/plugin-sql` is built in (the event
+`@elizaos/plugin-bootstrap` is our bootstrap plugin, `@elizaos/plugin-knowledge` our knowledge
+plugin, `@elizaos/plugin-sql` is built in (the event
 store), model-provider plugins are served by model workers, and other `@elizaos/` packages
 (Node.js code) are skipped with a warning.
 """
@@ -36,7 +37,10 @@ def plugin_paths_allowed() -> bool:
     return os.environ.get(ALLOW_PATHS_SETTING, "").strip().lower() in ("1", "true", "yes")
 
 
-ELIZAOS_ALIASES = {"@elizaos/plugin-bootstrap": "bootstrap"}
+ELIZAOS_ALIASES = {
+    "@elizaos/plugin-bootstrap": "bootstrap",
+    "@elizaos/plugin-knowledge": "knowledge",
+}
 """ElizaOS package names with a Python port here, by entry point name."""
 
 BUILT_IN = {"@elizaos/plugin-sql": "the Postgres event store and its projections"}

@@ -149,13 +149,12 @@ class ScriptedModel:
     def answer(self, model_type: ModelType, params: Mapping[str, Any]) -> Any:
         """The double's default, deterministic result for one model type and its params."""
         if model_type is ModelType.TEXT_EMBEDDING:
-            texts = params.get("texts")
-            if isinstance(texts, list):  # a batch: one vector per text
+            text = params.get("text")
+            if isinstance(text, list):  # a batch: one vector per text
                 return [
                     hashed_embedding(t if isinstance(t, str) else None, self.dimensions)
-                    for t in texts
+                    for t in text
                 ]
-            text = params.get("text")
             return hashed_embedding(text if isinstance(text, str) else None, self.dimensions)
         if model_type in TEXT_TYPES:
             return scripted_text(_prompt(params))

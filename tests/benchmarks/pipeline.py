@@ -448,13 +448,19 @@ async def one_run(config: BenchConfig) -> RunFigures:
             if config.append_times:
                 await _track_commit_timestamps(pg)
             await migrate(pg.url)
-            env = os.environ | {
-                "ELIZABUS_NATS_URL": nats_server.url,
-                "ELIZABUS_DATABASE_URL": pg.url,
-                "ELIZABUS_LOG_LEVEL": "WARNING",
-                "ELIZABUS_MODEL_PROVIDER": "scripted",
-                "ELIZABUS_SCRIPTED_LATENCY_MS": f"{config.latency_ms:g}",
-            }
+            # the pipeline's own cost is measured: hashed embeddings unless asked otherwise
+            embedder = {"ELIZABUS_EMBEDDING_PROVIDER": "model"}
+            env = (
+                embedder
+                | dict(os.environ)
+                | {
+                    "ELIZABUS_NATS_URL": nats_server.url,
+                    "ELIZABUS_DATABASE_URL": pg.url,
+                    "ELIZABUS_LOG_LEVEL": "WARNING",
+                    "ELIZABUS_MODEL_PROVIDER": "scripted",
+                    "ELIZABUS_SCRIPTED_LATENCY_MS": f"{config.latency_ms:g}",
+                }
+            )
             cmd = [sys.executable, "-m", "services.cli.main"]
             worker = await asyncio.create_subprocess_exec(*cmd, "worker", "model", env=env)
             orchs = [await asyncio.create_subprocess_exec(*cmd, "orchestrator", env=env)]

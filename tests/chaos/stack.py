@@ -103,6 +103,7 @@ def chaos_env(data_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
         "ELIZABUS_NATS_PORT": str(free_port()),
         "ELIZABUS_POSTGRES_PORT": str(free_port()),
         "ELIZABUS_MODEL_PROVIDER": "scripted",
+        "ELIZABUS_EMBEDDING_PROVIDER": "model",  # hashed embeddings: faults, not e5's CPU
         "ELIZABUS_SCRIPTED_LATENCY_MS": "80",
         "ELIZABUS_ACK_WAIT_SECONDS": "3",
         "ELIZABUS_LOG_LEVEL": "WARNING",

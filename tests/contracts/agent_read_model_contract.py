@@ -274,7 +274,7 @@ class AgentReadModelContract:
             [memory(rt, room, t, i) for i, t in enumerate(["tea", "green tea", "coffee"])], "facts"
         )
         embeds = [c.params for c in model.calls[calls:] if c.model_type is ModelType.TEXT_EMBEDDING]
-        assert embeds == [{"texts": ["tea", "green tea", "coffee"]}]  # one call for the batch
+        assert embeds == [{"text": ["tea", "green tea", "coffee"]}]  # one call for the batch
         first = await rt.create_memory(memory(rt, room, "the kettle is on", 10), "facts")
         again = await rt.create_memory(memory(rt, room, "the kettle is on", 11), "facts")
         elsewhere = await rt.create_memory(memory(rt, other, "the kettle is on", 12), "facts")

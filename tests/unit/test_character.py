@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.orchestrator.agents import BOOTSTRAP_PLUGIN, default_plugins
+from services.orchestrator.agents import BOOTSTRAP_PLUGIN, KNOWLEDGE_PLUGIN, default_plugins
 from shared.character import Character, load_character
 from shared.errors import ConfigurationError
 
@@ -77,11 +77,19 @@ def test_name_placeholders_in_the_characters_texts_become_its_name() -> None:
 
 def test_ignore_bootstrap_is_read_as_any_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("IGNORE_BOOTSTRAP", raising=False)
-    assert default_plugins(Character(name="A")) == [BOOTSTRAP_PLUGIN]
-    assert default_plugins(Character(name="A", settings={"IGNORE_BOOTSTRAP": "false"})) == [
-        BOOTSTRAP_PLUGIN
+    both = [BOOTSTRAP_PLUGIN, KNOWLEDGE_PLUGIN]
+    assert default_plugins(Character(name="A")) == both
+    assert default_plugins(Character(name="A", settings={"IGNORE_BOOTSTRAP": "false"})) == both
+    assert default_plugins(Character(name="A", settings={"IGNORE_BOOTSTRAP": True})) == [
+        KNOWLEDGE_PLUGIN
     ]
-    assert default_plugins(Character(name="A", settings={"IGNORE_BOOTSTRAP": True})) == []
-    assert default_plugins(Character(name="A", secrets={"IGNORE_BOOTSTRAP": "1"})) == []
+    assert default_plugins(Character(name="A", secrets={"IGNORE_BOOTSTRAP": "1"})) == [
+        KNOWLEDGE_PLUGIN
+    ]
     monkeypatch.setenv("IGNORE_BOOTSTRAP", "true")
-    assert default_plugins(Character(name="A")) == []
+    assert default_plugins(Character(name="A")) == [KNOWLEDGE_PLUGIN]
+
+
+def test_the_knowledge_plugin_is_loaded_once_when_the_character_names_it() -> None:
+    for name in ("@elizaos/plugin-knowledge", "knowledge"):
+        assert default_plugins(Character(name="A", plugins=[name])) == [BOOTSTRAP_PLUGIN]
