@@ -65,7 +65,7 @@ async def agent_runtime(settings: Settings, character: Character) -> AsyncIterat
         runtime = AgentRuntime(
             character, PostgresEventStore(pool, PostgresProjector()), nc=nc,
             db=PostgresAgentReadModel(pool, character.agent_id), pool=pool,
-            model_timeout=settings.model_timeout_seconds,
+            model_timeout=settings.model_attempt_timeout_seconds,
         )  # fmt: skip
         await runtime.models.start(nc)
         yield runtime

@@ -11,10 +11,10 @@ from typing import Annotated
 
 import typer
 
-from shared.bus.nats_connect import NatsAuth
 from services.cli.bench_memory import bench_app
-from services.cli.memories import memories_app
 from services.cli.knowledge import knowledge_app
+from services.cli.memories import memories_app
+from shared.bus.nats_connect import NatsAuth
 from shared.errors import ElizabusError
 from shared.messages import MessageSent
 from shared.settings import Settings
@@ -288,7 +288,7 @@ def nats_config(
     settings = _settings()
     roles = RoleSet.of(
         worker_providers=worker or [worker_provider(settings)],
-        model_timeout_seconds=settings.model_timeout_seconds,
+        model_timeout_seconds=settings.model_attempt_timeout_seconds,
         adapters=adapter or (),
         actions=action or (),
         providers=provider or (),

@@ -78,7 +78,7 @@ def stack_roles(settings: Settings) -> RoleSet:
     action/provider servers' and the operator's."""
     return RoleSet.of(
         worker_providers=[worker_provider(settings), *BUILT_IN_PROVIDERS],
-        model_timeout_seconds=settings.model_timeout_seconds,
+        model_timeout_seconds=settings.model_attempt_timeout_seconds,
     )
 
 
