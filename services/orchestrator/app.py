@@ -148,7 +148,10 @@ class OrchestratorApp:
         )  # fmt: skip
         self.loops.start()
         self.router = RouterThread(
-            lambda: connect_nats(settings.resolved_nats_url(), "elizabus-router"),
+            lambda: connect_nats(
+                settings.resolved_nats_url(), "elizabus-router",
+                auth=settings.resolved_nats_auth(nats_permissions.ORCHESTRATOR),
+            ),
             partitions=partitions, ack_wait=settings.ack_wait_seconds, scrub=self.scrub_body,
         )  # fmt: skip
         self.router.start()

@@ -9,8 +9,9 @@ publish order, however many processes route.
 
 Every message waits for the router, so its latency is every message's. On the run loop it
 waited behind the runs' CPU work (prompts, JSON, the database driver): 25-35 ms mean and
-180-260 ms at p95 with 20 busy rooms (docs/benchmarks.md). `RouterThread` gives it its own event
-loop and NATS connection on a thread, so it waits at most for the interpreter's thread switch.
+160-260 ms at p95 with 20 busy rooms. `RouterThread` gives it its own event loop and NATS
+connection on a thread, so it waits at most for the interpreter's thread switch: 6-15 ms mean
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
