@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import nats
 import pytest_asyncio
+from nats.aio.client import Client as NatsClient
 
 from services.cli.client import BusClient
 from services.model_worker.app import build_worker_app
@@ -71,3 +73,18 @@ async def servers(tmp_path: Path, database_url: str) -> AsyncIterator[Servers]:
         yield s
     finally:
         await s.close()
+
+
+@pytest_asyncio.fixture
+async def server(tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
+    """A nats-server of the test's own (no users), for tests of the bus alone."""
+    async with EmbeddedNats(tmp_path / "nats") as nats_server:
+        yield nats_server
+
+
+@pytest_asyncio.fixture
+async def nc(server: EmbeddedNats) -> AsyncIterator[NatsClient]:
+    """A plain client of `server`."""
+    client = await nats.connect(server.url)
+    yield client
+    await client.close()

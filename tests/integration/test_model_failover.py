@@ -70,19 +70,6 @@ async def serving(
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
-    async with EmbeddedNats(tmp_path / "nats") as nats_server:
-        yield nats_server
-
-
-@pytest.fixture
-async def nc(server: EmbeddedNats) -> AsyncIterator[NatsClient]:
-    client = await nats.connect(server.url)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
 async def registry(nc: NatsClient) -> AsyncIterator[tuple[ModelRegistry, ListSink]]:
     sink = ListSink()
     models = ModelRegistry(None, sink, timeout=5.0, agent_id=AGENT)

@@ -11,11 +11,10 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 from faststream import FastStream
 from nats.aio.client import Client as NatsClient
@@ -48,19 +47,6 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> No
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
-    async with EmbeddedNats(tmp_path / "nats") as nats_server:
-        yield nats_server
-
-
-@pytest.fixture
-async def nc(server: EmbeddedNats) -> AsyncIterator[NatsClient]:
-    client = await nats.connect(server.url)
-    yield client
-    await client.close()
 
 
 def providers(models: ModelRegistry, model_type: str = "TEXT_LARGE") -> list[str]:
