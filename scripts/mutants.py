@@ -171,6 +171,18 @@ MUTATIONS = [
         (f"{EVENT_STORE}::test_a_claim_raced_by_two_transactions_records_one_batch",),
     ),
     Mutation(
+        "append-before-embeddings",
+        "a message's run appended without waiting for the embeddings it left going on in the "
+        "background (the log would hold its memories without them)",
+        "services/orchestrator/message_run.py",
+        "            await rec.settle()",
+        "            pass",
+        (
+            "tests/unit/test_message_run.py::"
+            "test_embeddings_go_on_beside_the_run_and_the_log_still_holds_them",
+        ),
+    ),
+    Mutation(
         "update-before-lock",
         "projections: an UPDATE/DELETE written before the append lock (it can miss a row an "
         "append with an earlier position has not committed: live tables differ from a rebuild)",

@@ -200,7 +200,7 @@ class MessageRunner:
         if done is not None:
             return done
         run_stream = f"run-{ids.run_id}"
-        rec = RunRecorder(ids.run_id, agent_id, correlation_id=ids.message_id)
+        rec = RunRecorder(ids.run_id, agent_id, correlation_id=ids.message_id, may_defer=True)
         rec.add(
             RunStarted(run_id=ids.run_id, agent_id=agent_id, message_id=ids.message_id,
                        room_id=conn.room_id, entity_id=conn.entity_id, source=inbound.source,
@@ -213,15 +213,19 @@ class MessageRunner:
         run_params = {"runId": str(ids.run_id), "messageId": str(ids.message_id),
                       "roomId": str(conn.room_id), "entityId": str(conn.entity_id),
                       "source": inbound.source}  # fmt: skip
-        with in_recorder(rec):
-            await runtime.emit_event(EventType.RUN_STARTED, {**run_params, "status": "started"})
-            await runtime.handle_message(message, replies)
-            status = "completed" if replies.sent else "ignored"
-            duration_ms = (time.perf_counter() - started) * 1000
-            await runtime.emit_event(
-                EventType.RUN_ENDED,
-                {**run_params, "status": status, "duration": duration_ms},
-            )
+        try:
+            with in_recorder(rec):
+                await runtime.emit_event(EventType.RUN_STARTED, {**run_params, "status": "started"})
+                await runtime.handle_message(message, replies)
+                status = "completed" if replies.sent else "ignored"
+                duration_ms = (time.perf_counter() - started) * 1000
+                await runtime.emit_event(
+                    EventType.RUN_ENDED,
+                    {**run_params, "status": status, "duration": duration_ms},
+                )
+            await rec.settle()  # what the run left going on in the background (embeddings)
+        finally:
+            rec.cancel_deferred()  # a failed run leaves nothing running behind it
         rec.add(
             RunEnded(run_id=ids.run_id, agent_id=agent_id, message_id=ids.message_id,
                      room_id=conn.room_id, status=status, ended_at=now_ms(),

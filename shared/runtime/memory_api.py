@@ -116,7 +116,10 @@ class MemoryApi:
     ) -> list[uuid.UUID]:
         """Store many memories as `create_memory` does each, recorded in one append (inside a
         run, with the run's). The missing embeddings are asked in batches when the model takes
-        a list of texts, else one text per call with a bound on calls in flight."""
+        a list of texts, else one text per call with a bound on calls in flight. In a message's
+        run (a recorder that `may_defer`) the embeddings and `unique` are completed in the
+        background while the run goes on, and the run waits for them before its append; the
+        memories' `embedding` and `unique` are set once that is done."""
         memories = list(memories)
         for memory in memories:
             if memory.embedding is None and not _has_content(memory):
@@ -124,25 +127,55 @@ class MemoryApi:
                     f"memory {memory.id} has no content to store: give it content.text (or "
                     "other content) or an embedding"
                 )
+        recorder = current_recorder()
+        if (
+            embed
+            and recorder is not None
+            and recorder.may_defer
+            and recorder.agent_id == self.agent_id
+            and any(m.embedding is None and m.text for m in memories)
+        ):
+            # In a message's run: queued now, in order, and completed in the background (the
+            # embedding, then `unique`, which needs it) while the run goes on; the run settles
+            # before its append, so the log holds the same event as if it had been awaited here.
+            # ElizaOS 1.7 embeds a message after storing it (queueEmbeddingGeneration).
+            queued = [
+                recorder.add(self._created(m, table_name, m.unique), f"memory-{m.id}")
+                for m in memories
+            ]
+            recorder.defer(self._complete_in_run(memories, queued, table_name, unique))
+            return [m.id for m in memories]
         if embed:
             await self._embed_missing(memories)
         flags = await self._unique_flags(memories, table_name, unique)
-        payloads: list[tuple[EventData, str]] = [
-            (
-                MemoryCreated(
-                    id=m.id, agent_id=self.agent_id, entity_id=m.entity_id, room_id=m.room_id,
-                    world_id=m.world_id, table_name=table_name, content=m.content,
-                    embedding=m.embedding, unique=flag, created_at=m.created_at,
-                    metadata=m.metadata,
-                ),
-                f"memory-{m.id}",
-            )
-            for m, flag in zip(memories, flags, strict=True)
-        ]  # fmt: skip
         for memory, flag in zip(memories, flags, strict=True):
             memory.unique = flag
-        await self.record_payloads(payloads)
+        await self.record_payloads(
+            [(self._created(m, table_name, m.unique), f"memory-{m.id}") for m in memories]
+        )
         return [m.id for m in memories]
+
+    def _created(self, m: Memory, table_name: str, unique: bool) -> MemoryCreated:
+        """The `memory.created` payload of `m` stored in `table_name`."""
+        return MemoryCreated(
+            id=m.id, agent_id=self.agent_id, entity_id=m.entity_id, room_id=m.room_id,
+            world_id=m.world_id, table_name=table_name, content=m.content,
+            embedding=m.embedding, unique=unique, created_at=m.created_at, metadata=m.metadata,
+        )  # fmt: skip
+
+    async def _complete_in_run(
+        self,
+        memories: list[Memory],
+        queued: list[NewEvent],
+        table_name: str,
+        unique: bool | None,
+    ) -> None:
+        """Embed queued memories and decide `unique`, then complete their queued events."""
+        await self._embed_missing(memories)
+        flags = await self._unique_flags(memories, table_name, unique)
+        for memory, flag, event in zip(memories, flags, queued, strict=True):
+            memory.unique = flag
+            event.data = self._created(memory, table_name, flag).model_dump(mode="json")
 
     async def _embed_missing(self, memories: list[Memory]) -> None:
         todo = [m for m in memories if m.embedding is None and m.text]

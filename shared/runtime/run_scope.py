@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Hashable, Iterator
+from collections.abc import Coroutine, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -78,14 +78,54 @@ class Outbox:
 
 class RunRecorder:
     """The events of one run, in order, and what it will publish (its `outbox`). Nothing is
-    written or published until the caller appends the events and then flushes the outbox."""
+    written or published until the caller appends the events and then flushes the outbox.
 
-    def __init__(self, run_id: uuid.UUID, agent_id: uuid.UUID, correlation_id: uuid.UUID) -> None:
+    With `may_defer`, the owner promises to `settle` before it appends: work that only completes
+    an event already queued (a memory's embedding, its `unique` flag) may then go on in the
+    background while the run continues, instead of holding the run up (see `defer`)."""
+
+    def __init__(
+        self,
+        run_id: uuid.UUID,
+        agent_id: uuid.UUID,
+        correlation_id: uuid.UUID,
+        *,
+        may_defer: bool = False,
+    ) -> None:
         self.run_id = run_id
         self.agent_id = agent_id
         self.correlation_id = correlation_id
         self.events: list[NewEvent] = []
         self.outbox = Outbox()
+        self.may_defer = may_defer
+        self._deferred: list[asyncio.Task[None]] = []
+
+    def defer(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background, in the current run's scope; `settle` awaits it. Only
+        for a recorder made with `may_defer` (otherwise nobody would wait for it)."""
+        if not self.may_defer:
+            work.close()
+            raise RuntimeError(
+                "this run's recorder does not defer work: check `may_defer` before calling defer"
+            )
+        self._deferred.append(asyncio.create_task(work, name=f"run-{self.run_id}-deferred"))
+
+    async def settle(self) -> None:
+        """Wait for every deferred piece of work (and what it deferred in turn); the first error
+        is raised once all have ended, so the run fails as if the work had been awaited."""
+        while self._deferred:
+            tasks, self._deferred = self._deferred, []
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            errors = [r for r in results if isinstance(r, BaseException)]
+            if errors:
+                self.cancel_deferred()
+                raise errors[0]
+
+    def cancel_deferred(self) -> None:
+        """Cancel deferred work still going on (the run failed and will not be appended)."""
+        tasks, self._deferred = self._deferred, []
+        for task in tasks:
+            task.cancel()
 
     def add(
         self,

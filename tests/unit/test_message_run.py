@@ -17,6 +17,7 @@ from shared.messages import MessageSent
 from shared.model_types import ModelType
 from shared.runtime.agent_runtime import AgentRuntime
 from shared.runtime.connections import default_world_id
+from shared.runtime.event_bus import EventType
 from shared.runtime.settings_lookup import secret_values
 from shared.secrets import Scrubber
 from shared.testing import InMemoryBus, InMemoryEventStore, ScriptedModel, make_test_runtime
@@ -271,3 +272,50 @@ def answer(text: str):  # type: ignore[no-untyped-def]
         return text
 
     return handler
+
+
+async def test_embeddings_go_on_beside_the_run_and_the_log_still_holds_them() -> None:
+    """The message's embedding is asked while the run goes on (as ElizaOS 1.7 queues it after
+    storing the message), yet the run's append waits for it: the embedding model here answers
+    the message only once the response model was asked, which deadlocks a run that awaits the
+    embedding before going on (the wait_for turns that into a failure), and the reply only once
+    the run has ended, which leaves it out of the log if the append does not wait."""
+    import asyncio
+
+    store = InMemoryEventStore()
+    model = ScriptedModel()
+    runtime = runtime_for(load_character(None), store, model)
+    asked_for_a_response = asyncio.Event()
+    scripted_large = model.handler(ModelType.TEXT_LARGE)
+
+    async def large(rt: object, params: dict[str, object]) -> object:
+        asked_for_a_response.set()
+        return await scripted_large(rt, params)  # type: ignore[arg-type]
+
+    run_ended = asyncio.Event()
+
+    async def embedding(rt: object, params: dict[str, object]) -> list[float]:
+        if params.get("text") is None:  # the start-up dimension probe
+            return [0.0] * 384
+        await (run_ended if asked_for_a_response.is_set() else asked_for_a_response).wait()
+        return [0.5] * 384
+
+    async def on_run_ended(params: dict[str, object]) -> None:
+        run_ended.set()
+
+    runtime.register_event(EventType.RUN_ENDED, on_run_ended)
+    runtime.register_model(ModelType.TEXT_LARGE.value, large, "test", priority=10)
+    runtime.register_model(ModelType.TEXT_EMBEDDING.value, embedding, "test", priority=10)
+    orch, bus = await orchestrator([], store, model, runtimes=[runtime])
+    before = len(store.events)
+    outcome = await asyncio.wait_for(orch.process(Delivery(inbound("Eliza, hi"))), 10)
+    assert outcome is Disposition.ACK
+    assert replies(bus)
+    created = [e for e in store.events[before:] if e.type == "memory.created"]
+    texts = {e.data["content"]["text"]: e.data for e in created}
+    assert "Eliza, hi" in texts and len(created) >= 2  # the message and the reply
+    embedded = [d for d in texts.values() if d["metadata"].get("type") != "action_result"]
+    assert len(embedded) >= 2  # the message and the reply (action results get no embedding)
+    for data in embedded:
+        assert data["embedding"] == [0.5] * 384, data["content"]["text"]
+        assert data["unique"] is True
