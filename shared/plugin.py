@@ -472,8 +472,9 @@ class Runtime(Protocol):
         embed: bool = True,
     ) -> uuid.UUID:
         """Store a memory, embedding its text first (TEXT_EMBEDDING) when it has no embedding
-        and `embed` is true; `unique` None computes it as ElizaOS (no memory of its
-        table/room/world/entity 0.95 similar)."""
+        and `embed` is true; `unique` None computes it as ElizaOS 1.7 (a memory given with
+        its embedding is unique unless one of its table/room/world/entity is 0.95 similar; one
+        embedded here is unique)."""
         ...
 
     async def create_memories(

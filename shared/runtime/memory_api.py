@@ -102,8 +102,10 @@ class MemoryApi:
         without one and the embedding repair adds it later. A memory without text (a reflection
         marker, an attachment) is stored without an embedding; one with no content at all is
         refused (EmptyMemoryError). `unique`: True or False sets it; None (ElizaOS's undefined)
-        keeps a value set on the memory, else computes it as ElizaOS: unique unless a memory of
-        the same table, room, world and entity is at least 0.95 similar."""
+        keeps a value set on the memory, else computes it as ElizaOS 1.7 (plugin-sql's
+        `create`): unique unless the memory came with an embedding and a memory of the same
+        table, room, world and entity is at least 0.95 similar to it. A memory embedded here is
+        unique, as in ElizaOS, whose createMemory stores it first and embeds it afterwards."""
         return (await self.create_memories([memory], table_name, unique, embed=embed))[0]
 
     async def create_memories(
@@ -145,9 +147,9 @@ class MemoryApi:
             ]
             recorder.defer(self._complete_in_run(memories, queued, table_name, unique))
             return [m.id for m in memories]
+        flags = await self._unique_flags(memories, table_name, unique)
         if embed:
             await self._embed_missing(memories)
-        flags = await self._unique_flags(memories, table_name, unique)
         for memory, flag in zip(memories, flags, strict=True):
             memory.unique = flag
         await self.record_payloads(
@@ -170,9 +172,9 @@ class MemoryApi:
         table_name: str,
         unique: bool | None,
     ) -> None:
-        """Embed queued memories and decide `unique`, then complete their queued events."""
-        await self._embed_missing(memories)
+        """Decide `unique` and embed queued memories, then complete their queued events."""
         flags = await self._unique_flags(memories, table_name, unique)
+        await self._embed_missing(memories)
         for memory, flag, event in zip(memories, flags, queued, strict=True):
             memory.unique = flag
             event.data = self._created(memory, table_name, flag).model_dump(mode="json")

@@ -276,15 +276,29 @@ class AgentReadModelContract:
         embeds = [c.params for c in model.calls[calls:] if c.model_type is ModelType.TEXT_EMBEDDING]
         assert embeds == [{"text": ["tea", "green tea", "coffee"]}]  # one call for the batch
         first = await rt.create_memory(memory(rt, room, "the kettle is on", 10), "facts")
-        again = await rt.create_memory(memory(rt, room, "the kettle is on", 11), "facts")
-        elsewhere = await rt.create_memory(memory(rt, other, "the kettle is on", 12), "facts")
-        forced = await rt.create_memory(memory(rt, room, "the kettle is on", 13), "facts", True)
+        stored = await rt.get_memory_by_id(first)
+        assert stored is not None and stored.embedding
+        on = list(stored.embedding)
+        # ElizaOS 1.7's createMemory (plugin-sql): the similarity search decides `unique` only
+        # for a memory that comes with its embedding; one embedded afterwards is unique
+        again = await rt.create_memory(
+            memory(rt, room, "the kettle is on", 11, embedding=on), "facts"
+        )
+        embedded_here = await rt.create_memory(memory(rt, room, "the kettle is on", 9), "facts")
+        elsewhere = await rt.create_memory(
+            memory(rt, other, "the kettle is on", 12, embedding=on), "facts"
+        )
+        forced = await rt.create_memory(
+            memory(rt, room, "the kettle is on", 13, embedding=on), "facts", True
+        )
         flags = {m.id: m.unique for m in await rt.get_memories_by_ids(
-            [first, again, elsewhere, forced, uuid.uuid4()])}  # fmt: skip
-        assert flags == {first: True, again: False, elsewhere: True, forced: True}  # as ElizaOS
-        assert await rt.count_memories(room, table_name="facts") == 5  # unique ones (default)
-        assert await rt.count_memories(room, unique=False, table_name="facts") == 6
-        assert await rt.count_memories(unique=False) == 7
+            [first, again, embedded_here, elsewhere, forced, uuid.uuid4()])}  # fmt: skip
+        assert flags == {
+            first: True, again: False, embedded_here: True, elsewhere: True, forced: True
+        }  # fmt: skip
+        assert await rt.count_memories(room, table_name="facts") == 6  # unique ones (default)
+        assert await rt.count_memories(room, unique=False, table_name="facts") == 7
+        assert await rt.count_memories(unique=False) == 8
         assert [m.id for m in await rt.get_memories_by_room_ids([room, other], "facts", 2)] == [
             forced, elsewhere]  # fmt: skip
 
