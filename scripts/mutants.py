@@ -171,6 +171,19 @@ MUTATIONS = [
         (f"{EVENT_STORE}::test_a_claim_raced_by_two_transactions_records_one_batch",),
     ),
     Mutation(
+        "late-ack-unchecked",
+        "a partition message held past the ack wait acknowledged without checking that "
+        "JetStream has not given it to another process meanwhile",
+        "services/orchestrator/pull_loops.py",
+        "        if not held_long or await still_ours(self.js, msg, subjects.PARTITIONS_STREAM, "
+        "durable):",
+        "        if True:",
+        (
+            "tests/unit/test_partition_ack.py::"
+            "test_a_message_held_past_the_ack_wait_and_given_away_is_not_acknowledged",
+        ),
+    ),
+    Mutation(
         "append-before-embeddings",
         "a message's run appended without waiting for the embeddings it left going on in the "
         "background (the log would hold its memories without them)",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import nats.errors
@@ -160,13 +161,14 @@ class PullLoops:
             await asyncio.shield(task)
 
     async def _hold(self, msg: Msg, durable: str) -> None:
+        fetched = time.monotonic()
         beat = asyncio.create_task(keep_in_progress(msg, max(self.ack_wait / 3, 0.2)))
         done = False
         try:
             async with self.slots.slot():
                 await self.handle(msg)
             done = True
-            await self.ack_if_still_ours(msg, durable)
+            await self.ack_if_still_ours(msg, durable, held_since=fetched)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -177,7 +179,9 @@ class PullLoops:
                 with contextlib.suppress(Exception):
                     await msg.nak()
 
-    async def ack_if_still_ours(self, msg: Msg, durable: str) -> None:
+    async def ack_if_still_ours(
+        self, msg: Msg, durable: str, held_since: float | None = None
+    ) -> None:
         """Acknowledge `msg` unless JetStream has since given it to another process.
 
         A process that stalled past the ack wait (a long pause, a cut from NATS) still holds a
@@ -186,8 +190,14 @@ class PullLoops:
         messages of one conversation would overlap. With one unacknowledged message per
         partition, the consumer's last delivery is this message's current holder: when that is
         not this delivery, the holder acks, not us (our run's commit was a no-op or the holder's
-        will be: the run's claim admits one)."""
-        if await still_ours(self.js, msg, subjects.PARTITIONS_STREAM, durable):
+        will be: the run's claim admits one). Held for less than the ack wait (minus a margin)
+        since `held_since` (time.monotonic() at the fetch), JetStream cannot have given it away
+        yet, and the check's round trip is skipped."""
+        held_long = (
+            held_since is None
+            or time.monotonic() - held_since > self.ack_wait - STALE_MARGIN_SECONDS
+        )
+        if not held_long or await still_ours(self.js, msg, subjects.PARTITIONS_STREAM, durable):
             await msg.ack()
 
     def running(self) -> bool:
