@@ -155,17 +155,17 @@ class Orchestrator:
         return Disposition.ACK
 
     async def publish_outbox(self, outcome: RunOutcome) -> None:
-        """Publish the run's replies, then its runtime events (the person waits for the reply,
-        not for the fan-out); JetStream drops any whose `Nats-Msg-Id` it has already stored (a
-        redelivery re-sending a committed outbox). Returns once all are stored."""
+        """Publish the run's replies and its runtime events at once, the replies written first
+        (the person waits for the reply, not for the fan-out); JetStream drops any whose
+        `Nats-Msg-Id` it has already stored (a redelivery re-sending a committed outbox).
+        Returns once all are stored: the conversation's next message waits for that (the ack),
+        so one round of acknowledgements is waited for, not one per kind."""
         fan_out = f"{subjects.EVENT_PREFIX}."
         replies = [m for m in outcome.outbox if not m.subject.startswith(fan_out)]
         events = [m for m in outcome.outbox if m.subject.startswith(fan_out)]
-        for batch in (replies, events):
-            if batch:
-                await asyncio.gather(
-                    *(self.publish_durable(m.subject, to_json(m.body), m.msg_id) for m in batch)
-                )
+        await asyncio.gather(
+            *(self.publish_durable(m.subject, to_json(m.body), m.msg_id) for m in replies + events)
+        )
 
     async def publish_durable(self, subject: str, body: bytes, msg_id: str) -> None:
         """`bus.publish_durable`, retried in place while JetStream is briefly unavailable (a
