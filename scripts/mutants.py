@@ -184,6 +184,18 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "run-left-in-a-cycle",
+        "a finished run's cached reads kept (tasks whose context holds the run's scope): the "
+        "run's data waits for the cyclic collector's full passes",
+        "shared/runtime/run_scope.py",
+        "        reads.clear()",
+        "        pass",
+        (
+            "tests/unit/test_message_run.py::"
+            "test_a_finished_run_is_freed_without_the_cyclic_collector",
+        ),
+    ),
+    Mutation(
         "append-before-embeddings",
         "a message's run appended without waiting for the embeddings it left going on in the "
         "background (the log would hold its memories without them)",

@@ -32,7 +32,7 @@ from shared import subjects
 from shared.bus.nats_connect import RECONNECT_OPTIONS, server_urls
 from shared.bus.nats_permissions import model_worker_user
 from shared.errors import ConfigurationError
-from shared.gc_freeze import freeze_startup_objects
+from shared.gc_tuning import tune_for_serving
 from shared.messages import ModelRequest
 from shared.model_types import ModelType
 from shared.model_wire import ModelHandler
@@ -233,7 +233,7 @@ def build_worker_app(
         held.start(connection)
         await connection.flush()
         served = ", ".join(sorted(t.value for t in handler.supported))
-        freeze_startup_objects()
+        tune_for_serving()
         log.info("model worker (%s) serving %s", handler.provider, served)
         if announce:
             await announcer.start(connection)

@@ -41,7 +41,7 @@ from shared.errors import ConfigurationError
 from shared.eventstore.id_migration import legacy_ids_in_use
 from shared.eventstore.migrations import migrate
 from shared.eventstore.postgres import PostgresEventStore, create_pool
-from shared.gc_freeze import freeze_startup_objects
+from shared.gc_tuning import tune_for_serving
 from shared.inbound import InboundLimits
 from shared.projections import PostgresProjector
 from shared.runtime.settings_lookup import secret_values
@@ -156,7 +156,7 @@ class OrchestratorApp:
             partitions=partitions, ack_wait=settings.ack_wait_seconds, scrub=self.scrub_body,
         )  # fmt: skip
         self.router.start()
-        freeze_startup_objects()
+        tune_for_serving()
         names = ", ".join(f"{c.name} ({c.agent_id})" for c in self.characters)
         log.info("orchestrator ready: agents %s; %d partitions, up to %d runs at once", names,
                  partitions, settings.max_concurrent_runs)  # fmt: skip

@@ -237,8 +237,16 @@ def _entered(scope: RunScope) -> Iterator[RunScope]:
 def in_recorder(recorder: RunRecorder) -> Iterator[RunRecorder]:
     """Execute the block as the run `recorder` collects: the runtime's writes join its append,
     publishes wait in its outbox, repeated reads are answered once. Entered once per run."""
-    with _entered(RunScope(run_id=recorder.run_id, recorder=recorder, reads={})):
-        yield recorder
+    reads: dict[Hashable, asyncio.Future[Any]] = {}
+    try:
+        with _entered(RunScope(run_id=recorder.run_id, recorder=recorder, reads=reads)):
+            yield recorder
+    finally:
+        # The cached reads are tasks whose context holds this scope, which holds them: a cycle
+        # that only the cyclic collector would free, taking the run's whole data (its memories,
+        # events, states) into the collector's oldest generation with it. Cleared, the run's data
+        # is freed as soon as the run lets go of it.
+        reads.clear()
 
 
 @contextmanager

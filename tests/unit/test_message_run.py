@@ -319,3 +319,26 @@ async def test_embeddings_go_on_beside_the_run_and_the_log_still_holds_them() ->
     for data in embedded:
         assert data["embedding"] == [0.5] * 384, data["content"]["text"]
         assert data["unique"] is True
+
+
+async def test_a_finished_run_is_freed_without_the_cyclic_collector() -> None:
+    """A run's data (its recorder with every event, its memories and states) is freed by reference
+    counting once the run is over: left in a cycle (its cached reads are tasks whose context holds
+    the run's scope, which holds them) it would wait for a full collection, which walks the whole
+    heap and pauses every run in flight."""
+    import gc
+
+    from shared.runtime.run_scope import RunRecorder
+
+    orch, _, bus, _ = await make()
+    await orch.process(Delivery(inbound("Eliza, warm up")))  # templates compiled, caches filled
+    gc.collect()
+    gc.disable()
+    try:
+        for n in range(3):
+            assert await orch.process(Delivery(inbound(f"Eliza, number {n}"))) is Disposition.ACK
+        left = [o for o in gc.get_objects() if isinstance(o, RunRecorder)]
+    finally:
+        gc.enable()
+    assert len(replies(bus)) == 4
+    assert left == []
