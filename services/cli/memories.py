@@ -58,11 +58,11 @@ async def _reembed(settings: Settings, characters: list[Character], batch: int) 
     if database_url is not None:
         return await _reembed_on(database_url, _running(settings.resolved_nats_url), settings,
                                  characters, batch)  # fmt: skip
-    from services.cli.stack import LOCK_FILE, _exclusive_lock
+    from services.cli.stack import LOCK_FILE, exclusive_lock
     from shared.embedded import EmbeddedPostgres
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    async with _exclusive_lock(settings.data_dir / LOCK_FILE) as lock_fd:
+    async with exclusive_lock(settings.data_dir / LOCK_FILE) as lock_fd:
         postgres = EmbeddedPostgres(settings.data_dir, settings.postgres_port, hold_fds=(lock_fd,))
         await postgres.start()
         try:

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 SERVICE_STOP_TIMEOUT = 30.0
 """How long a stopping service may take before it is killed: more than the orchestrator's own
 deadline for its runs in flight (10 s, STOP_DEADLINE_SECONDS) and the model worker's for its
-requests in flight (FastStream's graceful timeout, 15 s), plus closing their connections."""
+requests in flight (10 s, services.model_worker.app.DRAIN_SECONDS), plus closing their
+connections."""
 
 
 MODEL_WORKER_SERVICE = "model worker"

@@ -127,7 +127,7 @@ async def run_stack(
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     runtime_file = settings.runtime_file()
-    async with _exclusive_lock(data_dir / LOCK_FILE) as lock_fd:
+    async with exclusive_lock(data_dir / LOCK_FILE) as lock_fd:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         signals = _install_signal_handlers(loop, stop)
@@ -189,7 +189,7 @@ def _install_signal_handlers(
 
 
 @contextlib.asynccontextmanager
-async def _exclusive_lock(lock_path: Path) -> AsyncIterator[int]:
+async def exclusive_lock(lock_path: Path) -> AsyncIterator[int]:
     """Hold an exclusive flock on `lock_path` (yields its fd, for the children to inherit).
 
     Refuses at once when another running `up` holds it. When the holder is a dead `up`, its
