@@ -139,6 +139,13 @@ class Settings(BaseSettings):
         "that dies or stalls is given up after ELIZABUS_MODEL_ACCEPT_SECONDS / "
         "ELIZABUS_MODEL_KEEPALIVE_MISSES instead. Also the worker's HTTP timeout to its LLM",
     )
+    model_worker_max_waiting: int | None = Field(
+        default=None,
+        ge=0,
+        description="requests of one model type a model worker holds waiting for a free slot "
+        "beyond those it runs; more are refused at once as busy, so the orchestrator tries "
+        "another worker instead of queueing behind this one (default 256)",
+    )
     model_accept_seconds: float = Field(
         default=2.0,
         gt=0,

@@ -173,7 +173,8 @@ def build_worker_app(
     `max_workers` is how many requests per subject one worker runs at once (more wait, accepted
     and kept alive every `ELIZABUS_MODEL_KEEPALIVE_SECONDS`); by default the handler's optional
     `max_concurrency` attribute, else 64 (slow HTTP providers need many, the CPU-only scripted
-    double is fastest at 1). `nats_url` overrides the settings' URL.
+    double is fastest at 1); beyond `ELIZABUS_MODEL_WORKER_MAX_WAITING` waiting (default 256)
+    requests are refused as busy. `nats_url` overrides the settings' URL.
     `provider_name` / `priority` (default: `worker_provider_name`, `worker_priority`) are what
     the worker serves `model.<TYPE>.<provider>` as and announces in KV unless `announce=False`.
     At a stop, the requests in hand get `drain_seconds` to finish.
@@ -196,7 +197,7 @@ def build_worker_app(
     )
     if max_workers is None:
         max_workers = int(getattr(handler, "max_concurrency", DEFAULT_MAX_WORKERS))
-    held = HeldRequests(handler, max_workers, keepalive)
+    held = HeldRequests(handler, max_workers, keepalive, settings.model_worker_max_waiting)
     auth = settings.resolved_nats_auth(model_worker_user(name))
     broker = NatsBroker(
         server_urls(nats_url or settings.resolved_nats_url()),

@@ -7,8 +7,11 @@ stalled (silence) from one that is busy or slow (keep-alives), and sends a lost 
 within seconds instead of waiting its whole attempt timeout. Requests without the header (plain
 `nc.request`) just get their answer.
 
-Each subject runs at most `max_concurrency` requests at once; more wait for a slot, accepted and
-kept alive. `drain()` lets the requests in hand finish at a stop.
+Each subject runs at most `max_concurrency` requests at once; up to `max_waiting` more wait for a
+slot, accepted and kept alive; beyond that a request is refused at once with a busy error (not
+permanent), so the orchestrator tries another worker, or fails the run for a later retry, instead
+of queueing behind an overloaded one until its attempt times out. `drain()` lets the requests in
+hand finish at a stop.
 """
 
 from __future__ import annotations
@@ -23,14 +26,18 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from shared.bus.watched_request import wants_keepalive, working_headers
+from shared.messages import ModelResponse
 from shared.model_types import ModelType
 from shared.model_wire import ModelHandler, serve_model_request
 
-__all__ = ["DEFAULT_KEEPALIVE_SECONDS", "HeldRequests"]
+__all__ = ["DEFAULT_KEEPALIVE_SECONDS", "DEFAULT_MAX_WAITING", "HeldRequests"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_KEEPALIVE_SECONDS = 1.0
+DEFAULT_MAX_WAITING = 256
+"""Requests of one subject that may wait for a slot when `max_waiting` is not given: a burst of
+hundreds of conversations is queued, a flood is refused."""
 
 
 class HeldRequests:
@@ -41,9 +48,12 @@ class HeldRequests:
         handler: ModelHandler,
         max_concurrency: int,
         keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS,
+        max_waiting: int | None = None,
     ) -> None:
         self.handler = handler
         self.max_concurrency = max(1, max_concurrency)
+        self.max_waiting = DEFAULT_MAX_WAITING if max_waiting is None else max_waiting
+        self._held_on: dict[str, int] = {}
         self.keepalive_seconds = keepalive_seconds
         self._nc: NatsClient | None = None
         self._slots: dict[str, asyncio.Semaphore] = {}
@@ -73,6 +83,11 @@ class HeldRequests:
         nc = self._nc
         if nc is None:
             raise RuntimeError("HeldRequests.start(nc) was not called")  # a programming error
+        held_here = self._held_on.get(msg.subject, 0)
+        if held_here >= self.max_concurrency + self.max_waiting:
+            await self._refuse_busy(nc, msg, model_type, held_here)
+            return
+        self._held_on[msg.subject] = held_here + 1
         request_id = next(self._ids)
         if wants_keepalive(msg):
             self._kept_alive[request_id] = msg.reply
@@ -87,6 +102,7 @@ class HeldRequests:
                 body = await serve_model_request(self.handler, msg.data, model_type)
         finally:
             self._kept_alive.pop(rid, None)  # no keep-alive after (or instead of) the answer
+            self._held_on[msg.subject] -= 1
         if not msg.reply:
             return
         try:
@@ -94,6 +110,27 @@ class HeldRequests:
         except (nats.errors.Error, OSError) as exc:
             log.warning("could not send the %s answer (%s): the requester tries again",
                         model_type.value, exc)  # fmt: skip
+
+    async def _refuse_busy(
+        self, nc: NatsClient, msg: Msg, model_type: ModelType, held_here: int
+    ) -> None:
+        """Answer at once that this worker is too busy to take `msg` (a transient error)."""
+        log.warning("refused a %s request: %d held here (%d at once, %d waiting)",
+                    model_type.value, held_here, self.max_concurrency,
+                    self.max_waiting)  # fmt: skip
+        if not msg.reply:
+            return
+        body = ModelResponse(
+            ok=False,
+            provider=self.handler.provider,
+            error=(
+                f"worker busy: it holds {held_here} {model_type.value} requests ("
+                f"{self.max_concurrency} at once, {self.max_waiting} waiting); try another "
+                "worker or later: start more workers or raise ELIZABUS_MODEL_WORKER_MAX_WAITING"
+            ),
+        ).model_dump_json()
+        with contextlib.suppress(nats.errors.Error, OSError):
+            await nc.publish(msg.reply, body.encode())
 
     def _slot(self, subject: str) -> asyncio.Semaphore:
         slots = self._slots.get(subject)

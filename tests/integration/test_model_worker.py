@@ -13,7 +13,7 @@ from nats.aio.client import Client as NatsClient
 from services.model_worker.app import build_worker_app
 from shared import subjects
 from shared.bus.request import request as bus_request
-from shared.errors import ModelError, NoModelHandlerError
+from shared.errors import ModelError, ModelRejectedError, NoModelHandlerError
 from shared.hashed_embedding import hashed_embedding
 from shared.messages import ModelRequest, ModelResponse
 from shared.model_types import ModelType
@@ -206,3 +206,45 @@ async def test_a_stopping_worker_answers_the_requests_in_hand(
         if not stopped:
             await app.stop()
     assert [r.result for r in results] == [[1.0], [1.0]]
+
+
+class Held(OnlyEmbeddings):
+    """`OnlyEmbeddings` whose answers wait until `release` is set; counts what it started."""
+
+    max_concurrency = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.started = 0
+
+    async def handle(self, request: ModelRequest) -> Any:
+        self.started += 1
+        await self.release.wait()
+        return [1.0]
+
+
+async def test_a_worker_holding_its_limit_refuses_more_at_once_as_busy(
+    nats_url: str, nc: NatsClient
+) -> None:
+    """One running and none waiting is this worker's limit here: a second request is answered at
+    once with a busy error (transient: the orchestrator tries another worker or retries later),
+    and the held one is answered when the model frees up."""
+    handler = Held()
+    settings = Settings(nats_url=nats_url, model_worker_max_waiting=0)
+    _, app = build_worker_app(settings, handler)
+    async with app:
+        client = BusModels(nc, timeout=30.0)
+        held = asyncio.create_task(client.call(ModelType.TEXT_EMBEDDING, {"text": "x"}))
+        deadline = asyncio.get_running_loop().time() + 10
+        while handler.started < 1:  # the first is in the model, holding the only slot
+            assert asyncio.get_running_loop().time() < deadline, "the worker took no request"
+            await asyncio.sleep(0.02)
+        with pytest.raises(ModelError, match="worker busy") as refused:
+            await client.call(ModelType.TEXT_EMBEDDING, {"text": "y"})
+        assert not isinstance(refused.value, ModelRejectedError)  # not permanent: retried
+        assert not held.done()
+        handler.release.set()
+        result = await held
+    assert result.result == [1.0]
+    assert handler.started == 1
