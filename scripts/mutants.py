@@ -196,6 +196,18 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "worker-queue-unbounded",
+        "a model worker holding every request it receives (no limit on those waiting for a "
+        "slot): an overloaded worker queues instead of saying it is busy",
+        "services/model_worker/serving.py",
+        "        if held_here >= self.max_concurrency + self.max_waiting:",
+        "        if False:",
+        (
+            "tests/integration/test_model_worker.py::"
+            "test_a_worker_holding_its_limit_refuses_more_at_once_as_busy",
+        ),
+    ),
+    Mutation(
         "append-before-embeddings",
         "a message's run appended without waiting for the embeddings it left going on in the "
         "background (the log would hold its memories without them)",

@@ -234,7 +234,7 @@ async def test_a_worker_holding_its_limit_refuses_more_at_once_as_busy(
     settings = Settings(nats_url=nats_url, model_worker_max_waiting=0)
     _, app = build_worker_app(settings, handler)
     async with app:
-        client = BusModels(nc, timeout=30.0)
+        client = BusModels(nc, timeout=5.0)
         held = asyncio.create_task(client.call(ModelType.TEXT_EMBEDDING, {"text": "x"}))
         deadline = asyncio.get_running_loop().time() + 10
         while handler.started < 1:  # the first is in the model, holding the only slot
