@@ -44,6 +44,7 @@ from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.gc_tuning import tune_for_serving
 from shared.inbound import InboundLimits
 from shared.projections import PostgresProjector
+from shared.projections.vector_index import VectorIndexMaintainer
 from shared.runtime.settings_lookup import secret_values
 from shared.secrets import Scrubber, install_log_scrubber
 from shared.settings import Settings
@@ -92,6 +93,7 @@ class OrchestratorApp:
         self.loops: PullLoops | None = None
         self.router: RouterThread | None = None
         self.stopping = asyncio.Event()
+        self.index_maintainer: VectorIndexMaintainer | None = None
 
     async def start(self) -> None:
         """Migrate, connect, start the agents, ensure streams and consumers, start pulling."""
@@ -134,6 +136,8 @@ class OrchestratorApp:
         host = AgentHost([build_runtime(c, store, pool, bus, settings) for c in self.characters])
         await host.initialize()
         self.host = host
+        self.index_maintainer = VectorIndexMaintainer(pool)  # new memories into their HNSW index
+        self.index_maintainer.start()
         for runtime in host.by_id.values():
             runtime.start_task_scheduler()
             runtime.start_embedding_repair(settings.embedding_repair_seconds)
@@ -238,6 +242,9 @@ class OrchestratorApp:
         if self.host is not None:
             await self.host.stop()
             self.host = None
+        if self.index_maintainer is not None:
+            await self.index_maintainer.stop()
+            self.index_maintainer = None
         if self.bus is not None:
             await self.bus.close()
             self.bus = None

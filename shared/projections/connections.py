@@ -43,7 +43,9 @@ _PARTICIPANT_STATE = """
 UPDATE participants SET user_state = $3 WHERE room_id = $1 AND entity_id = $2 AND agent_id = $4
 """
 _MEMORY_DELETE = "DELETE FROM memories WHERE id = $1 AND agent_id = $2"
-_MEMORY_EMBEDDING = "UPDATE memories SET embedding = $3 WHERE id = $1 AND agent_id = $2"
+_MEMORY_EMBEDDING = (  # indexed later by the index maintainer (shared/projections/vector_index.py)
+    "UPDATE memories SET embedding = $3, indexed = false WHERE id = $1 AND agent_id = $2"
+)
 _COMPONENT_INSERT = """
 INSERT INTO components (id, agent_id, entity_id, room_id, world_id, source_entity_id, type, data,
                         created_at)

@@ -19,9 +19,11 @@ Row = tuple[Any, ...]
 
 _MEMORY_UPDATE = """
 UPDATE memories SET content = coalesce($3, content), metadata = coalesce($4, metadata),
-                    embedding = coalesce($5, embedding)
+                    embedding = coalesce($5, embedding), indexed = indexed AND $5 IS NULL
 WHERE id = $1 AND agent_id = $2
 """
+# A new embedding leaves the HNSW index (`indexed` false) until the index maintainer puts it
+# back (shared/projections/vector_index.py): the append never inserts into the HNSW graph.
 _MEMORIES_DELETE = "DELETE FROM memories WHERE agent_id = $1 AND id = any($2::uuid[])"
 _ROOM_TABLE_DELETE = "DELETE FROM memories WHERE agent_id = $1 AND room_id = $2 AND table_name = $3"
 _AGENT_MEMORIES_DELETE = "DELETE FROM memories WHERE agent_id = $1"

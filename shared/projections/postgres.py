@@ -77,6 +77,10 @@ PROJECTION_TABLES: tuple[str, ...] = (
     *CONNECTION_TABLES,
     *MEMORY_TABLES,
 )
+MAINTENANCE_COLUMNS: dict[str, tuple[str, ...]] = {"memories": ("indexed",)}
+"""Columns of projection tables that no event writes: state of their upkeep (whether the vector
+index maintainer has put a memory into its HNSW index, shared/projections/vector_index.py). A
+rebuild resets them to their defaults; comparisons of projections leave them out."""
 _SQL = {
     "entities": _ENTITY_UPSERT,
     "worlds": _WORLD_INSERT,

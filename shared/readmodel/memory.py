@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,22 @@ def cosine_similarity(a: list[float], b: list[float]) -> float:
     dot = sum(x * y for x, y in zip(a, b, strict=True))
     norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
     return dot / norm if norm else math.nan
+
+
+def similar_to_earlier(memories: Sequence[Memory], i: int, threshold: float) -> bool:
+    """Whether a memory before `memories[i]` has its room, entity and (when it has one) world,
+    and an embedding of its size at least `threshold` similar (ElizaOS's `unique` check within a
+    batch created as one memory after another)."""
+    memory = memories[i]
+    if not memory.embedding:
+        return False
+    return any(
+        earlier.embedding is not None and len(earlier.embedding) == len(memory.embedding)
+        and earlier.room_id == memory.room_id and earlier.entity_id == memory.entity_id
+        and (memory.world_id is None or earlier.world_id == memory.world_id)
+        and cosine_similarity(earlier.embedding, memory.embedding) >= threshold
+        for earlier in memories[:i]
+    )  # fmt: skip
 
 
 @dataclass
@@ -285,6 +302,23 @@ class InMemoryAgentReadModel:
                 scored.append((similarity, d))
         scored.sort(key=lambda s: (s[0], s[1]["created_at"], s[1]["id"]), reverse=True)
         return [_memory(d, similarity) for similarity, d in scored[:count]]
+
+    async def find_near_duplicates(
+        self, memories: Sequence[Memory], table_name: str, threshold: float
+    ) -> list[bool]:
+        """ElizaOS's `unique` check for a batch (see NearDuplicateFinder), by searching."""
+        found = []
+        for i, memory in enumerate(memories):
+            if not memory.embedding:
+                found.append(False)
+                continue
+            stored = await self.search_memories(
+                embedding=memory.embedding, table_name=table_name, match_threshold=threshold,
+                count=1, room_id=memory.room_id, world_id=memory.world_id,
+                entity_id=memory.entity_id,
+            )  # fmt: skip
+            found.append(bool(stored) or similar_to_earlier(memories, i, threshold))
+        return found
 
     # --- entities and components -------------------------------------------------------------
 

@@ -10,7 +10,9 @@ come back as float32 values, as pgvector stores them.
 
 from __future__ import annotations
 
+import math
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -20,10 +22,13 @@ from shared.readmodel.protocol import ConnectionState
 from shared.readmodel.vector_search import (
     MEMORY_COLUMNS,
     MEMORY_COLUMNS_WITH_EMBEDDING,
+    complete_search_sql,
     is_indexed,
     iterative_scan_settings,
     memory_filter,
+    near_duplicates_sql,
     search_sql,
+    vector_text,
 )
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
 
@@ -54,6 +59,11 @@ def _memory(r: asyncpg.Record, similarity: float | None = None) -> Memory:
     if similarity is not None:
         memory.similarity = similarity  # type: ignore[attr-defined]  # an extra
     return memory
+
+
+def _sortable(distance: float) -> float:
+    """A distance to sort by, nearest first; NaN (a zero vector) last, as Postgres orders it."""
+    return math.inf if math.isnan(distance) else float(distance)
 
 
 def _fields(r: asyncpg.Record) -> dict[str, Any]:
@@ -175,9 +185,10 @@ class PostgresAgentReadModel:
     ) -> list[Memory]:
         """Most similar first, similarity (1 - cosine distance) >= match_threshold.
 
-        Through the HNSW index of the query's dimension with an iterative scan; when it yields
-        fewer than `count` rows, by exact distance (see vector_search). `exact` skips the index
-        (what the benchmark compares the index's recall against)."""
+        Through the HNSW index of the query's dimension with an iterative scan, merged with an
+        exact scan of the memories the index maintainer has not indexed yet; when the index
+        yields fewer than `count` rows, by exact distance (see vector_search). `exact` skips the
+        index (what the benchmark compares the index's recall against)."""
         if not embedding or count <= 0:
             return []
 
@@ -191,17 +202,50 @@ class PostgresAgentReadModel:
         async with self.pool.acquire() as conn:
             if not exact and is_indexed(len(embedding)):
                 w = where()
-                sql = search_sql(w, embedding, count, indexed=True)
+                sql = complete_search_sql(w, embedding, count)
                 async with conn.transaction():
                     await conn.execute(iterative_scan_settings(count))
                     rows = await conn.fetch(sql, *w.args)
-            if len(rows) < count:
+                if sum(1 for r in rows if r["from_index"]) < count:
+                    rows = []  # the index may have given up on a selective filter: exact
+            if not rows:
                 w = where()
                 rows = await conn.fetch(search_sql(w, embedding, count, indexed=False), *w.args)
-        scored = [(1.0 - float(r["distance"]), r) for r in rows]
+        nearest = sorted(rows, key=lambda r: _sortable(r["distance"]))[:count]
+        scored = [(1.0 - float(r["distance"]), r) for r in nearest]
         hits = [(s, r) for s, r in scored if s >= match_threshold]  # NaN never passes
         hits.sort(key=lambda h: (h[0], h[1]["created_at"], h[1]["id"]), reverse=True)
         return [_memory(r, similarity=s) for s, r in hits]
+
+    async def find_near_duplicates(
+        self, memories: Sequence[Memory], table_name: str, threshold: float
+    ) -> list[bool]:
+        """For each of `memories` (in order): whether a memory of `table_name` with the same
+        room and entity (and world, when it has one) at least `threshold` similar is stored, or
+        comes earlier in `memories` (as if they were created one after another): ElizaOS's
+        `unique` check, for a whole batch in one statement per embedding size. A memory without
+        an embedding has none (False)."""
+        found = [False] * len(memories)
+        by_size: dict[int, list[int]] = {}
+        for i, m in enumerate(memories):
+            if m.embedding:
+                by_size.setdefault(len(m.embedding), []).append(i)
+        async with self.pool.acquire() as conn:
+            for dimension, positions in by_size.items():
+                batch = [memories[i] for i in positions]
+                async with conn.transaction():
+                    await conn.execute(iterative_scan_settings(1))
+                    rows = await conn.fetch(
+                        near_duplicates_sql(dimension), self._agent_id, table_name, positions,
+                        [vector_text(m.embedding or []) for m in batch], [m.room_id for m in batch],
+                        [m.world_id for m in batch], [m.entity_id for m in batch],
+                    )  # fmt: skip
+                for r in rows:
+                    found[r["i"]] = any(
+                        d is not None and 1.0 - float(d) >= threshold  # NaN never passes
+                        for d in (r["stored_distance"], r["batch_distance"])
+                    )
+        return found
 
     async def get_embedding_dimension(self) -> int | None:
         """The embedding dimension recorded for this agent (embedding.dimension_set), or None."""

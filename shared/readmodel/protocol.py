@@ -7,8 +7,9 @@ agents sharing a database never see each other's memories, entities, rooms or re
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from shared.plugin import Memory
 from shared.records import Component, Entity, ParticipantState, Relationship, Room, World
@@ -172,4 +173,19 @@ class AgentReadModel(Protocol):
         self, entity_id: uuid.UUID, room_id: uuid.UUID, world_id: uuid.UUID
     ) -> ConnectionState:
         """Which parts of a connection already exist, in one read (the message path's hot read)."""
+        ...
+
+
+@runtime_checkable
+class NearDuplicateFinder(Protocol):
+    """A read model that answers ElizaOS's `unique` check for a whole batch at once (the
+    Postgres one in one statement); the memory API otherwise searches once per memory."""
+
+    async def find_near_duplicates(
+        self, memories: Sequence[Memory], table_name: str, threshold: float
+    ) -> list[bool]:
+        """For each of `memories` (in order): whether a memory of `table_name` with the same
+        room and entity (and world, when it has one) at least `threshold` similar is stored, or
+        comes earlier in `memories` (as if they were created one after another). A memory
+        without an embedding has none (False)."""
         ...

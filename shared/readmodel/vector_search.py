@@ -7,6 +7,13 @@ query uses it only when its ORDER BY is that very expression and its WHERE state
 `vector_dims(embedding) = D` as a literal (a parameter would not prove the partial index's
 predicate in a generic plan), so the SQL is written per dimension here.
 
+Rows not yet indexed: the append writes a memory with `indexed = false`, outside the partial HNSW
+indexes; the background maintainer (shared/projections/vector_index.py) moves rows into them in
+batches. `complete_search_sql` therefore asks the index for its `count` nearest among indexed rows
+and, in the same statement, an exact scan for the `count` nearest among the rows not yet indexed
+(few, found through the partial b-tree `memories_not_indexed`); the caller merges both by
+distance. A row is in exactly one branch, so none is missed and none is returned twice.
+
 Filters under the index: the agent, table, room, world, entity and `unique` conditions are
 checked on the rows the index walk yields. With pgvector's iterative scans
 (`hnsw.iterative_scan = relaxed_order`, pgvector >= 0.8) the walk goes on until `count` rows
@@ -104,20 +111,21 @@ def memory_filter(
     return where
 
 
-def _distance(dimension: int, query_param: str, indexed: bool) -> str:
+def _distance(dimension: int, query_param: str, indexed: bool, column: str = "embedding") -> str:
     if not indexed:
-        return f"embedding <=> {query_param}::vector"
+        return f"{column} <=> {query_param}::vector"
     kind = INDEXED_DIMENSIONS[dimension]
     query = f"{query_param}::vector({dimension})"
     if kind != "vector":
         query = f"{query}::{kind}({dimension})"
-    return f"(embedding::{kind}({dimension})) <=> ({query})"
+    return f"({column}::{kind}({dimension})) <=> ({query})"
 
 
 def search_sql(where: Where, embedding: list[float], count: int, *, indexed: bool) -> str:
-    """The `count` nearest memories matching `where` (appends its parameters to `where`): through
-    the dimension's HNSW index when `indexed` (run it with `iterative_scan_settings`), else by
-    exact distance. Rows carry `distance` (cosine), nearest first."""
+    """The `count` nearest memories matching `where` (appends its parameters to `where`): among
+    the rows already indexed, through the dimension's HNSW index, when `indexed` (run it with
+    `iterative_scan_settings`), else among all by exact distance. Rows carry `distance`
+    (cosine), nearest first."""
     dimension = len(embedding)
     query = where.param(embedding)
     limit = where.param(count)
@@ -125,8 +133,70 @@ def search_sql(where: Where, embedding: list[float], count: int, *, indexed: boo
     return (
         f"SELECT {MEMORY_COLUMNS}, {distance} AS distance FROM memories "
         f"WHERE {where.sql()} AND vector_dims(embedding) = {int(dimension)} "
-        f"ORDER BY {distance} LIMIT {limit}"
+        f"{'AND indexed ' if indexed else ''}ORDER BY {distance} LIMIT {limit}"
     )
+
+
+def complete_search_sql(where: Where, embedding: list[float], count: int) -> str:
+    """The `count` nearest indexed memories matching `where`, through the dimension's HNSW index
+    (run it with `iterative_scan_settings`), and the `count` nearest not yet indexed, by exact
+    distance; rows carry `distance` and `from_index` (which branch found them). The caller
+    keeps the `count` nearest of both, and falls back to `search_sql(..., indexed=False)` when
+    the index branch found fewer than `count` (see the module's docstring)."""
+    dimension = len(embedding)
+    query = where.param(embedding)
+    limit = where.param(count)
+    distance = _distance(dimension, query, True)
+    rows = f"FROM memories WHERE {where.sql()} AND vector_dims(embedding) = {int(dimension)}"
+    return (
+        f"(SELECT {MEMORY_COLUMNS}, {distance} AS distance, true AS from_index {rows} "
+        f"AND indexed ORDER BY {distance} LIMIT {limit}) UNION ALL "
+        f"(SELECT {MEMORY_COLUMNS}, {distance} AS distance, false AS from_index {rows} "
+        f"AND NOT indexed ORDER BY {distance} LIMIT {limit})"
+    )
+
+
+def near_duplicates_sql(dimension: int) -> str:
+    """ElizaOS's `unique` check for a batch of new memories of one embedding size, in one
+    statement: for each, the cosine distance of the nearest stored memory of the same agent
+    ($1), table ($2), room, entity and (when it has one) world, and of the nearest such memory
+    earlier in the batch (as if the batch were created one memory after another).
+
+    Parameters: $1 agent, $2 table, then arrays of equal length: $3 positions (int), $4
+    embeddings (as text, `vector_text`), $5 rooms, $6 worlds (NULL: any world), $7 entities.
+    Rows: `i`, `stored_distance`, `batch_distance` (NULL when there is none). Stored memories
+    are searched as `search_memories(count=1)` does: the HNSW index (run it with
+    `iterative_scan_settings(1)`) merged with the rows not yet indexed, by exact distance when
+    the index finds nothing."""
+    same = (
+        "m.agent_id = $1 AND m.table_name = $2 AND m.room_id = b.room AND m.entity_id = b.entity "
+        f"AND (b.world IS NULL OR m.world_id = b.world) AND vector_dims(m.embedding) = {dimension}"
+    )
+    exact = f"(SELECT min(m.embedding <=> b.e) FROM memories m WHERE {same})"
+    if is_indexed(dimension):
+        distance = _distance(dimension, "b.e", True, column="m.embedding")
+        nearest_indexed = (
+            f"LEFT JOIN LATERAL (SELECT {distance} AS d FROM memories m WHERE {same} AND m.indexed "
+            f"ORDER BY {distance} LIMIT 1) idx ON true"
+        )
+        backlog = f"(SELECT min({distance}) FROM memories m WHERE {same} AND NOT m.indexed)"
+        stored = f"CASE WHEN idx.d IS NULL THEN {exact} ELSE least(idx.d, {backlog}) END"
+    else:
+        nearest_indexed, stored = "", exact
+    return (
+        "WITH batch AS (SELECT i, e::vector AS e, room, world, entity FROM unnest($3::int[], "
+        "$4::text[], $5::uuid[], $6::uuid[], $7::uuid[]) AS b(i, e, room, world, entity)) "
+        f"SELECT b.i, {stored} AS stored_distance, "
+        "(SELECT min(p.e <=> b.e) FROM batch p WHERE p.i < b.i AND p.room = b.room "
+        "AND p.entity = b.entity AND (b.world IS NULL OR p.world = b.world)) AS batch_distance "
+        f"FROM batch b {nearest_indexed}"
+    )
+
+
+def vector_text(embedding: list[float]) -> str:
+    """An embedding in pgvector's text form (asyncpg sends a list of lists as a 2-D array, not
+    as an array of vectors)."""
+    return "[" + ",".join(map(repr, embedding)) + "]"
 
 
 def is_indexed(dimension: int) -> bool:

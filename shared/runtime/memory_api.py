@@ -28,7 +28,8 @@ from shared.events import (
 )
 from shared.eventstore import EventStore
 from shared.plugin import Memory
-from shared.readmodel.protocol import AgentReadModel
+from shared.readmodel.memory import similar_to_earlier
+from shared.readmodel.protocol import AgentReadModel, NearDuplicateFinder
 from shared.readmodel.rerank import rerank_memories
 from shared.runtime.embedder import Embedder
 from shared.runtime.embedding_repair import EMBEDDING_PENDING
@@ -202,22 +203,43 @@ class MemoryApi:
     async def _unique_flags(
         self, memories: list[Memory], table_name: str, unique: bool | None
     ) -> list[bool]:
+        """Each memory's `unique`: the one given, else the one set on the memory, else computed
+        as ElizaOS's createMemory does, as if the batch were created one memory after another
+        (a memory 0.95 similar to an earlier one of the same batch is not unique either)."""
         if unique is not None:
             return [unique] * len(memories)
+        preset = [
+            "unique" in m.model_fields_set or not m.embedding or self.db is None for m in memories
+        ]
+        if all(preset):
+            return [m.unique for m in memories]
+        if isinstance(self.db, NearDuplicateFinder):
+            similar = await self.db.find_near_duplicates(memories, table_name, UNIQUE_SIMILARITY)
+        else:
+            similar = await self._near_duplicates_one_by_one(memories, table_name)
+        return [m.unique if p else not s for m, p, s in zip(memories, preset, similar, strict=True)]
+
+    async def _near_duplicates_one_by_one(
+        self, memories: list[Memory], table_name: str
+    ) -> list[bool]:
+        """`find_near_duplicates` for a read model without it: one search per memory (at most
+        UNIQUE_CHECKS_IN_FLIGHT at once), then the batch's own earlier memories."""
+        db = self._reads()
         limit = asyncio.Semaphore(UNIQUE_CHECKS_IN_FLIGHT)
 
-        async def flag(memory: Memory) -> bool:
-            if "unique" in memory.model_fields_set or not memory.embedding or self.db is None:
-                return memory.unique
+        async def stored(memory: Memory) -> bool:
+            if not memory.embedding:
+                return False
             async with limit:
-                similar = await self.db.search_memories(
+                return bool(await db.search_memories(
                     embedding=memory.embedding, table_name=table_name,
                     match_threshold=UNIQUE_SIMILARITY, count=1, room_id=memory.room_id,
                     world_id=memory.world_id, entity_id=memory.entity_id,
-                )  # fmt: skip
-            return not similar
+                ))  # fmt: skip
 
-        return list(await asyncio.gather(*(flag(m) for m in memories)))
+        found = list(await asyncio.gather(*(stored(m) for m in memories)))
+        earlier = [similar_to_earlier(memories, i, UNIQUE_SIMILARITY) for i in range(len(found))]
+        return [f or e for f, e in zip(found, earlier, strict=True)]
 
     async def record_payloads(self, payloads: list[tuple[EventData, str]]) -> None:
         """Record (payload, stream) pairs in one go: into the current run, or as one append now
