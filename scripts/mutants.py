@@ -46,6 +46,7 @@ WORKER_PUBLISH_END = (
 ADAPTER_SUBSCRIBE = "    return Role(user, Permissions(publish, (sent, _own_inbox(user))))"
 KNOWLEDGE = "tests/integration/test_knowledge.py"
 KNOWLEDGE_UNIT = "tests/unit/knowledge/test_embeddings_and_provider_text.py"
+VECTOR_INDEX = "tests/integration/test_vector_index_maintenance.py"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,27 @@ class Mutation:
 
 
 MUTATIONS = [
+    Mutation(
+        "search-skips-unindexed",
+        "vector search: the memories the index maintainer has not indexed yet are not scanned "
+        "(a memory just stored is not found until it is indexed)",
+        "shared/readmodel/vector_search.py",
+        'f"AND NOT indexed ORDER BY {distance} LIMIT {limit})"',
+        'f"AND NOT indexed AND false ORDER BY {distance} LIMIT {limit})"',
+        (f"{VECTOR_INDEX}::test_a_memory_not_yet_indexed_is_found_and_an_indexed_one_only_once",),
+    ),
+    Mutation(
+        "index-maintainers-collide",
+        "vector index maintainer: batches do not lock their rows (SKIP LOCKED), so several "
+        "maintainers index the same rows again",
+        "shared/projections/vector_index.py",
+        "LIMIT $1 FOR UPDATE SKIP LOCKED",
+        "LIMIT $1",
+        (
+            f"{VECTOR_INDEX}::test_several_maintainers_share_the_backlog_without_doubling_or_"
+            "deadlock",
+        ),
+    ),
     Mutation(
         "knowledge-no-embedding",
         "knowledge: fragments are stored without their embeddings (nothing to search, a rebuild "
