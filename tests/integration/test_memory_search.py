@@ -22,6 +22,7 @@ from shared.eventstore.postgres import PostgresEventStore, create_pool, init_con
 from shared.model_types import ModelType
 from shared.plugin import Memory, Plugin
 from shared.projections import PostgresProjector
+from shared.projections.vector_index import index_batch
 from shared.readmodel.postgres import PostgresAgentReadModel
 from shared.readmodel.vector_search import (
     INDEXED_DIMENSIONS,
@@ -69,6 +70,12 @@ def note(rt: AgentRuntime, room: uuid.UUID, text: str, vector: list[float], at: 
                   content={"text": text}, embedding=vector, created_at=at)  # fmt: skip
 
 
+async def index_everything(pool: asyncpg.Pool) -> None:
+    """Put every memory into its HNSW index, as the orchestrators' index maintainer does."""
+    while await index_batch(pool, 500):
+        pass
+
+
 async def plan_of(pool: asyncpg.Pool, agent: uuid.UUID, query: list[float], **filters: Any) -> str:
     """The plan of the read model's indexed search SQL, with scans and sorts priced out as on a
     table of many rows (on a few dozen, reading them all and sorting is cheapest): an ordered
@@ -93,6 +100,7 @@ async def test_each_embedding_size_is_stored_and_searched_through_its_hnsw_index
     await rt.create_memories(
         [note(rt, room, f"doc {i}", v, i) for i, v in enumerate(vectors)], "documents", unique=True
     )
+    await index_everything(pool)  # into the HNSW index (the maintainer's work)
     plan = await plan_of(pool, rt.agent_id, vectors[7], room_id=room)
     assert f"memories_embedding_{size}" in plan, plan  # the index of this size, no other
     hits = await rt.search_memories(embedding=vectors[7], table_name="documents", count=5,
@@ -146,6 +154,7 @@ async def few_among_many(pool: asyncpg.Pool) -> None:
     await ada.create_memories([note(ada, quiet, f"quiet {i}", v, 10_000 + i)
                                for i, v in enumerate(far)], "documents", unique=True)  # fmt: skip
     await bea.create_memories([note(bea, quiet, "bea's twin", query, 1)], "documents", unique=True)
+    await index_everything(pool)
     await pool.execute("ANALYZE memories")
     want = sorted(
         range(len(far)), key=lambda i: -sum(a * b for a, b in zip(far[i], query, strict=True))
