@@ -478,9 +478,16 @@ class Runtime(Protocol):
         ...
 
     async def create_memories(
-        self, memories: Sequence[Memory], table_name: str = "messages", unique: bool | None = None
+        self,
+        memories: Sequence[Memory],
+        table_name: str = "messages",
+        unique: bool | None = None,
+        *,
+        embed: bool = True,
+        table_names: Sequence[str] | None = None,
     ) -> list[uuid.UUID]:
-        """Store many memories in one append, their embeddings asked in batches."""
+        """Store many memories in one append, their embeddings asked in batches; `table_names`
+        (one per memory) stores memories of several tables in that one append."""
         ...
 
     async def add_embedding_to_memory(self, memory: Memory) -> Memory:

@@ -13,10 +13,9 @@ derived rather than drawn:
 - a fragment's id from its document and position.
 
 A changed file is a new document; the documents of the same path with other content are then
-deleted with their fragments (`memory.deleted`). The fragments are recorded before their
-document, so a document that exists is complete: an ingestion interrupted half-way leaves
-fragments that the next add of the same file records again under the same ids (a no-op for the
-projection, whose memory.created keeps the first).
+deleted with their fragments (`memory.deleted`). A document and its fragments are recorded in
+one append (`create_memories` with a table per memory), the fragments first: a document that
+exists is complete, and an ingestion interrupted before the append leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -104,19 +103,24 @@ async def add_knowledge(
     shared_meta = {**source.metadata, "documentId": str(doc_id), "source": source.origin}
     if source.path:
         shared_meta["path"] = source.path
-    for position, (chunk, vector) in enumerate(zip(chunks, embeddings, strict=True)):
-        fragment = _memory(
+    fragments = [
+        _memory(
             runtime, fragment_id(doc_id, position), chunk, stamp,
             {**shared_meta, "type": "fragment", "position": position}, vector,
-        )  # fmt: skip
-        await runtime.create_memory(fragment, FRAGMENTS_TABLE, embed=False)
+        )
+        for position, (chunk, vector) in enumerate(zip(chunks, embeddings, strict=True))
+    ]  # fmt: skip
     document = _memory(
         runtime, doc_id, source.text, stamp,
         {**shared_meta, "type": "document", "contentHash": source.content_hash,
          "fragmentCount": len(chunks), "timestamp": stamp},
         None,
     )  # fmt: skip
-    await runtime.create_memory(document, DOCUMENTS_TABLE, embed=False)
+    await runtime.create_memories(
+        [*fragments, document],
+        table_names=[FRAGMENTS_TABLE] * len(fragments) + [DOCUMENTS_TABLE],
+        embed=False,
+    )
     knowledge_added(runtime.agent_id)
     removed = await remove_documents(runtime, stale)
     log.info("knowledge: %s stored as %d fragments (document %s)", title, len(chunks), doc_id)

@@ -15,7 +15,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.connection_events import MemoryEmbeddingAdded
-from shared.errors import ConfigurationError, ElizabusError, EmptyMemoryError
+from shared.errors import (
+    ConfigurationError,
+    ElizabusError,
+    EmptyMemoryError,
+    InvalidInputError,
+)
 from shared.events import (
     AgentMemoriesCleared,
     EventData,
@@ -116,14 +121,23 @@ class MemoryApi:
         unique: bool | None = None,
         *,
         embed: bool = True,
+        table_names: Sequence[str] | None = None,
     ) -> list[uuid.UUID]:
         """Store many memories as `create_memory` does each, recorded in one append (inside a
         run, with the run's). The missing embeddings are asked in batches when the model takes
         a list of texts, else one text per call with a bound on calls in flight. In a message's
         run (a recorder that `may_defer`) the embeddings and `unique` are completed in the
         background while the run goes on, and the run waits for them before its append; the
-        memories' `embedding` and `unique` are set once that is done."""
+        memories' `embedding` and `unique` are set once that is done. `table_names` gives each
+        memory its own table (one per memory, in order), so memories of several tables are
+        stored in one append (a knowledge document and its fragments)."""
         memories = list(memories)
+        tables = list(table_names) if table_names is not None else [table_name] * len(memories)
+        if len(tables) != len(memories):
+            raise InvalidInputError(
+                f"table_names has {len(tables)} tables for {len(memories)} memories: give one "
+                "table per memory, or table_name for all"
+            )
         for memory in memories:
             if memory.embedding is None and not _has_content(memory):
                 raise EmptyMemoryError(
@@ -143,18 +157,21 @@ class MemoryApi:
             # before its append, so the log holds the same event as if it had been awaited here.
             # ElizaOS 1.7 embeds a message after storing it (queueEmbeddingGeneration).
             queued = [
-                recorder.add(self._created(m, table_name, m.unique), f"memory-{m.id}")
-                for m in memories
+                recorder.add(self._created(m, t, m.unique), f"memory-{m.id}")
+                for m, t in zip(memories, tables, strict=True)
             ]
-            recorder.defer(self._complete_in_run(memories, queued, table_name, unique))
+            recorder.defer(self._complete_in_run(memories, queued, tables, unique))
             return [m.id for m in memories]
-        flags = await self._unique_flags(memories, table_name, unique)
+        flags = await self._flags_by_table(memories, tables, unique)
         if embed:
             await self._embed_missing(memories)
         for memory, flag in zip(memories, flags, strict=True):
             memory.unique = flag
         await self.record_payloads(
-            [(self._created(m, table_name, m.unique), f"memory-{m.id}") for m in memories]
+            [
+                (self._created(m, t, m.unique), f"memory-{m.id}")
+                for m, t in zip(memories, tables, strict=True)
+            ]
         )
         return [m.id for m in memories]
 
@@ -170,15 +187,28 @@ class MemoryApi:
         self,
         memories: list[Memory],
         queued: list[NewEvent],
-        table_name: str,
+        tables: list[str],
         unique: bool | None,
     ) -> None:
         """Decide `unique` and embed queued memories, then complete their queued events."""
-        flags = await self._unique_flags(memories, table_name, unique)
+        flags = await self._flags_by_table(memories, tables, unique)
         await self._embed_missing(memories)
-        for memory, flag, event in zip(memories, flags, queued, strict=True):
+        for memory, table, flag, event in zip(memories, tables, flags, queued, strict=True):
             memory.unique = flag
-            event.data = self._created(memory, table_name, flag).model_dump(mode="json")
+            event.data = self._created(memory, table, flag).model_dump(mode="json")
+
+    async def _flags_by_table(
+        self, memories: list[Memory], tables: list[str], unique: bool | None
+    ) -> list[bool]:
+        """`_unique_flags` of each table's memories (in order), as one list."""
+        flags: list[bool] = [m.unique for m in memories]
+        for table in dict.fromkeys(tables):
+            positions = [i for i, t in enumerate(tables) if t == table]
+            in_table = [memories[i] for i in positions]
+            for i, flag in zip(positions, await self._unique_flags(in_table, table, unique),
+                               strict=True):  # fmt: skip
+                flags[i] = flag
+        return flags
 
     async def _embed_missing(self, memories: list[Memory]) -> None:
         todo = [m for m in memories if m.embedding is None and m.text]

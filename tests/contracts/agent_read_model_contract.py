@@ -262,6 +262,32 @@ class AgentReadModelContract:
         assert await rt.get_memory_by_id(ids[0]) is None
         assert len(await rt.get_memories(room_id=room)) == 5
 
+    async def test_a_batch_is_unique_as_if_created_one_after_another(
+        self, backend: ReadModelBackend
+    ) -> None:
+        model = ScriptedModel()
+        character = Character(name="Ada")
+        rt = AgentRuntime(character, backend.store, db=backend.read_model(character.agent_id),
+                          plugins=[model.as_plugin()])  # fmt: skip
+        await rt.initialize()
+        room, other = uuid.uuid4(), uuid.uuid4()
+        await rt.create_memory(memory(rt, room, "the kettle is on", 1), "facts")
+        batch = [
+            memory(rt, room, "the kettle is on", 2),  # as a stored one
+            memory(rt, room, "the cat sleeps", 3),
+            memory(rt, room, "the cat sleeps", 4),  # as an earlier one of the batch
+            memory(rt, other, "the cat sleeps", 5),  # another room
+            memory(rt, room, "the cat sleeps", 6, unique=True),  # set on the memory: kept
+        ]
+        ids = await rt.create_memories(batch, "facts")
+        flags = {m.id: m.unique for m in await rt.get_memories_by_ids(ids)}
+        assert [flags[i] for i in ids] == [False, True, False, True, True]
+        # memories of several tables in one batch: each in its own table, checked within it
+        mixed = [memory(rt, room, "the cat sleeps", 7), memory(rt, room, "the cat sleeps", 8)]
+        await rt.create_memories(mixed, table_names=["notes", "facts"])
+        assert [m.text for m in await rt.get_memories(table_name="notes")] == ["the cat sleeps"]
+        assert [m.unique for m in mixed] == [True, False]  # new in notes; in facts already
+
     async def test_the_memory_api_as_events(self, backend: ReadModelBackend) -> None:
         model = ScriptedModel()
         character = Character(name="Ada")

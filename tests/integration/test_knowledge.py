@@ -149,6 +149,15 @@ async def test_md_txt_and_pdf_become_documents_and_embedded_fragments(
     )
     assert len(logged) == len(fragments)
     assert all(len(r["data"]["embedding"]) == 384 for r in logged)
+    # one append (one transaction) per document: its fragments, then the document itself
+    appends = await pool.fetch(
+        "SELECT data->'metadata'->>'documentId' AS doc, count(DISTINCT xmin::text) AS appends, "
+        "array_agg(data->>'table_name' ORDER BY position) AS tables FROM events "
+        "WHERE type = 'memory.created' GROUP BY 1"
+    )
+    assert len(appends) == 3 and all(a["appends"] == 1 for a in appends)
+    assert all(a["tables"][-1] == "documents" and set(a["tables"][:-1]) == {"knowledge"}
+               for a in appends)  # fmt: skip
 
 
 async def test_adding_an_unchanged_file_again_records_nothing_and_calls_no_model(
