@@ -10,6 +10,7 @@ come back as float32 values, as pgvector stores them.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from shared.readmodel.protocol import ConnectionState
 from shared.readmodel.vector_search import (
     MEMORY_COLUMNS,
     MEMORY_COLUMNS_WITH_EMBEDDING,
+    NEAR_DUPLICATE_EF_SEARCH,
     complete_search_sql,
     is_indexed,
     iterative_scan_settings,
@@ -59,6 +61,12 @@ def _memory(r: asyncpg.Record, similarity: float | None = None) -> Memory:
     if similarity is not None:
         memory.similarity = similarity  # type: ignore[attr-defined]  # an extra
     return memory
+
+
+NEAR_DUPLICATE_PARTS = 2
+NEAR_DUPLICATE_PART_MIN = 64
+"""A batch's `unique` check is one HNSW search per memory, on one Postgres backend (one core):
+a batch of at least 2 x 64 memories is checked in 2 parts side by side, on two connections."""
 
 
 def _sortable(distance: float) -> float:
@@ -230,22 +238,29 @@ class PostgresAgentReadModel:
         for i, m in enumerate(memories):
             if m.embedding:
                 by_size.setdefault(len(m.embedding), []).append(i)
-        async with self.pool.acquire() as conn:
-            for dimension, positions in by_size.items():
-                batch = [memories[i] for i in positions]
-                async with conn.transaction():
-                    await conn.execute(iterative_scan_settings(1))
-                    rows = await conn.fetch(
-                        near_duplicates_sql(dimension), self._agent_id, table_name, positions,
-                        [vector_text(m.embedding or []) for m in batch], [m.room_id for m in batch],
-                        [m.world_id for m in batch], [m.entity_id for m in batch],
-                    )  # fmt: skip
-                for r in rows:
-                    found[r["i"]] = any(
-                        d is not None and 1.0 - float(d) >= threshold  # NaN never passes
-                        for d in (r["stored_distance"], r["batch_distance"])
-                    )
+        for dimension, positions in by_size.items():
+            batch = [memories[i] for i in positions]
+            args = (
+                self._agent_id, table_name, positions,
+                [vector_text(m.embedding or []) for m in batch], [m.room_id for m in batch],
+                [m.world_id for m in batch], [m.entity_id for m in batch],
+            )  # fmt: skip
+            parts = max(1, min(NEAR_DUPLICATE_PARTS, len(positions) // NEAR_DUPLICATE_PART_MIN))
+            answers = await asyncio.gather(*(
+                self._near_duplicates(near_duplicates_sql(dimension), *args, positions[k::parts])
+                for k in range(parts)
+            ))  # fmt: skip
+            for r in (r for rows in answers for r in rows):
+                found[r["i"]] = any(
+                    d is not None and 1.0 - float(d) >= threshold  # NaN never passes
+                    for d in (r["stored_distance"], r["batch_distance"])
+                )
         return found
+
+    async def _near_duplicates(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(iterative_scan_settings(1, NEAR_DUPLICATE_EF_SEARCH))
+            return list(await conn.fetch(sql, *args))
 
     async def get_embedding_dimension(self) -> int | None:
         """The embedding dimension recorded for this agent (embedding.dimension_set), or None."""

@@ -49,6 +49,12 @@ bench memory`'s data, 64 (relaxed iterative scans) found 0.99 of the true 10 nea
 and by room, at 2.4-3.6 ms p95 under load; 100 found a little more unfiltered (0.999) at 2-3x the
 p95, 40 less by room (0.96 strict) (docs/benchmarks.md). Raised to `count` when more are asked."""
 MAX_EF_SEARCH = 1000  # pgvector's upper bound
+NEAR_DUPLICATE_EF_SEARCH = 20
+"""The candidate list of the `unique` check's searches (`near_duplicates_sql`): it looks for one
+memory at least 0.95 similar, which an HNSW walk finds among its first candidates. At 5,000
+memories of `elizabus bench memory`'s data with 333 near-duplicates among 500 new memories, 16,
+32 and 64 flagged exactly what exact search flagged; 16 took 0.6 of 64's time
+(docs/benchmarks.md)."""
 
 MEMORY_COLUMNS = (
     'id, agent_id, entity_id, room_id, world_id, content, NULL::vector AS embedding, "unique", '
@@ -163,10 +169,12 @@ def near_duplicates_sql(dimension: int) -> str:
     earlier in the batch (as if the batch were created one memory after another).
 
     Parameters: $1 agent, $2 table, then arrays of equal length: $3 positions (int), $4
-    embeddings (as text, `vector_text`), $5 rooms, $6 worlds (NULL: any world), $7 entities.
-    Rows: `i`, `stored_distance`, `batch_distance` (NULL when there is none). Stored memories
-    are searched as `search_memories(count=1)` does: the HNSW index (run it with
-    `iterative_scan_settings(1)`) merged with the rows not yet indexed, by exact distance when
+    embeddings (as text, `vector_text`), $5 rooms, $6 worlds (NULL: any world), $7 entities;
+    $8 the positions to answer for (a part of $3: parts of a batch can run side by side, each
+    comparing with the whole batch's earlier memories). Rows: `i`, `stored_distance`,
+    `batch_distance` (NULL when there is none). Stored memories are searched as
+    `search_memories(count=1)` does: the HNSW index (run it with `iterative_scan_settings`)
+    merged with the rows not yet indexed, by exact distance when
     the index finds nothing."""
     same = (
         "m.agent_id = $1 AND m.table_name = $2 AND m.room_id = b.room AND m.entity_id = b.entity "
@@ -189,7 +197,7 @@ def near_duplicates_sql(dimension: int) -> str:
         f"SELECT b.i, {stored} AS stored_distance, "
         "(SELECT min(p.e <=> b.e) FROM batch p WHERE p.i < b.i AND p.room = b.room "
         "AND p.entity = b.entity AND (b.world IS NULL OR p.world = b.world)) AS batch_distance "
-        f"FROM batch b {nearest_indexed}"
+        f"FROM batch b {nearest_indexed} WHERE b.i = any($8::int[])"
     )
 
 
@@ -204,9 +212,10 @@ def is_indexed(dimension: int) -> bool:
     return dimension in INDEXED_DIMENSIONS
 
 
-def iterative_scan_settings(count: int) -> str:
-    """SET LOCAL statements (run inside the search's transaction) for a filtered index search."""
-    ef_search = min(MAX_EF_SEARCH, max(EF_SEARCH, count))
+def iterative_scan_settings(count: int, ef_search: int = EF_SEARCH) -> str:
+    """SET LOCAL statements (run inside the search's transaction) for a filtered index search
+    of `count` rows with a candidate list of `ef_search` (at least `count`)."""
+    ef_search = min(MAX_EF_SEARCH, max(ef_search, count))
     return (
         "SET LOCAL hnsw.iterative_scan = relaxed_order; "
         f"SET LOCAL hnsw.ef_search = {int(ef_search)}"
