@@ -20,7 +20,11 @@ from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.plugin import Memory
 from shared.projections import PostgresProjector
 from shared.projections.vector_index import VectorIndexMaintainer, index_backlog, index_batch
-from shared.readmodel.postgres import PostgresAgentReadModel
+from shared.readmodel.postgres import (
+    NEAR_DUPLICATE_PART_MIN,
+    NEAR_DUPLICATE_PARTS,
+    PostgresAgentReadModel,
+)
 from shared.readmodel.vector_search import iterative_scan_settings, memory_filter, search_sql
 from shared.runtime.agent_runtime import AgentRuntime
 from tests.integration.support import fresh_database, wait_for
@@ -204,3 +208,17 @@ async def test_unique_sees_memories_not_yet_indexed_and_earlier_ones_of_the_same
     assert [m.unique for m in batch] == [False, True, False, True, True, False]
     stored = {m.text: m.unique for m in await rt.get_memories(table_name="documents", count=100)}
     assert [stored[m.text] for m in batch] == [False, True, False, True, True, False]
+
+
+async def test_a_large_batch_checked_in_parts_still_compares_with_its_whole_self(
+    pool: asyncpg.Pool,
+) -> None:
+    rt, room = agent_runtime(pool), uuid.uuid4()
+    originals = random_vectors(70, seed=31)
+    # each original followed by its copy: with the batch split into interleaved parts, the copy
+    # is answered by the other part than its original
+    batch = [note(rt, room, f"{kind} {i}", v) for i, v in enumerate(originals)
+             for kind in ("original", "copy")]  # fmt: skip
+    assert len(batch) >= NEAR_DUPLICATE_PART_MIN * NEAR_DUPLICATE_PARTS  # checked in parts
+    await rt.create_memories(batch, "documents")
+    assert [m.unique for m in batch] == [True, False] * len(originals)
