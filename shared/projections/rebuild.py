@@ -1,4 +1,8 @@
-"""Rebuild every read model from the event log alone."""
+"""Rebuild every read model from the event log alone.
+
+The memories' HNSW indexes are dropped for the replay and built again in bulk at its end, with
+every memory marked indexed (shared/projections/vector_index.py): cheaper than inserting into the
+graph row by row, and searches are fast again as soon as the rebuild commits."""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from shared.eventstore.postgres import APPEND_LOCK_KEY, EVENT_COLUMNS, row_to_ev
 from shared.projections.postgres import PROJECTION_TABLES, PostgresProjector
 
 PAGE_SIZE = 2000
+BULK_INDEX_MEMORY = "512MB"
+"""maintenance_work_mem of the HNSW builds after a replay: pgvector builds fastest when the
+graph fits (about 200 MB for 100,000 memories of 384 dimensions)."""
 REBUILD_ATTEMPTS = 5
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,7 @@ async def rebuild_in(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> in
     append lock (as `rebuild_projections` and the id migration do). Returns the events replayed."""
     projector = PostgresProjector()
     replayed = 0
+    vector_indexes = await _drop_vector_indexes(conn)
     await conn.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
     after = 0
     while True:
@@ -60,4 +68,29 @@ async def rebuild_in(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> in
         await projector.apply(conn, events)
         replayed += len(events)
         after = events[-1].position
+    await _index_in_bulk(conn, vector_indexes)
     return replayed
+
+
+async def _drop_vector_indexes(conn: asyncpg.Connection) -> list[str]:
+    """Drop the memories' HNSW indexes for the replay; returns their definitions."""
+    rows = await conn.fetch(
+        "SELECT schemaname, indexname, indexdef FROM pg_indexes WHERE tablename = 'memories' "
+        "AND indexdef ILIKE '% USING hnsw %' ORDER BY indexname"
+    )
+    for r in rows:
+        await conn.execute(f'DROP INDEX "{r["schemaname"]}"."{r["indexname"]}"')
+    return [r["indexdef"] for r in rows]
+
+
+async def _index_in_bulk(conn: asyncpg.Connection, definitions: list[str]) -> None:
+    """Mark every replayed memory indexed and build the HNSW indexes again, in bulk. A replay
+    writes memories as the append does, waiting for the index maintainer, which would take
+    minutes for a large log (it indexed 356 rows/s at 100,000 memories here), every search
+    scanning the rows not yet indexed meanwhile; a bulk build is several times cheaper per row
+    (100,000 memories of 384 dimensions in about 26 s), and the rebuild holds the tables'
+    locks anyway."""
+    await conn.execute("UPDATE memories SET indexed = true WHERE NOT indexed")
+    await conn.execute(f"SET LOCAL maintenance_work_mem = '{BULK_INDEX_MEMORY}'")
+    for definition in definitions:
+        await conn.execute(definition)

@@ -18,7 +18,7 @@ import pytest_asyncio
 from shared.character import Character
 from shared.eventstore.postgres import PostgresEventStore, create_pool
 from shared.plugin import Memory
-from shared.projections import PostgresProjector
+from shared.projections import PostgresProjector, rebuild_projections
 from shared.projections.vector_index import VectorIndexMaintainer, index_backlog, index_batch
 from shared.readmodel.postgres import (
     NEAR_DUPLICATE_PART_MIN,
@@ -222,3 +222,16 @@ async def test_a_large_batch_checked_in_parts_still_compares_with_its_whole_self
     assert len(batch) >= NEAR_DUPLICATE_PART_MIN * NEAR_DUPLICATE_PARTS  # checked in parts
     await rt.create_memories(batch, "documents")
     assert [m.unique for m in batch] == [True, False] * len(originals)
+
+
+async def test_a_rebuild_puts_every_memory_into_its_index_at_once(pool: asyncpg.Pool) -> None:
+    rt, room = agent_runtime(pool), uuid.uuid4()
+    vectors = random_vectors(300, seed=41)
+    await rt.create_memories([note(rt, room, f"m {i}", v) for i, v in enumerate(vectors)],
+                             "documents", unique=True)  # fmt: skip
+    assert await index_backlog(pool) == 300  # no maintainer ran
+    await rebuild_projections(pool)
+    assert await index_backlog(pool) == 0  # the rebuild built the index in bulk
+    assert await indexed_search_finds(pool, rt.agent_id, vectors[42])
+    hits = await search(rt, vectors[42], room, 10)
+    assert [m.id for m in hits] == [m.id for m in await exact_search(rt, vectors[42], room, 10)]
