@@ -8,8 +8,9 @@
 -- index. Searches stay complete meanwhile: the indexed search is merged with an exact scan of
 -- the rows not yet indexed, which the small partial b-tree `memories_not_indexed` finds.
 --
--- `indexed` is maintenance state, not part of the projection: a rebuild from the log writes
--- every row with `indexed = false` and the maintainer indexes them again.
+-- `indexed` is maintenance state, not part of the projection: a rebuild from the log drops the
+-- HNSW indexes, replays, marks every row indexed and builds them again in bulk
+-- (shared/projections/rebuild.py).
 --
 -- Rows already stored are in the old indexes: they start as indexed.
 ALTER TABLE memories ADD COLUMN IF NOT EXISTS indexed boolean NOT NULL DEFAULT true;

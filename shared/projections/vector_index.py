@@ -14,8 +14,9 @@ other, and a row whose memory is being changed by an append is taken by a later 
 without an embedding, or of a size without an index, are marked too (nothing to insert): the
 flag means "seen by the maintainer", and the exact scan of rows not yet indexed stays small.
 
-`indexed` is maintenance state, not part of the projection: a rebuild from the log writes every
-memory with `indexed = false`, and the maintainer indexes them again.
+`indexed` is maintenance state, not part of the projection (MAINTENANCE_COLUMNS): a rebuild from
+the log replays without the HNSW indexes, marks every memory indexed and builds them again in
+bulk (shared/projections/rebuild.py), cheaper than this maintainer's row-by-row inserts.
 """
 
 from __future__ import annotations
