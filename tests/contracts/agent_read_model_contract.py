@@ -271,19 +271,26 @@ class AgentReadModelContract:
                           plugins=[model.as_plugin()])  # fmt: skip
         await rt.initialize()
         room, other = uuid.uuid4(), uuid.uuid4()
-        await rt.create_memory(memory(rt, room, "the kettle is on", 1), "facts")
+        kettle, cat, dog = axis(8, 0), axis(8, 1), axis(8, 2)  # given with their embeddings,
+        await rt.create_memory(note(rt, room, "the kettle is on", 1, kettle), "facts")  # checked
         batch = [
-            memory(rt, room, "the kettle is on", 2),  # as a stored one
-            memory(rt, room, "the cat sleeps", 3),
-            memory(rt, room, "the cat sleeps", 4),  # as an earlier one of the batch
-            memory(rt, other, "the cat sleeps", 5),  # another room
-            memory(rt, room, "the cat sleeps", 6, unique=True),  # set on the memory: kept
+            note(rt, room, "the kettle is on", 2, kettle),  # as a stored one
+            note(rt, room, "the cat sleeps", 3, cat),
+            note(rt, room, "the cat sleeps", 4, cat),  # as an earlier one of the batch
+            note(rt, other, "the cat sleeps", 5, cat),  # another room
+            note(rt, room, "the dog sleeps", 6, dog),
+            memory(rt, room, "the cat sleeps", 7),  # embedded here: unique (ElizaOS 1.7)
+            note(rt, room, "the cat sleeps", 8, cat),
         ]
+        batch[-1].unique = True  # set on the memory: kept
         ids = await rt.create_memories(batch, "facts")
         flags = {m.id: m.unique for m in await rt.get_memories_by_ids(ids)}
-        assert [flags[i] for i in ids] == [False, True, False, True, True]
+        assert [flags[i] for i in ids] == [False, True, False, True, True, True, True]
         # memories of several tables in one batch: each in its own table, checked within it
-        mixed = [memory(rt, room, "the cat sleeps", 7), memory(rt, room, "the cat sleeps", 8)]
+        mixed = [
+            note(rt, room, "the cat sleeps", 9, cat),
+            note(rt, room, "the cat sleeps", 10, cat),
+        ]
         await rt.create_memories(mixed, table_names=["notes", "facts"])
         assert [m.text for m in await rt.get_memories(table_name="notes")] == ["the cat sleeps"]
         assert [m.unique for m in mixed] == [True, False]  # new in notes; in facts already
