@@ -3,22 +3,23 @@ harness's search phase (elizaos-bench `bench.mjs`, BENCH_PHASES=search).
 
 One agent on a real Postgres + pgvector: its own embedded Postgres in a temporary directory
 (durable defaults, as `elizabus up` runs it), or a new database on ELIZABUS_DATABASE_URL's server.
-Memories are sentences of 10 to 20 words drawn from a 40-word vocabulary (as the harness's), in
-10 rooms by 20 entities, embedded by the hashed-feature model (`hashed_embedding`, the scripted
+Memories are sentences of 10 to 20 words drawn from a 40-word vocabulary (as the harness's), in 10
+rooms by 20 entities, embedded by the hashed-feature model (`hashed_embedding`, the scripted
 double's TEXT_EMBEDDING) and stored with `create_memory` through the event log: the first
-`--single` one at a time (one append each), the rest with `create_memories` in batches of
-`--batch` (one append each). `unique` is left unset, ElizaOS's default: each memory first costs a
-0.95-similarity search (one statement for a batch). A vector index maintainer runs beside the
+`--single` one at a time (one append each), the rest with `create_memories` in batches of `--batch`
+(one append each). `unique` is left unset, ElizaOS's default; as in ElizaOS 1.7, a memory embedded
+while it is stored is unique without a search (one given with its embedding would cost a
+0.95-similarity search: one statement for a batch). A vector index maintainer runs beside the
 appends, as an orchestrator runs it, competing for the same cores: `create_per_s` is the append
-rate with it running, `index_backlog_after_create` the rows it had not indexed when the last
-append returned, `index_rows_per_s` its sustained rate (rows per second of its own work), and
+rate with it running, `index_backlog_after_create` the rows it had not indexed when the last append
+returned, `index_rows_per_s` its sustained rate (rows per second of its own work), and
 `created_and_indexed_per_s` the rate from the first batched append to the last row indexed (the
 sustained figure). Before it catches up, up to 50 searches are timed with that backlog waiting
-(`backlogged_search_*`: the exact scan of the rows not yet indexed is in each). Then
-`--searches` searches for the 10 nearest of a fresh 6-word sentence,
-unfiltered and then filtered by room, timed one after another. recall@10 compares each indexed
-search with exact search (`exact=True`, no index), counting a hit as right when it is at most as
-far as the exact 10th (sentences from a small vocabulary tie often).
+(`backlogged_search_*`: the exact scan of the rows not yet indexed is in each). Then `--searches`
+searches for the 10 nearest of a fresh 6-word sentence, unfiltered and then filtered by room, timed
+one after another. recall@10 compares each indexed search with exact search (`exact=True`, no
+index), counting a hit as right when it is at most as far as the exact 10th (sentences from a small
+vocabulary tie often).
 """
 
 from __future__ import annotations
