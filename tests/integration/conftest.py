@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import nats
 import pytest_asyncio
 from nats.aio.client import Client as NatsClient
@@ -88,3 +89,13 @@ async def nc(server: EmbeddedNats) -> AsyncIterator[NatsClient]:
     client = await nats.connect(server.url)
     yield client
     await client.close()
+
+
+@pytest_asyncio.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A connection pool on a fresh, migrated database of the session's Postgres."""
+    made = await create_pool(await fresh_database(database_url))
+    try:
+        yield made
+    finally:
+        await made.close()

@@ -8,12 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from plugins.bootstrap.plugin import bootstrap_plugin
 from services.orchestrator.app import refuse_legacy_ids
@@ -40,13 +38,6 @@ from tests.integration.support import fresh_database
 pytestmark = pytest.mark.integration
 
 FACT_TYPES = ("entity.created", "room.created", "world.created", "participant.added")
-
-
-@pytest_asyncio.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(await fresh_database(database_url))
-    yield pool
-    await pool.close()
 
 
 def first_scheme(monkeypatch: pytest.MonkeyPatch) -> None:

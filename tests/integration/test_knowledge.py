@@ -5,13 +5,11 @@ question about an added document whose prompt carries the document's fact."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from services.model_worker.local_embedding import (
     LocalEmbeddingModel,
@@ -19,14 +17,14 @@ from services.model_worker.local_embedding import (
     local_model_installed,
 )
 from shared.character import Character
-from shared.eventstore.postgres import PostgresEventStore, create_pool
+from shared.eventstore.postgres import PostgresEventStore
 from shared.knowledge import add_knowledge, fragment_id, source_from_file, sources_from_paths
 from shared.model_types import ModelType
 from shared.projections import PostgresProjector, rebuild_projections
 from shared.readmodel.postgres import PostgresAgentReadModel
 from shared.runtime.agent_runtime import AgentRuntime
 from shared.testing import ScriptedModel
-from tests.integration.support import Servers, dump_projections, fresh_database
+from tests.integration.support import Servers, dump_projections
 from tests.knowledge_files import long_text, write_pdf
 
 pytestmark = pytest.mark.integration
@@ -34,15 +32,6 @@ pytestmark = pytest.mark.integration
 FERRY = "The ferry to Vardø leaves from pier 9 at 07:15, and the ticket costs 42 kroner."
 BLUE = "The lighthouse was painted cobalt blue in 1921 by the keeper Astrid Holm."
 CAT = "The keeper's cat is called Fyr and sleeps in the lamp room."
-
-
-@pytest_asyncio.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(await fresh_database(database_url))
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 def uuid_of(name: str) -> Any:

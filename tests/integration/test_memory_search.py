@@ -14,11 +14,10 @@ from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from shared.character import Character
 from shared.errors import EmbeddingDimensionMismatchError, ModelError
-from shared.eventstore.postgres import PostgresEventStore, create_pool, init_connection
+from shared.eventstore.postgres import PostgresEventStore, init_connection
 from shared.model_types import ModelType
 from shared.plugin import Memory, Plugin
 from shared.projections import PostgresProjector
@@ -33,16 +32,9 @@ from shared.readmodel.vector_search import (
 from shared.runtime.agent_runtime import AgentRuntime
 from shared.runtime.reembed import reembed_memories
 from shared.testing import ScriptedModel
-from tests.integration.support import Servers, fresh_database
+from tests.integration.support import Servers
 
 pytestmark = pytest.mark.integration
-
-
-@pytest_asyncio.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(await fresh_database(database_url))
-    yield pool
-    await pool.close()
 
 
 def agent_runtime(

@@ -5,14 +5,11 @@ after every write, search, isolation and connection_state are the AgentReadModel
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from shared.character import Character
-from shared.eventstore.postgres import PostgresEventStore, create_pool
+from shared.eventstore.postgres import PostgresEventStore
 from shared.projections import PROJECTION_TABLES, PostgresProjector, rebuild_projections
 from shared.projections.vector_index import index_batch
 from shared.readmodel.postgres import PostgresAgentReadModel
@@ -20,16 +17,8 @@ from shared.records import ParticipantState
 from shared.runtime.agent_runtime import AgentRuntime
 from shared.testing import InMemoryAgentReadModel, InMemoryEventStore, ScriptedModel
 from tests.contracts.agent_read_model_contract import Scenario, all_reads, write_everything
-from tests.integration.support import fresh_database
 
 pytestmark = pytest.mark.integration
-
-
-@pytest_asyncio.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(await fresh_database(database_url))
-    yield pool
-    await pool.close()
 
 
 async def runtime(pool: asyncpg.Pool, name: str, with_model: bool = False) -> AgentRuntime:

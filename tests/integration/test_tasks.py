@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from shared.events import NewEvent, TaskClaimed
 from shared.eventstore.postgres import PostgresEventStore, create_pool
@@ -18,17 +16,9 @@ from shared.projections import PostgresProjector, rebuild_projections
 from shared.records import Task
 from shared.runtime.sinks import StoreSink
 from shared.runtime.tasks import TaskScheduler, TaskStore
-from tests.integration.support import fresh_database
 
 pytestmark = pytest.mark.integration
 AGENT = uuid.uuid4()
-
-
-@pytest_asyncio.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(await fresh_database(database_url))
-    yield p
-    await p.close()
 
 
 def parts(

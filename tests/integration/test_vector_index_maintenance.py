@@ -9,14 +9,12 @@ import asyncio
 import math
 import random
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from shared.character import Character
-from shared.eventstore.postgres import PostgresEventStore, create_pool
+from shared.eventstore.postgres import PostgresEventStore
 from shared.plugin import Memory
 from shared.projections import PostgresProjector, rebuild_projections
 from shared.projections.vector_index import VectorIndexMaintainer, index_backlog, index_batch
@@ -27,16 +25,9 @@ from shared.readmodel.postgres import (
 )
 from shared.readmodel.vector_search import iterative_scan_settings, memory_filter, search_sql
 from shared.runtime.agent_runtime import AgentRuntime
-from tests.integration.support import fresh_database, wait_for
+from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest_asyncio.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(await fresh_database(database_url))
-    yield pool
-    await pool.close()
 
 
 def agent_runtime(pool: asyncpg.Pool, name: str = "Ada") -> AgentRuntime:
