@@ -21,13 +21,13 @@ bulk (shared/projections/rebuild.py), cheaper than this maintainer's row-by-row 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
 
 import asyncpg
+
+from shared.batch_loop import BatchLoop
 
 log = logging.getLogger(__name__)
 
@@ -83,20 +83,18 @@ class VectorIndexMaintainer:
     ) -> None:
         self.pool, self.batch, self.idle_seconds = pool, batch, idle_seconds
         self.stats = IndexingStats()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BatchLoop(
+            self.run_once, full=batch, pause=idle_seconds, name="vector-index-maintainer",
+            failure="vector index maintainer: a batch failed; the next round tries again",
+        )  # fmt: skip
 
     def start(self) -> None:
         """Start indexing in the background."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="vector-index-maintainer")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop (a batch in progress is rolled back; the next maintainer takes its rows)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loop.stop()
 
     async def run_once(self) -> int:
         """Index one batch now and count it in `stats`; returns the rows indexed."""
@@ -107,12 +105,3 @@ class VectorIndexMaintainer:
             self.stats.batches += 1
             self.stats.busy_seconds += time.perf_counter() - started
         return done
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                while await self.run_once() == self.batch:
-                    pass  # a full batch: more are waiting
-            except Exception:
-                log.exception("vector index maintainer: a batch failed; the next round tries again")
-            await asyncio.sleep(self.idle_seconds)

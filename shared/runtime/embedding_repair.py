@@ -10,11 +10,10 @@ early in a round when the model still fails (the next round tries again).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any, Protocol
 
+from shared.batch_loop import BatchLoop
 from shared.connection_events import MemoryEmbeddingAdded
 from shared.errors import ElizabusError
 from shared.events import EventData
@@ -85,26 +84,16 @@ class EmbeddingRepair:
         batch: int = DEFAULT_BATCH,
     ) -> None:
         self.runtime, self.db, self.interval, self.batch = runtime, db, interval, batch
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BatchLoop(
+            lambda: repair_embeddings(self.runtime, self.db, self.batch),
+            full=batch, pause=interval, name="embedding-repair",
+            failure="embedding repair round failed; the next one tries again",
+        )  # fmt: skip
 
     def start(self) -> None:
         """Start repairing in the background."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="embedding-repair")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop (a round in progress is cancelled; its recorded repairs stay)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                while await repair_embeddings(self.runtime, self.db, self.batch) == self.batch:
-                    pass  # a full batch: more may be waiting
-            except Exception:
-                log.exception("embedding repair round failed; the next one tries again")
-            await asyncio.sleep(self.interval)
+        await self._loop.stop()
