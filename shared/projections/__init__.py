@@ -4,7 +4,14 @@ from shared.projections.postgres import (
     MAINTENANCE_COLUMNS,
     PROJECTION_TABLES,
     PostgresProjector,
+    comparable_rows,
 )
 from shared.projections.rebuild import rebuild_projections
 
-__all__ = ["MAINTENANCE_COLUMNS", "PROJECTION_TABLES", "PostgresProjector", "rebuild_projections"]
+__all__ = [
+    "MAINTENANCE_COLUMNS",
+    "PROJECTION_TABLES",
+    "PostgresProjector",
+    "comparable_rows",
+    "rebuild_projections",
+]

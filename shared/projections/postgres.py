@@ -8,6 +8,7 @@ replaying the log gives the same rows.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -81,6 +82,17 @@ MAINTENANCE_COLUMNS: dict[str, tuple[str, ...]] = {"memories": ("indexed",)}
 """Columns of projection tables that no event writes: state of their upkeep (whether the vector
 index maintainer has put a memory into its HNSW index, shared/projections/vector_index.py). A
 rebuild resets them to their defaults; comparisons of projections leave them out."""
+
+
+async def comparable_rows(conn: Any, table: str) -> list[str]:
+    """Every row of projection `table` as JSON text with sorted keys, sorted, without its
+    MAINTENANCE_COLUMNS: what a rebuild from the log must reproduce exactly (`conn`: an asyncpg
+    connection or pool)."""
+    drop = "".join(f" - '{c}'" for c in MAINTENANCE_COLUMNS.get(table, ()))
+    rows = await conn.fetch(f"SELECT (to_jsonb(t){drop})::text AS j FROM {table} t")
+    return sorted(json.dumps(json.loads(r["j"]), sort_keys=True) for r in rows)
+
+
 _SQL = {
     "entities": _ENTITY_UPSERT,
     "worlds": _WORLD_INSERT,

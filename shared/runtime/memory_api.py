@@ -152,9 +152,10 @@ class MemoryApi:
             and recorder.agent_id == self.agent_id
             and any(m.embedding is None and m.text for m in memories)
         ):
-            # In a message's run: queued now, in order, and completed in the background (the
-            # embedding, then `unique`, which needs it) while the run goes on; the run settles
-            # before its append, so the log holds the same event as if it had been awaited here.
+            # In a message's run: queued now, in order, and completed in the background (`unique`
+            # from the embeddings given, then the missing embeddings) while the run goes on; the
+            # run settles before its append, so the log holds the same event as if it had been
+            # awaited here.
             # ElizaOS 1.7 embeds a message after storing it (queueEmbeddingGeneration).
             queued = [
                 recorder.add(self._created(m, t, m.unique), f"memory-{m.id}")

@@ -10,13 +10,12 @@ makes the comparison start again).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 
 import asyncpg
 
-from shared.projections import MAINTENANCE_COLUMNS, PROJECTION_TABLES
+from shared.projections import PROJECTION_TABLES, comparable_rows
 from tests.chaos.stack import CLI, REPO, UpStack
 
 ATTEMPTS = 3
@@ -36,15 +35,13 @@ class ProjectionCheck:
 
 async def dump(pool: asyncpg.Pool) -> tuple[int, dict[str, list[str]]]:
     """The log's last position and every projection table's rows (as sorted JSON), in one
-    snapshot; the maintenance columns, which no event writes, left out (MAINTENANCE_COLUMNS: a
-    rebuild marks every memory indexed, the live maintainer may not have reached the newest)."""
+    snapshot, as `comparable_rows` gives them (without the maintenance columns: a rebuild marks
+    every memory indexed, the live maintainer may not have reached the newest)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         head = int(await conn.fetchval("SELECT coalesce(max(position), 0) FROM events"))
         tables: dict[str, list[str]] = {}
         for table in PROJECTION_TABLES:
-            drop = "".join(f" - '{c}'" for c in MAINTENANCE_COLUMNS.get(table, ()))
-            rows = await conn.fetch(f"SELECT (to_jsonb(t){drop})::text AS j FROM {table} t")
-            tables[table] = sorted(json.dumps(json.loads(r["j"]), sort_keys=True) for r in rows)
+            tables[table] = await comparable_rows(conn, table)
     return head, tables
 
 

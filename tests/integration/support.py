@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -32,7 +31,7 @@ from shared.ids import create_unique_uuid
 from shared.messages import EntityRef, InboundContent, MessageReceived, ModelRequest, RoomRef
 from shared.model_types import ModelType
 from shared.model_wire import ModelHandler
-from shared.projections import MAINTENANCE_COLUMNS, PROJECTION_TABLES
+from shared.projections import PROJECTION_TABLES, comparable_rows
 from shared.records import ChannelType
 from shared.settings import Settings
 from shared.testing import ScriptedModel
@@ -44,12 +43,7 @@ STOP_TIMEOUT = 30.0
 async def dump_projections(pool: asyncpg.Pool) -> dict[str, list[str]]:
     """Every row of every projection table as sorted JSON text, to compare two states (without
     the maintenance columns, which no event writes: MAINTENANCE_COLUMNS)."""
-    out: dict[str, list[str]] = {}
-    for table in PROJECTION_TABLES:
-        drop = "".join(f" - '{c}'" for c in MAINTENANCE_COLUMNS.get(table, ()))
-        rows = await pool.fetch(f"SELECT (to_jsonb(t){drop})::text AS j FROM {table} t")
-        out[table] = sorted(json.dumps(json.loads(r["j"]), sort_keys=True) for r in rows)
-    return out
+    return {table: await comparable_rows(pool, table) for table in PROJECTION_TABLES}
 
 
 async def empty_database(server_url: str) -> str:
