@@ -61,6 +61,16 @@ def memory(rt: AgentRuntime, room: uuid.UUID, text: str, at: int, **kw: Any) -> 
                   content={"text": text}, created_at=at, **kw)  # fmt: skip
 
 
+async def scripted_runtime(backend: ReadModelBackend) -> tuple[AgentRuntime, ScriptedModel]:
+    """Agent Ada on `backend`, initialized, its models the scripted double (returned too)."""
+    model = ScriptedModel()
+    character = Character(name="Ada")
+    rt = AgentRuntime(character, backend.store, db=backend.read_model(character.agent_id),
+                      plugins=[model.as_plugin()])  # fmt: skip
+    await rt.initialize()
+    return rt, model
+
+
 def note(rt: AgentRuntime, room: uuid.UUID, text: str, at: int, vector: list[float]) -> Memory:
     """A fact of the agent's in `room`, with its embedding."""
     return Memory(entity_id=rt.agent_id, agent_id=rt.agent_id, room_id=room,
@@ -265,11 +275,7 @@ class AgentReadModelContract:
     async def test_a_batch_is_unique_as_if_created_one_after_another(
         self, backend: ReadModelBackend
     ) -> None:
-        model = ScriptedModel()
-        character = Character(name="Ada")
-        rt = AgentRuntime(character, backend.store, db=backend.read_model(character.agent_id),
-                          plugins=[model.as_plugin()])  # fmt: skip
-        await rt.initialize()
+        rt, _ = await scripted_runtime(backend)
         room, other = uuid.uuid4(), uuid.uuid4()
         kettle, cat, dog = axis(8, 0), axis(8, 1), axis(8, 2)  # given with their embeddings,
         await rt.create_memory(note(rt, room, "the kettle is on", 1, kettle), "facts")  # checked
@@ -296,11 +302,7 @@ class AgentReadModelContract:
         assert [m.unique for m in mixed] == [True, False]  # new in notes; in facts already
 
     async def test_the_memory_api_as_events(self, backend: ReadModelBackend) -> None:
-        model = ScriptedModel()
-        character = Character(name="Ada")
-        rt = AgentRuntime(character, backend.store, db=backend.read_model(character.agent_id),
-                          plugins=[model.as_plugin()])  # fmt: skip
-        await rt.initialize()
+        rt, model = await scripted_runtime(backend)
         room, other = uuid.uuid4(), uuid.uuid4()
         calls = len(model.calls)
         batch = await rt.create_memories(
